@@ -1,0 +1,191 @@
+package callbacks
+
+import (
+	"context"
+	"database/sql"
+
+	"gorm.io/gorm"
+
+	"github.com/grant-go/grant/resolver"
+)
+
+// statement is what grant needs to know about one statement's kind.
+type statement struct {
+	// writes: the statement changes data (or locks rows); refused under
+	// prevent-writes.
+	writes bool
+	// wantsWriter: with no role asked for, the statement goes to the writer.
+	wantsWriter bool
+	// sessionControl: SAVEPOINT, SET and the like, which follow a
+	// transaction instead of choosing its database.
+	sessionControl bool
+}
+
+var builderWrite = statement{writes: true, wantsWriter: true}
+
+// onWrite handles create, update and delete.
+func (r *Router) onWrite(db *gorm.DB) { r.handle(db, builderWrite) }
+
+// onQuery handles query and row: builder queries read unless they lock rows;
+// raw SQL (db.Raw(...).Scan/Row) is classified by its text.
+func (r *Router) onQuery(db *gorm.DB) {
+	if db.Statement.SQL.Len() > 0 {
+		r.handle(db, classifyRaw(db.Statement.SQL.String(), false))
+		return
+	}
+	if _, locking := db.Statement.Clauses["FOR"]; locking {
+		r.handle(db, builderWrite)
+		return
+	}
+	r.handle(db, statement{})
+}
+
+// onExec handles db.Exec: it always goes to the writer (an Exec of SELECT is
+// run for its side effects, e.g. pg_advisory_lock or setval), but only text
+// that writes is refused under prevent-writes.
+func (r *Router) onExec(db *gorm.DB) {
+	r.handle(db, classifyRaw(db.Statement.SQL.String(), true))
+}
+
+func classifyRaw(sql string, exec bool) statement {
+	switch Classify(sql) {
+	case SQLRead:
+		return statement{wantsWriter: exec}
+	case SQLSessionControl:
+		return statement{wantsWriter: true, sessionControl: true}
+	default:
+		return builderWrite
+	}
+}
+
+func (r *Router) handle(db *gorm.DB, kind statement) {
+	if db.Error != nil {
+		return // GORM will not run the statement; nothing to route
+	}
+	pool := db.Statement.ConnPool
+	switch p := pool.(type) {
+	case *gorm.PreparedStmtDB:
+		pool = p.ConnPool
+	case *gorm.PreparedStmtTX:
+		pool = p.Tx
+	}
+	switch p := pool.(type) {
+	case *lazyTx:
+		r.routeInLazyTx(db, kind, p)
+	case gorm.TxCommitter, *sql.Conn:
+		r.routePinned(db, kind, pool)
+	default:
+		r.route(db, kind)
+	}
+}
+
+// decision is a statement's route before a node is chosen.
+type decision struct {
+	conn     resolver.Connection
+	database *resolver.Database
+	// explicit: the database was named by a scope, the context, the model or
+	// a table mapping, rather than defaulted. Inside a transaction only an
+	// explicit database can conflict with the transaction's.
+	explicit bool
+}
+
+// decide applies the precedence scope → context → model → table mapping →
+// default, field by field. It allocates nothing on the way to a route.
+func (r *Router) decide(db *gorm.DB) (decision, error) {
+	stmt := db.Statement
+	conn := scopeConnection(stmt)
+	if outer, ok := resolver.ConnectionFrom(stmt.Context); ok {
+		conn = conn.Over(outer)
+	}
+	explicit := conn.Database != ""
+	if stmt.Schema != nil {
+		m := r.model(stmt.Schema)
+		if m.err != nil {
+			return decision{}, m.err
+		}
+		conn = conn.Over(m.conn)
+		explicit = true
+	}
+	if conn.Database == "" && r.topology.HasTableMappings() {
+		table := stmt.Table
+		if table == "" && stmt.SQL.Len() > 0 {
+			table = TableOf(stmt.SQL.String())
+		}
+		if d := r.topology.ForTable(table); d != nil {
+			return decision{conn: conn, database: d, explicit: true}, nil
+		}
+	}
+	if conn.Database == "" {
+		return decision{conn: conn, database: r.topology.Default(), explicit: explicit}, nil
+	}
+	d, err := r.topology.Database(conn.Database)
+	return decision{conn: conn, database: d, explicit: explicit}, err
+}
+
+// role returns the role a statement takes outside a transaction.
+func (d *decision) role(kind statement) string {
+	switch {
+	case d.conn.Role != "":
+		return d.conn.Role
+	case kind.wantsWriter:
+		return resolver.Writing
+	default:
+		return resolver.Reading
+	}
+}
+
+// route handles a statement outside any transaction.
+func (r *Router) route(db *gorm.DB, kind statement) {
+	d, err := r.decide(db)
+	if err != nil {
+		r.refuse(db, err)
+		return
+	}
+	role := d.role(kind)
+	preventWrites := d.conn.PreventWrites || role == resolver.Reading
+	if kind.writes && preventWrites {
+		r.refuse(db, r.readOnly(db, resolver.Route{Database: d.database.Name(), Role: role, PreventWrites: true}))
+		return
+	}
+	node, err := d.database.Pick(role)
+	if err != nil {
+		r.refuse(db, err)
+		return
+	}
+	pool, err := node.Pool(db.Statement.DB.PrepareStmt)
+	if err != nil {
+		r.refuse(db, err)
+		return
+	}
+	db.Statement.ConnPool = pool
+	if r.trace {
+		r.traceRoute(db, resolver.Route{Database: node.Database(), Role: role, Node: node.Label(), PreventWrites: preventWrites})
+	}
+}
+
+func (r *Router) readOnly(db *gorm.DB, route resolver.Route) error {
+	return &resolver.RouteError{Err: resolver.ErrReadOnly, Table: tableOf(db.Statement), Route: route}
+}
+
+// refuse fails the statement so that nothing reaches a database.
+func (r *Router) refuse(db *gorm.DB, err error) {
+	if re, ok := err.(*resolver.RouteError); ok && re.Table == "" {
+		re.Table = tableOf(db.Statement)
+	}
+	db.Statement.ConnPool = refusedPool{err: err}
+	_ = db.AddError(err)
+}
+
+func tableOf(stmt *gorm.Statement) string {
+	if stmt.Table != "" {
+		return stmt.Table
+	}
+	if stmt.Schema != nil {
+		return stmt.Schema.Table
+	}
+	return TableOf(stmt.SQL.String())
+}
+
+func (r *Router) traceRoute(db *gorm.DB, route resolver.Route) {
+	db.Statement.Context = context.WithValue(db.Statement.Context, routeKey{}, route)
+}

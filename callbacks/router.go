@@ -1,0 +1,154 @@
+// Package callbacks is grant's GORM glue: it registers one callback in front
+// of every processor, turns each *gorm.Statement into a resolver.Route,
+// enforces write prevention and transaction rules, and swaps
+// Statement.ConnPool to the chosen node's pool. It never opens connections
+// itself; the resolver does, lazily.
+package callbacks
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"sync"
+
+	"gorm.io/gorm"
+
+	"github.com/grant-go/grant/resolver"
+)
+
+// CallbackName is the name grant's callback has on every processor.
+const CallbackName = "grant:route"
+
+// Router routes the statements of one *gorm.DB. It is safe for concurrent
+// use: its topology is immutable and its caches are sync.Maps.
+type Router struct {
+	topology *resolver.Topology
+	trace    bool
+	models   sync.Map // *schema.Schema → *modelRoute
+	bySQLDB  sync.Map // *sql.DB → *resolver.Node, for statements pinned to a transaction
+	entry    *RoutingPool
+}
+
+// Options tune a Router.
+type Options struct {
+	// TraceRoutes puts each statement's Route in its context so that the
+	// logger returned by TraceLogger can print it. One allocation per statement.
+	TraceRoutes bool
+}
+
+// Register installs grant on db: the handle's ConnPool becomes a RoutingPool
+// (so that db.Begin and db.Transaction begin where the first statement
+// routes) and a callback named CallbackName runs before every other callback
+// of every processor. It returns an error if a callback cannot be registered.
+func Register(db *gorm.DB, topology *resolver.Topology, opts Options) (*Router, error) {
+	r := &Router{topology: topology, trace: opts.TraceRoutes}
+	r.entry = &RoutingPool{router: r}
+	db.Config.ConnPool = r.entry
+	db.Statement.ConnPool = r.entry
+
+	cb := db.Callback()
+	for _, reg := range []struct {
+		register func(string, func(*gorm.DB)) error
+		handler  func(*gorm.DB)
+	}{
+		{cb.Create().Before("*").Register, r.onWrite},
+		{cb.Update().Before("*").Register, r.onWrite},
+		{cb.Delete().Before("*").Register, r.onWrite},
+		{cb.Query().Before("*").Register, r.onQuery},
+		{cb.Row().Before("*").Register, r.onQuery},
+		{cb.Raw().Before("*").Register, r.onExec},
+	} {
+		if err := reg.register(CallbackName, reg.handler); err != nil {
+			return nil, fmt.Errorf("grant: registering callbacks: %w", err)
+		}
+	}
+	if opts.TraceRoutes {
+		db.Config.Logger = TraceLogger(db.Config.Logger)
+	}
+	return r, nil
+}
+
+// Topology returns the router's topology.
+func (r *Router) Topology() *resolver.Topology { return r.topology }
+
+// RoutingPool replaces the handle's ConnPool. Statements never run on it
+// directly (grant's callback swaps in a node's pool first); its job is
+// BeginTx, which returns a transaction that begins on the writer of wherever
+// its first statement routes. Code that bypasses GORM's callbacks and uses it
+// directly reaches the default database's writer.
+type RoutingPool struct {
+	router *Router
+}
+
+func (p *RoutingPool) defaultPool() gorm.ConnPool {
+	pool, err := p.router.topology.Default().Writer().Pool(false)
+	if err != nil {
+		return refusedPool{err: err}
+	}
+	return pool
+}
+
+// PrepareContext prepares on the default writer.
+func (p *RoutingPool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return p.defaultPool().PrepareContext(ctx, query)
+}
+
+// ExecContext executes on the default writer.
+func (p *RoutingPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return p.defaultPool().ExecContext(ctx, query, args...)
+}
+
+// QueryContext queries the default writer.
+func (p *RoutingPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return p.defaultPool().QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext queries the default writer.
+func (p *RoutingPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return p.defaultPool().QueryRowContext(ctx, query, args...)
+}
+
+// BeginTx returns a transaction that has not begun yet: it begins, with ctx
+// and opts, on the writer its first statement routes to. It never fails;
+// errors from the real BEGIN surface on that first statement.
+func (p *RoutingPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
+	return &lazyTx{router: p.router, ctx: ctx, opts: opts}, nil
+}
+
+// GetDBConn returns the default writer's *sql.DB, so that db.DB() keeps
+// working for pool tuning and Close as it did before grant.
+func (p *RoutingPool) GetDBConn() (*sql.DB, error) {
+	writer := p.router.topology.Default().Writer()
+	if _, err := writer.Pool(false); err != nil {
+		return nil, err
+	}
+	if db, ok := writer.SQLDB(); ok {
+		return db, nil
+	}
+	return nil, gorm.ErrInvalidDB
+}
+
+// Ping pings the default writer.
+func (p *RoutingPool) Ping() error {
+	db, err := p.GetDBConn()
+	if err != nil {
+		return err
+	}
+	return db.Ping()
+}
+
+// refusedPool stands in for a statement grant refused: should any later
+// callback ignore db.Error, it still cannot reach a database.
+type refusedPool struct{ err error }
+
+func (p refusedPool) PrepareContext(context.Context, string) (*sql.Stmt, error) { return nil, p.err }
+func (p refusedPool) ExecContext(context.Context, string, ...any) (sql.Result, error) {
+	return nil, p.err
+}
+func (p refusedPool) QueryContext(context.Context, string, ...any) (*sql.Rows, error) {
+	return nil, p.err
+}
+func (p refusedPool) QueryRowContext(context.Context, string, ...any) *sql.Row { return &sql.Row{} }
+func (p refusedPool) BeginTx(context.Context, *sql.TxOptions) (gorm.ConnPool, error) {
+	return nil, p.err
+}

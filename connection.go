@@ -1,0 +1,102 @@
+package grant
+
+import (
+	"context"
+
+	"gorm.io/gorm"
+
+	"github.com/grant-go/grant/callbacks"
+	"github.com/grant-go/grant/resolver"
+)
+
+// Connection says where statements go: a database, a role, whether writes
+// are prevented. Zero fields mean "not said here". Models return one from
+// ConnectsTo; ConnectedTo puts one in a context; Connect applies one as a
+// scope. Precedence, field by field: scope, then context, then model, then
+// Config.Tables, then the default database and automatic role.
+type Connection = resolver.Connection
+
+// Database returns a Connection naming a database, for model declarations:
+//
+//	func (Event) ConnectsTo() grant.Connection { return grant.Database("analytics") }
+func Database(name string) Connection { return Connection{Database: name} }
+
+// ConnectedTo returns a context whose statements route by c, layered over any
+// Connection ctx already carries (the innermost wins field by field; write
+// prevention, once set, cannot be lifted by an inner layer). It changes
+// nothing outside the returned context, so concurrent goroutines and requests
+// never see each other's switches. Unknown names fail each statement with
+// ErrUnknownDatabase or ErrUnknownRole.
+func ConnectedTo(ctx context.Context, c Connection) context.Context {
+	return resolver.WithConnection(ctx, c)
+}
+
+// PreventWrites returns a context in which every write — builder or raw SQL
+// — fails with ErrReadOnly before anything is sent. Reads still route as
+// usual.
+func PreventWrites(ctx context.Context) context.Context {
+	return resolver.WithConnection(ctx, Connection{PreventWrites: true})
+}
+
+// Role is a scope that sends the statement to the named role: Writing,
+// Reading or a custom role of its database. Reading implies write
+// prevention. It beats the context and the model.
+//
+//	db.Scopes(grant.Role(grant.Writing)).First(&user) // read your own write
+func Role(name string) func(*gorm.DB) *gorm.DB {
+	return Connect(Connection{Role: name})
+}
+
+// UseDatabase is a scope that sends the statement to the named database.
+func UseDatabase(name string) func(*gorm.DB) *gorm.DB {
+	return Connect(Connection{Database: name})
+}
+
+// Connect is a scope that applies a whole Connection to the statement.
+func Connect(c Connection) func(*gorm.DB) *gorm.DB {
+	return func(db *gorm.DB) *gorm.DB {
+		if c == (Connection{}) {
+			_ = db.AddError(&resolver.RouteError{Err: resolver.ErrInvalidConfig, Detail: "grant scope with an empty database and role name"})
+			return db
+		}
+		return callbacks.WithScope(db, c)
+	}
+}
+
+// Replica choice policies, all safe for concurrent use without locks.
+var (
+	// RandomPolicy picks a node uniformly at random (the default).
+	RandomPolicy = resolver.RandomPolicy
+	// RoundRobinPolicy cycles through nodes with an atomic counter.
+	RoundRobinPolicy = resolver.RoundRobinPolicy
+	// WeightedPolicy shares reads in proportion to NodeConfig.Weight.
+	WeightedPolicy = resolver.WeightedPolicy
+	// LeastInUsePolicy picks the node with the fewest connections in use.
+	LeastInUsePolicy = resolver.LeastInUsePolicy
+)
+
+// AutoMigrate runs GORM's AutoMigrate for each model on the writer of the
+// database the model lives in (its ConnectsTo, Config.Tables, or the
+// default), reading schema information from that writer too — never from a
+// replica, which may lag.
+func AutoMigrate(db *gorm.DB, models ...any) error {
+	p, err := pluginOf(db)
+	if err != nil {
+		return err
+	}
+	for _, model := range models {
+		stmt := &gorm.Statement{DB: db}
+		if err := stmt.Parse(model); err != nil {
+			return err
+		}
+		database, err := p.router.DatabaseOf(stmt.Schema)
+		if err != nil {
+			return err
+		}
+		ctx := ConnectedTo(db.Statement.Context, Connection{Database: database.Name(), Role: Writing})
+		if err := db.WithContext(ctx).AutoMigrate(model); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,164 @@
+// Package grant is a GORM plugin that gives one *gorm.DB many databases:
+// named databases with writer, reading and custom roles, automatic
+// read/write splitting, context and scope switching, write prevention, and
+// transactions that begin where their statements belong.
+//
+//	db, _ := gorm.Open(postgres.Open(primaryDSN), &gorm.Config{})
+//	db.Use(grant.New(cfg))
+//	db.WithContext(grant.ConnectedTo(ctx, grant.Connection{Role: grant.Reading})).Find(&users)
+//
+// This file is the facade: the types users write are defined in resolver
+// and aliased here; routing lives in callbacks.
+package grant
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+
+	"gorm.io/gorm"
+
+	"github.com/grant-go/grant/callbacks"
+	"github.com/grant-go/grant/resolver"
+)
+
+// Configuration types. See resolver for field documentation.
+type (
+	// Config is the whole topology; the zero Config routes everything to the
+	// *gorm.DB grant is installed on.
+	Config = resolver.Config
+	// DatabaseConfig is one logical database: writer, replicas, custom roles.
+	DatabaseConfig = resolver.DatabaseConfig
+	// NodeConfig is one physical server: a Dialector, or a DSN and adapter.
+	NodeConfig = resolver.NodeConfig
+	// PoolConfig tunes a node's database/sql pool.
+	PoolConfig = resolver.PoolConfig
+	// Policy chooses among a role's nodes; dbresolver's policies fit.
+	Policy = resolver.Policy
+	// Adapter turns a DSN into a gorm.Dialector without connecting.
+	Adapter = resolver.Adapter
+	// Route is where a statement went.
+	Route = resolver.Route
+	// RouteError is a statement grant refused or could not send, with its
+	// route and table; it wraps one of the Err values below.
+	RouteError = resolver.RouteError
+	// ConfigError is one problem in a Config, located by its key path.
+	ConfigError = resolver.ConfigError
+	// NodeError is a node whose pool could not be opened (DSN redacted).
+	NodeError = resolver.NodeError
+)
+
+// Built-in role names.
+const (
+	Writing = resolver.Writing
+	Reading = resolver.Reading
+)
+
+// Errors grant returns; test them with errors.Is. The errors wrapping them
+// name the table, database, role or node concerned.
+var (
+	ErrReadOnly                 = resolver.ErrReadOnly
+	ErrCrossDatabaseTransaction = resolver.ErrCrossDatabaseTransaction
+	ErrUnknownDatabase          = resolver.ErrUnknownDatabase
+	ErrUnknownRole              = resolver.ErrUnknownRole
+	ErrInvalidConfig            = resolver.ErrInvalidConfig
+	ErrNodeUnavailable          = resolver.ErrNodeUnavailable
+)
+
+// PluginName is the name grant registers under in gorm.Config.Plugins.
+const PluginName = "grant"
+
+// Plugin is grant installed on one *gorm.DB. Its methods are safe for
+// concurrent use once Initialize has returned.
+type Plugin struct {
+	config Config
+	err    error // from validating config in New
+
+	mu     sync.Mutex
+	router *callbacks.Router
+}
+
+// New validates cfg and returns the plugin to pass to db.Use. It opens no
+// connection. An invalid cfg is reported by Initialize (that is, by db.Use)
+// as an error matching ErrInvalidConfig that names the offending key.
+func New(cfg Config) *Plugin {
+	return &Plugin{config: cfg, err: cfg.Validate()}
+}
+
+// Name implements gorm.Plugin.
+func (p *Plugin) Name() string { return PluginName }
+
+// Initialize implements gorm.Plugin: it builds the topology around db's own
+// pool (the default database's writer unless the config gives it one),
+// rejects nodes whose SQL dialect differs from db's, and registers grant's
+// callbacks. It opens no connection. A Plugin can be installed on one
+// *gorm.DB only.
+func (p *Plugin) Initialize(db *gorm.DB) error {
+	if p.err != nil {
+		return p.err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.router != nil {
+		return fmt.Errorf("grant: this Plugin is already installed on a *gorm.DB; call grant.New again for another")
+	}
+	pool := db.Config.ConnPool
+	if prepared, ok := pool.(*gorm.PreparedStmtDB); ok {
+		pool = prepared.ConnPool
+	}
+	sqlDB, _ := pool.(*sql.DB)
+	topology, err := resolver.Build(p.config, resolver.Handle{
+		Dialect:    db.Dialector.Name(),
+		Pool:       pool,
+		SQLDB:      sqlDB,
+		Logger:     db.Config.Logger,
+		NowFunc:    db.Config.NowFunc,
+		PrepareMax: db.Config.PrepareStmtMaxSize,
+		PrepareTTL: db.Config.PrepareStmtTTL,
+	})
+	if err != nil {
+		return err
+	}
+	router, err := callbacks.Register(db, topology, callbacks.Options{TraceRoutes: p.config.TraceRoutes})
+	if err != nil {
+		return err
+	}
+	p.router = router
+	return nil
+}
+
+// Stats returns database/sql statistics for every pool opened so far, keyed
+// by "database/role/node" (e.g. "primary/reading/replica1"). Nodes not used
+// yet have no pool and no entry.
+func (p *Plugin) Stats() map[string]sql.DBStats {
+	if r := p.routerOrNil(); r != nil {
+		return r.Topology().Stats()
+	}
+	return map[string]sql.DBStats{}
+}
+
+// Close closes every pool grant opened. The *gorm.DB's own pool is left to
+// its owner (close it with db.DB()). Nodes reopen if used again.
+func (p *Plugin) Close() error {
+	if r := p.routerOrNil(); r != nil {
+		return r.Topology().Close()
+	}
+	return nil
+}
+
+func (p *Plugin) routerOrNil() *callbacks.Router {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.router
+}
+
+// errNotInstalled is returned by helpers given a *gorm.DB without grant.
+var errNotInstalled = errors.New("grant: plugin not installed on this *gorm.DB (call db.Use(grant.New(cfg)) first)")
+
+func pluginOf(db *gorm.DB) (*Plugin, error) {
+	if p, ok := db.Config.Plugins[PluginName].(*Plugin); ok && p.routerOrNil() != nil {
+		return p, nil
+	}
+	return nil, errNotInstalled
+}

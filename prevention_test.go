@@ -1,0 +1,79 @@
+package grant_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/internal/testdb"
+)
+
+func TestWritesUnderPreventWritesReachNoDatabase(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newFixture(t, b)
+		ctx := grant.PreventWrites(context.Background())
+		guarded := f.db.WithContext(ctx)
+		attempts := map[string]error{
+			"create":           guarded.Create(&User{Name: "x"}).Error,
+			"create event":     guarded.Create(&Event{Name: "x"}).Error,
+			"update":           guarded.Model(&User{}).Where("1 = 1").Update("name", "x").Error,
+			"delete":           guarded.Where("1 = 1").Delete(&User{}).Error,
+			"raw insert":       guarded.Exec("INSERT INTO users (name) VALUES ('x')").Error,
+			"commented delete": guarded.Exec("/* cleanup */ DELETE FROM users").Error,
+			"raw via Raw":      guarded.Raw("UPDATE users SET name = 'x'").Scan(&[]User{}).Error,
+			"reading role":     f.db.Scopes(grant.Role(grant.Reading)).Create(&User{Name: "x"}).Error,
+			"reading context":  f.db.WithContext(grant.ConnectedTo(context.Background(), grant.Connection{Role: grant.Reading})).Exec("DELETE FROM users").Error,
+			"inner context cannot lift it": f.db.WithContext(grant.ConnectedTo(ctx, grant.Connection{Role: grant.Writing})).
+				Create(&User{Name: "x"}).Error,
+			"transaction": guarded.Transaction(func(tx *gorm.DB) error { return tx.Create(&User{Name: "x"}).Error }),
+		}
+		for name, err := range attempts {
+			require.Error(t, err, name)
+			assert.ErrorIs(t, err, grant.ErrReadOnly, name)
+			var routeErr *grant.RouteError
+			if assert.True(t, errors.As(err, &routeErr), name) {
+				assert.NotEmpty(t, routeErr.Table, name)
+				assert.Contains(t, err.Error(), "table", name)
+			}
+		}
+		assert.Equal(t, seeded["users"], f.counts(t, "users"), "no write reached any database")
+		assert.Equal(t, seeded["events"], f.counts(t, "events"))
+
+		// Reads still work, and go where they always go.
+		assert.Equal(t, []string{"replica-user"}, userNames(t, guarded))
+		var one int
+		require.NoError(t, guarded.Raw("SELECT 1").Scan(&one).Error)
+		require.NoError(t, guarded.Exec("SELECT 1").Error, "an Exec that only reads is allowed")
+	})
+}
+
+func TestBadNamesFailWithoutWriting(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newFixture(t, b)
+		bg := context.Background()
+		cases := []struct {
+			name string
+			err  error
+			is   error
+			says string
+		}{
+			{"unknown database scope", f.db.Scopes(grant.UseDatabase("nope")).Create(&User{Name: "x"}).Error, grant.ErrUnknownDatabase, "configured databases: analytics, primary"},
+			{"unknown database context", f.db.WithContext(grant.ConnectedTo(bg, grant.Connection{Database: "nope"})).Create(&User{Name: "x"}).Error, grant.ErrUnknownDatabase, `"nope"`},
+			{"unknown role scope", f.db.Scopes(grant.Role("nope")).Create(&User{Name: "x"}).Error, grant.ErrUnknownRole, "has roles: writing, reading, reports"},
+			{"unknown role context", f.db.WithContext(grant.ConnectedTo(bg, grant.Connection{Role: "nope"})).Find(&[]User{}).Error, grant.ErrUnknownRole, "primary/nope"},
+			{"empty role scope", f.db.Scopes(grant.Role("")).Create(&User{Name: "x"}).Error, grant.ErrInvalidConfig, "empty"},
+			{"model declaring a missing database", f.db.Create(&Ghost{}).Error, grant.ErrUnknownDatabase, "model Ghost declares it"},
+		}
+		for _, tc := range cases {
+			require.Error(t, tc.err, tc.name)
+			assert.ErrorIs(t, tc.err, tc.is, tc.name)
+			assert.Contains(t, tc.err.Error(), tc.says, tc.name)
+		}
+		assert.Equal(t, seeded["users"], f.counts(t, "users"))
+	})
+}

@@ -1,0 +1,20 @@
+package resolver
+
+import (
+	"gorm.io/driver/mysql"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+)
+
+// builtinAdapter returns the adapter for the drivers grant depends on anyway;
+// others (SQLite, SQL Server) come through Config.Adapters so that grant does
+// not pull every driver into every binary.
+func builtinAdapter(name string) Adapter {
+	switch name {
+	case "postgres", "postgresql":
+		return func(dsn string) gorm.Dialector { return postgres.Open(dsn) }
+	case "mysql", "mariadb":
+		return func(dsn string) gorm.Dialector { return mysql.Open(dsn) }
+	}
+	return nil
+}

@@ -1,0 +1,291 @@
+package resolver
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/plugin/dbresolver"
+)
+
+// DefaultDatabase is the name of the default database when Config.Default is empty.
+const DefaultDatabase = "primary"
+
+// Policy picks one pool among a role's nodes. It is dbresolver's interface, so
+// dbresolver.RandomPolicy, RoundRobinPolicy, StrictRoundRobinPolicy and
+// PolicyFunc values work unchanged. grant calls a Policy it did not write
+// under a mutex, because it cannot know the Policy is safe for concurrent use
+// (dbresolver's RoundRobinPolicy is not); grant's own policies run lock-free.
+type Policy = dbresolver.Policy
+
+// Adapter turns a DSN into a gorm.Dialector. Opening the dialector is lazy:
+// an Adapter must not connect.
+type Adapter func(dsn string) gorm.Dialector
+
+// Config is the whole topology: named databases, each with a writer, replicas
+// and custom roles. The zero Config is valid: it routes everything to the
+// *gorm.DB grant is installed on, as if grant were absent.
+type Config struct {
+	// Default names the database for statements nothing routes elsewhere.
+	// Empty means "primary". If Databases has no entry by that name, it is the
+	// *gorm.DB the plugin is installed on, with no replicas.
+	Default string
+	// Databases maps names to databases. Names are [A-Za-z0-9_-]+ and must
+	// differ in more than letter case.
+	Databases map[string]DatabaseConfig
+	// Tables maps table names to database names, for models the user cannot
+	// add a ConnectsTo method to, and for raw SQL.
+	Tables map[string]string
+	// Policy chooses among replicas (and custom role nodes) for databases that
+	// set none. Nil means grant.RandomPolicy.
+	Policy Policy
+	// Adapters adds adapter names for Node.Adapter beyond the built-in
+	// "postgres" and "mysql" (e.g. "sqlite").
+	Adapters map[string]Adapter
+	// TraceRoutes prefixes every statement GORM logs with its route,
+	// "[primary/reading#1] SELECT ...". It costs one allocation per statement.
+	TraceRoutes bool
+}
+
+// DatabaseConfig is one logical database: one writer and any number of replicas and
+// custom-role nodes, which hold the same data.
+type DatabaseConfig struct {
+	// Writer serves the writing role. Nil only for the default database, whose
+	// writer is then the *gorm.DB grant is installed on.
+	Writer *NodeConfig
+	// Replicas serve the reading role. With none, reads go to the writer
+	// (still with writes prevented when the reading role is asked for).
+	Replicas []NodeConfig
+	// Roles maps custom role names (not "writing" or "reading") to nodes.
+	Roles map[string][]NodeConfig
+	// Pool settings for every node of this database; a Node's own Pool wins.
+	Pool PoolConfig
+	// Policy overrides Config.Policy for this database.
+	Policy Policy
+}
+
+// NodeConfig is one physical server: a Dialector, or a DSN with an adapter name.
+type NodeConfig struct {
+	// Name labels the node in Stats keys and errors; defaults to "writer",
+	// "replica1"…, or "<role>1"….
+	Name      string
+	Dialector gorm.Dialector
+	DSN       string
+	Adapter   string // "postgres", "mysql", or a name in Config.Adapters
+	// Weight for WeightedPolicy; 0 means 1.
+	Weight int
+	// Pool overrides the database's pool settings for this node.
+	Pool *PoolConfig
+}
+
+// PoolConfig is database/sql pool tuning. Zero fields keep database/sql's defaults;
+// negative values are rejected.
+type PoolConfig struct {
+	MaxOpenConns    int
+	MaxIdleConns    int
+	ConnMaxLifetime time.Duration
+	ConnMaxIdleTime time.Duration
+}
+
+// merge returns p with zero fields taken from base.
+func (p PoolConfig) merge(base PoolConfig) PoolConfig {
+	if p.MaxOpenConns == 0 {
+		p.MaxOpenConns = base.MaxOpenConns
+	}
+	if p.MaxIdleConns == 0 {
+		p.MaxIdleConns = base.MaxIdleConns
+	}
+	if p.ConnMaxLifetime == 0 {
+		p.ConnMaxLifetime = base.ConnMaxLifetime
+	}
+	if p.ConnMaxIdleTime == 0 {
+		p.ConnMaxIdleTime = base.ConnMaxIdleTime
+	}
+	return p
+}
+
+func (p PoolConfig) validate(path string) error {
+	for _, f := range []struct {
+		name  string
+		value int64
+	}{
+		{"max_open_conns", int64(p.MaxOpenConns)},
+		{"max_idle_conns", int64(p.MaxIdleConns)},
+		{"conn_max_lifetime", int64(p.ConnMaxLifetime)},
+		{"conn_max_idle_time", int64(p.ConnMaxIdleTime)},
+	} {
+		if f.value < 0 {
+			return &ConfigError{Path: path + "." + f.name, Problem: fmt.Sprintf("must not be negative, got %d", f.value)}
+		}
+	}
+	return nil
+}
+
+// builtinAdapters are the adapters every grant install knows.
+var builtinAdapters = []string{"mariadb", "mysql", "postgres", "postgresql"}
+
+// Validate checks everything that can be checked without the *gorm.DB grant
+// will be installed on: names, node sources, adapters, pool settings and
+// table mappings. It opens no connection. The first problem found is
+// returned as a *ConfigError.
+func (c *Config) Validate() error {
+	if c.Default != "" {
+		if err := checkName("default", c.Default); err != nil {
+			return err
+		}
+	}
+	seen := map[string]string{}
+	for _, name := range sortedKeys(c.Databases) {
+		path := "databases." + name
+		if err := checkName(path, name); err != nil {
+			return err
+		}
+		if other, dup := seen[strings.ToLower(name)]; dup {
+			return &ConfigError{Path: path, Problem: fmt.Sprintf("duplicates database %q (names must differ in more than letter case)", other)}
+		}
+		seen[strings.ToLower(name)] = name
+		if err := c.validateDatabase(path, name, c.Databases[name]); err != nil {
+			return err
+		}
+	}
+	for _, table := range sortedKeys(c.Tables) {
+		db := c.Tables[table]
+		if table == "" {
+			return &ConfigError{Path: "tables", Problem: "empty table name"}
+		}
+		if _, ok := c.Databases[db]; !ok && db != c.DefaultName() {
+			return &ConfigError{Path: "tables." + table, Problem: fmt.Sprintf("database %q is not configured (have: %s)", db, strings.Join(c.DatabaseNames(), ", "))}
+		}
+	}
+	for name, a := range c.Adapters {
+		if name == "" || a == nil {
+			return &ConfigError{Path: "adapters." + name, Problem: "adapter needs a name and a function"}
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateDatabase(path, name string, d DatabaseConfig) error {
+	if d.Writer == nil && name != c.DefaultName() {
+		return &ConfigError{Path: path + ".writer", Problem: "missing: only the default database may omit its writer (it then uses the *gorm.DB grant is installed on)"}
+	}
+	if err := d.Pool.validate(path + ".pool"); err != nil {
+		return err
+	}
+	names := map[string]bool{}
+	check := func(p string, n NodeConfig, defaultName string) error {
+		if n.Name == "" {
+			n.Name = defaultName
+		}
+		if err := checkName(p+".name", n.Name); err != nil {
+			return err
+		}
+		if names[n.Name] {
+			return &ConfigError{Path: p + ".name", Problem: fmt.Sprintf("duplicate node name %q in database %q", n.Name, name)}
+		}
+		names[n.Name] = true
+		return c.validateNode(p, n)
+	}
+	if d.Writer != nil {
+		if err := check(path+".writer", *d.Writer, "writer"); err != nil {
+			return err
+		}
+	}
+	for i, n := range d.Replicas {
+		if err := check(fmt.Sprintf("%s.replicas[%d]", path, i), n, fmt.Sprintf("replica%d", i+1)); err != nil {
+			return err
+		}
+	}
+	for _, role := range sortedKeys(d.Roles) {
+		rp := path + ".roles." + role
+		if err := checkName(rp, role); err != nil {
+			return err
+		}
+		if role == Writing || role == Reading {
+			return &ConfigError{Path: rp, Problem: fmt.Sprintf("%q is a built-in role: use writer/replicas instead", role)}
+		}
+		if len(d.Roles[role]) == 0 {
+			return &ConfigError{Path: rp, Problem: "a custom role needs at least one node"}
+		}
+		for i, n := range d.Roles[role] {
+			if err := check(fmt.Sprintf("%s[%d]", rp, i), n, fmt.Sprintf("%s%d", role, i+1)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateNode(path string, n NodeConfig) error {
+	switch {
+	case n.Dialector != nil && (n.DSN != "" || n.Adapter != ""):
+		return &ConfigError{Path: path, Problem: "give either a dialector or a DSN with an adapter, not both"}
+	case n.Dialector == nil && n.DSN == "":
+		return &ConfigError{Path: path, Problem: "needs a dialector or a DSN with an adapter"}
+	case n.Dialector == nil && n.Adapter == "":
+		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("missing for DSN %s (known adapters: %s)", RedactDSN(n.DSN), strings.Join(c.adapterNames(), ", "))}
+	case n.Dialector == nil && c.adapter(n.Adapter) == nil:
+		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("unknown adapter %q (known adapters: %s)", n.Adapter, strings.Join(c.adapterNames(), ", "))}
+	case n.Weight < 0:
+		return &ConfigError{Path: path + ".weight", Problem: fmt.Sprintf("must not be negative, got %d", n.Weight)}
+	}
+	if n.Pool != nil {
+		return n.Pool.validate(path + ".pool")
+	}
+	return nil
+}
+
+// DefaultName is Config.Default, or "primary" when empty.
+func (c *Config) DefaultName() string {
+	if c.Default == "" {
+		return DefaultDatabase
+	}
+	return c.Default
+}
+
+// DatabaseNames lists configured database names and the default, sorted.
+func (c *Config) DatabaseNames() []string {
+	names := sortedKeys(c.Databases)
+	if _, ok := c.Databases[c.DefaultName()]; !ok {
+		names = append(names, c.DefaultName())
+		sort.Strings(names)
+	}
+	return names
+}
+
+func (c *Config) adapter(name string) Adapter {
+	if a, ok := c.Adapters[name]; ok {
+		return a
+	}
+	return builtinAdapter(name)
+}
+
+func (c *Config) adapterNames() []string {
+	names := append(sortedKeys(c.Adapters), builtinAdapters...)
+	sort.Strings(names)
+	return names
+}
+
+// checkName accepts [A-Za-z0-9_-]+: names appear in labels joined by '/' and '#'.
+func checkName(path, name string) error {
+	if name == "" {
+		return &ConfigError{Path: path, Problem: "empty name"}
+	}
+	for _, r := range name {
+		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return &ConfigError{Path: path, Problem: fmt.Sprintf("name %q may only hold letters, digits, '_' and '-'", name)}
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,91 @@
+package resolver
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// Sentinel errors. Every error grant returns for a statement wraps exactly one of
+// these, so callers test them with errors.Is; the wrapping error names the
+// database, role, node or table it is about.
+var (
+	// ErrReadOnly: a write was refused because the route prevents writes
+	// (PreventWrites or the reading role). Nothing was sent to any database.
+	ErrReadOnly = errors.New("grant: write refused on a connection that prevents writes")
+	// ErrCrossDatabaseTransaction: inside a transaction, a statement routed to a
+	// database other than the transaction's. Nothing was sent.
+	ErrCrossDatabaseTransaction = errors.New("grant: statement for another database inside a transaction")
+	// ErrUnknownDatabase: a scope, context or model named a database the
+	// configuration does not have.
+	ErrUnknownDatabase = errors.New("grant: unknown database")
+	// ErrUnknownRole: a scope or context named a role the database does not have.
+	ErrUnknownRole = errors.New("grant: unknown role")
+	// ErrInvalidConfig: New or Initialize found the configuration unusable.
+	ErrInvalidConfig = errors.New("grant: invalid configuration")
+	// ErrNodeUnavailable: a node's pool could not be opened.
+	ErrNodeUnavailable = errors.New("grant: node unavailable")
+)
+
+// ConfigError reports one problem in a Config. Path locates it
+// ("databases.analytics.replicas[1].pool.max_open"); it never holds a password.
+type ConfigError struct {
+	Path    string
+	Problem string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("grant: invalid configuration: %s: %s", e.Path, e.Problem)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidConfig) true.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// RouteError reports a statement grant refused to send, or could not send,
+// together with where it was going. Err is one of the sentinel errors above.
+type RouteError struct {
+	Err   error
+	Table string // the statement's table, "" when unknown (raw SQL)
+	Route Route
+	// Detail says what exactly was wrong, e.g. the valid names.
+	Detail string
+}
+
+func (e *RouteError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Err.Error())
+	if e.Table != "" {
+		fmt.Fprintf(&b, ": table %q", e.Table)
+	}
+	if r := e.Route.String(); r != "" {
+		fmt.Fprintf(&b, " on route %s", r)
+	}
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
+	return b.String()
+}
+
+// Unwrap returns the sentinel error.
+func (e *RouteError) Unwrap() error { return e.Err }
+
+// NodeError reports a node whose pool could not be opened. Its message carries
+// the node's redacted DSN, never the password; Cause is scrubbed of it too.
+type NodeError struct {
+	Node    string // "database/role/node"
+	DSN     string // redacted
+	message string // cause text with any password removed
+	cause   error
+}
+
+func (e *NodeError) Error() string {
+	s := fmt.Sprintf("%s: %s", ErrNodeUnavailable.Error(), e.Node)
+	if e.DSN != "" {
+		s += fmt.Sprintf(" (%s)", e.DSN)
+	}
+	return s + ": " + e.message
+}
+
+// Unwrap exposes ErrNodeUnavailable and the driver's error for errors.Is/As.
+func (e *NodeError) Unwrap() []error { return []error{ErrNodeUnavailable, e.cause} }

@@ -1,0 +1,232 @@
+package resolver
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Node is one physical server of a database role. Its pool opens on first use;
+// until then a Node costs a few hundred bytes and no connection. A Node is
+// safe for concurrent use.
+//
+// Node implements gorm.ConnPool so that a Policy can choose among Nodes; its
+// methods open the pool if needed and delegate to it.
+type Node struct {
+	database, role, name string
+	label                string // "primary/reading#1": what trace mode prints
+	key                  string // "primary/reading/replica1": Stats keys
+	weight               int
+	dialector            gorm.Dialector
+	dsn                  string // redacted, for errors
+	password             string // scrubbed from driver errors
+	pool                 PoolConfig
+	settings             *openSettings
+
+	mu     sync.Mutex
+	opened atomic.Pointer[openNode]
+}
+
+// openNode is a Node's pool once opened. prepared shares the pool and keeps
+// the node's own prepared-statement cache, so a statement prepared on this
+// node is only ever run on this node.
+type openNode struct {
+	sqlDB    *sql.DB
+	pool     gorm.ConnPool
+	prepared *gorm.PreparedStmtDB
+	owned    bool // grant opened it and closes it; false for the handle's own pool
+}
+
+// openSettings are what every lazily opened node copies from the handle.
+type openSettings struct {
+	logger     logger.Interface
+	nowFunc    func() time.Time
+	prepareMax int
+	prepareTTL time.Duration
+}
+
+// Label is "database/writing" for a writer, else "database/role#N".
+func (n *Node) Label() string { return n.label }
+
+// Key is "database/role/name", unique in a topology; Stats is keyed by it.
+func (n *Node) Key() string { return n.key }
+
+// Database, Role and Name say where the node sits in the topology.
+func (n *Node) Database() string { return n.database }
+
+// Role is the role the node serves.
+func (n *Node) Role() string { return n.role }
+
+// Name is the node's configured or default name.
+func (n *Node) Name() string { return n.name }
+
+// Weight is the node's share under WeightedPolicy (at least 1).
+func (n *Node) Weight() int { return n.weight }
+
+// Opened reports whether the node's pool has been opened.
+func (n *Node) Opened() bool { return n.opened.Load() != nil }
+
+// Pool returns the node's connection pool, opening it on first use. With
+// prepared true it returns the pool wrapped in the node's own
+// prepared-statement cache. The error is a *NodeError naming the node with
+// its DSN redacted.
+func (n *Node) Pool(prepared bool) (gorm.ConnPool, error) {
+	o := n.opened.Load()
+	if o == nil {
+		var err error
+		if o, err = n.open(); err != nil {
+			return nil, err
+		}
+	}
+	if prepared {
+		return o.prepared, nil
+	}
+	return o.pool, nil
+}
+
+// SQLDB returns the node's *sql.DB if it is open.
+func (n *Node) SQLDB() (*sql.DB, bool) {
+	if o := n.opened.Load(); o != nil && o.sqlDB != nil {
+		return o.sqlDB, true
+	}
+	return nil, false
+}
+
+func (n *Node) open() (*openNode, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if o := n.opened.Load(); o != nil {
+		return o, nil
+	}
+	// A fresh gorm.Config, not a copy of the handle's: a copy carries the
+	// handle's plugins, and gorm.Open would initialize them (grant included)
+	// on this throw-away handle.
+	db, err := gorm.Open(n.dialector, &gorm.Config{
+		Logger:               n.settings.logger,
+		NowFunc:              n.settings.nowFunc,
+		DisableAutomaticPing: true,
+	})
+	if err != nil {
+		return nil, n.errorf(err)
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, n.errorf(err)
+	}
+	applyPool(sqlDB, n.pool)
+	return n.adopt(sqlDB, sqlDB, true), nil
+}
+
+// adopt installs an already open pool (the handle's own, for the default
+// writer) without taking ownership of it.
+// sqlDB is nil when the handle's pool is not a *sql.DB.
+func (n *Node) adopt(pool gorm.ConnPool, sqlDB *sql.DB, owned bool) *openNode {
+	o := &openNode{
+		sqlDB:    sqlDB,
+		pool:     pool,
+		prepared: gorm.NewPreparedStmtDB(pool, n.settings.prepareMax, n.settings.prepareTTL),
+		owned:    owned,
+	}
+	n.opened.Store(o)
+	return o
+}
+
+func applyPool(db *sql.DB, p PoolConfig) {
+	if p.MaxOpenConns > 0 {
+		db.SetMaxOpenConns(p.MaxOpenConns)
+	}
+	if p.MaxIdleConns > 0 {
+		db.SetMaxIdleConns(p.MaxIdleConns)
+	}
+	if p.ConnMaxLifetime > 0 {
+		db.SetConnMaxLifetime(p.ConnMaxLifetime)
+	}
+	if p.ConnMaxIdleTime > 0 {
+		db.SetConnMaxIdleTime(p.ConnMaxIdleTime)
+	}
+}
+
+func (n *Node) errorf(cause error) error {
+	msg := cause.Error()
+	if n.password != "" {
+		msg = strings.ReplaceAll(msg, n.password, redactedPassword)
+	}
+	return &NodeError{Node: n.key, DSN: n.dsn, message: msg, cause: cause}
+}
+
+func (n *Node) close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	o := n.opened.Load()
+	if o == nil {
+		return nil
+	}
+	o.prepared.Close()
+	if !o.owned {
+		return nil // the handle's pool: its owner closes it, and it stays usable
+	}
+	n.opened.Store(nil)
+	return o.sqlDB.Close()
+}
+
+func (n *Node) String() string { return n.key }
+
+// The gorm.ConnPool methods let a Policy hold Nodes; grant itself unwraps the
+// chosen Node and uses its pool directly.
+
+// PrepareContext prepares on the node's pool.
+func (n *Node) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	p, err := n.Pool(false)
+	if err != nil {
+		return nil, err
+	}
+	return p.PrepareContext(ctx, query)
+}
+
+// ExecContext executes on the node's pool.
+func (n *Node) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	p, err := n.Pool(false)
+	if err != nil {
+		return nil, err
+	}
+	return p.ExecContext(ctx, query, args...)
+}
+
+// QueryContext queries on the node's pool.
+func (n *Node) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	p, err := n.Pool(false)
+	if err != nil {
+		return nil, err
+	}
+	return p.QueryContext(ctx, query, args...)
+}
+
+// QueryRowContext queries one row on the node's pool. If the pool cannot be
+// opened the returned Row reports the error from Scan... which database/sql
+// cannot express, so open errors surface as sql.ErrNoRows-free empty rows;
+// grant never calls it on an unopened node.
+func (n *Node) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	p, err := n.Pool(false)
+	if err != nil {
+		return &sql.Row{}
+	}
+	return p.QueryRowContext(ctx, query, args...)
+}
+
+var _ gorm.ConnPool = (*Node)(nil)
+
+// nodeLabel numbers every node of a role that can have several, so a trace
+// line says which replica served it: "primary/writing", "primary/reading#1".
+func nodeLabel(database, role string, index int) string {
+	if role == Writing {
+		return database + "/" + role
+	}
+	return fmt.Sprintf("%s/%s#%d", database, role, index+1)
+}

@@ -1,0 +1,81 @@
+package resolver
+
+import "context"
+
+// Built-in role names. A database's writer serves Writing, its replicas
+// Reading; any other name is a custom role configured on the database.
+const (
+	Writing = "writing"
+	Reading = "reading"
+)
+
+// Route is where one statement went: the database, the role within it, and
+// the node that served it. It is a plain value, safe to copy and to keep.
+type Route struct {
+	Database string
+	Role     string
+	// Node is the serving node's label, "primary/writing" or
+	// "primary/reading#1"; empty when the statement was refused before a
+	// node was chosen.
+	Node string
+	// PreventWrites is true when writes were refused on this route.
+	PreventWrites bool
+	// InTransaction is true when the statement ran inside a transaction.
+	InTransaction bool
+}
+
+// String renders the route as "database/role", or the node label when known.
+func (r Route) String() string {
+	switch {
+	case r.Node != "":
+		return r.Node
+	case r.Database != "" && r.Role != "":
+		return r.Database + "/" + r.Role
+	default:
+		return r.Database
+	}
+}
+
+// Connection says where statements should go: a database, a role and whether
+// writes are prevented. Zero fields mean "not said here", so Connections
+// layer: a statement scope over a context over a model over the defaults.
+type Connection struct {
+	Database      string
+	Role          string
+	PreventWrites bool
+}
+
+// Over returns c with its zero fields taken from outer: the innermost
+// (c) wins field by field. PreventWrites, once set by an outer layer, stays
+// set: an inner layer cannot lift a caller's write prevention.
+func (c Connection) Over(outer Connection) Connection {
+	if c.Database == "" {
+		c.Database = outer.Database
+	}
+	if c.Role == "" {
+		c.Role = outer.Role
+	}
+	c.PreventWrites = c.PreventWrites || outer.PreventWrites
+	return c
+}
+
+type connectionKey struct{}
+
+// WithConnection returns a context carrying c layered over any Connection ctx
+// already carries. The value lives only in the returned context, so other
+// goroutines and requests never see it.
+func WithConnection(ctx context.Context, c Connection) context.Context {
+	if outer, ok := ConnectionFrom(ctx); ok {
+		c = c.Over(outer)
+	}
+	return context.WithValue(ctx, connectionKey{}, c)
+}
+
+// ConnectionFrom returns the Connection ctx carries, if any.
+func ConnectionFrom(ctx context.Context) (Connection, bool) {
+	if ctx == nil {
+		return Connection{}, false
+	}
+	c, ok := ctx.Value(connectionKey{}).(Connection)
+	return c, ok
+}

@@ -1,0 +1,241 @@
+package resolver
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Topology is the runtime form of a Config: databases with their role nodes.
+// It is built once and never changes, so every method is safe for concurrent
+// use without locks; only node pools open lazily.
+type Topology struct {
+	databases map[string]*Database
+	names     []string
+	def       *Database
+	tables    map[string]*Database
+	nodes     []*Node
+}
+
+// Database is one logical database of a Topology.
+type Database struct {
+	name      string
+	writer    *Node
+	replicas  []gorm.ConnPool // *Node values, the slice a Policy sees
+	roles     map[string][]gorm.ConnPool
+	roleNames []string
+	policy    Policy
+}
+
+// Handle describes the *gorm.DB grant is installed on: the default writer's
+// pool and the settings lazily opened nodes copy.
+type Handle struct {
+	Dialect    string        // Dialector.Name() of the handle
+	Pool       gorm.ConnPool // the handle's own pool, the default writer unless configured
+	SQLDB      *sql.DB       // Pool's *sql.DB, nil when it has none
+	Logger     logger.Interface
+	NowFunc    func() time.Time
+	PrepareMax int
+	PrepareTTL time.Duration
+}
+
+// Build validates cfg against the handle and builds the topology. It opens
+// no connection. Any node whose dialect differs from the handle's is
+// rejected, because GORM builds every statement in the handle's dialect.
+func Build(cfg Config, h Handle) (*Topology, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	settings := &openSettings{logger: h.Logger, nowFunc: h.NowFunc, prepareMax: h.PrepareMax, prepareTTL: h.PrepareTTL}
+	t := &Topology{databases: map[string]*Database{}, tables: map[string]*Database{}}
+	defaultPolicy := guardPolicy(cfg.Policy)
+
+	build := func(name string, dc DatabaseConfig) error {
+		d := &Database{name: name, roles: map[string][]gorm.ConnPool{}, policy: defaultPolicy}
+		if dc.Policy != nil {
+			d.policy = guardPolicy(dc.Policy)
+		}
+		newNode := func(role string, i int, nc NodeConfig, defaultName string) (*Node, error) {
+			n, err := t.newNode(&cfg, name, role, i, nc, defaultName, dc.Pool, settings, h.Dialect)
+			if err == nil {
+				t.nodes = append(t.nodes, n)
+			}
+			return n, err
+		}
+		if dc.Writer != nil {
+			w, err := newNode(Writing, 0, *dc.Writer, "writer")
+			if err != nil {
+				return err
+			}
+			d.writer = w
+		} else {
+			// The default database's writer is the handle's own pool.
+			d.writer = &Node{database: name, role: Writing, name: "writer", label: name + "/" + Writing,
+				key: name + "/" + Writing + "/writer", weight: 1, settings: settings}
+			d.writer.adopt(h.Pool, h.SQLDB, false)
+			t.nodes = append(t.nodes, d.writer)
+		}
+		for i, nc := range dc.Replicas {
+			n, err := newNode(Reading, i, nc, fmt.Sprintf("replica%d", i+1))
+			if err != nil {
+				return err
+			}
+			d.replicas = append(d.replicas, n)
+		}
+		for _, role := range sortedKeys(dc.Roles) {
+			for i, nc := range dc.Roles[role] {
+				n, err := newNode(role, i, nc, fmt.Sprintf("%s%d", role, i+1))
+				if err != nil {
+					return err
+				}
+				d.roles[role] = append(d.roles[role], n)
+			}
+			d.roleNames = append(d.roleNames, role)
+		}
+		t.databases[name] = d
+		return nil
+	}
+	for _, name := range sortedKeys(cfg.Databases) {
+		if err := build(name, cfg.Databases[name]); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok := t.databases[cfg.DefaultName()]; !ok {
+		if err := build(cfg.DefaultName(), DatabaseConfig{}); err != nil {
+			return nil, err
+		}
+	}
+	t.def = t.databases[cfg.DefaultName()]
+	t.names = cfg.DatabaseNames()
+	for table, db := range cfg.Tables {
+		t.tables[table] = t.databases[db]
+	}
+	return t, nil
+}
+
+func (t *Topology) newNode(cfg *Config, database, role string, i int, nc NodeConfig, defaultName string, dbPool PoolConfig, s *openSettings, dialect string) (*Node, error) {
+	name := nc.Name
+	if name == "" {
+		name = defaultName
+	}
+	n := &Node{database: database, role: role, name: name, label: nodeLabel(database, role, i),
+		key: database + "/" + role + "/" + name, weight: max(nc.Weight, 1), dialector: nc.Dialector,
+		pool: dbPool, settings: s}
+	if nc.Pool != nil {
+		n.pool = nc.Pool.merge(dbPool)
+	}
+	if n.dialector == nil {
+		n.dialector = cfg.adapter(nc.Adapter)(nc.DSN)
+		n.dsn, n.password = RedactDSN(nc.DSN), PasswordOf(nc.DSN)
+	}
+	if got := n.dialector.Name(); dialect != "" && got != dialect {
+		return nil, &ConfigError{Path: "databases." + n.key, Problem: fmt.Sprintf(
+			"dialect %q differs from the handle's %q: GORM builds SQL in the handle's dialect, so this node would receive SQL it cannot run", got, dialect)}
+	}
+	return n, nil
+}
+
+// Default is the database statements go to when nothing routes them elsewhere.
+func (t *Topology) Default() *Database { return t.def }
+
+// Database returns the named database, or a *RouteError wrapping
+// ErrUnknownDatabase that lists the valid names.
+func (t *Topology) Database(name string) (*Database, error) {
+	if d, ok := t.databases[name]; ok {
+		return d, nil
+	}
+	return nil, &RouteError{Err: ErrUnknownDatabase, Route: Route{Database: name},
+		Detail: fmt.Sprintf("%q is not configured; configured databases: %s", name, strings.Join(t.names, ", "))}
+}
+
+// ForTable returns the database Config.Tables maps table to, or nil.
+func (t *Topology) ForTable(table string) *Database { return t.tables[table] }
+
+// HasTableMappings reports whether Config.Tables maps any table; when it
+// does not, grant skips looking for a table name in raw SQL.
+func (t *Topology) HasTableMappings() bool { return len(t.tables) > 0 }
+
+// Nodes lists every node of every database, in a stable order.
+func (t *Topology) Nodes() []*Node { return t.nodes }
+
+// Stats returns database/sql pool statistics for every opened pool, keyed by
+// "database/role/node". Unopened nodes are absent: they have no pool.
+func (t *Topology) Stats() map[string]sql.DBStats {
+	stats := map[string]sql.DBStats{}
+	for _, n := range t.nodes {
+		if db, ok := n.SQLDB(); ok {
+			stats[n.key] = db.Stats()
+		}
+	}
+	return stats
+}
+
+// Close closes every pool grant opened; the handle's own pool is left to its
+// owner. Nodes reopen on next use.
+func (t *Topology) Close() error {
+	var errs []error
+	for _, n := range t.nodes {
+		errs = append(errs, n.close())
+	}
+	return errors.Join(errs...)
+}
+
+// Name is the database's configured name.
+func (d *Database) Name() string { return d.name }
+
+// Writer is the node serving the writing role.
+func (d *Database) Writer() *Node { return d.writer }
+
+// Pick chooses the node that serves role: the writer for Writing; a replica
+// chosen by the policy for Reading (the writer when there are none); a
+// custom role's node otherwise. An unknown role is a *RouteError wrapping
+// ErrUnknownRole that lists the database's roles.
+func (d *Database) Pick(role string) (*Node, error) {
+	var pools []gorm.ConnPool
+	switch role {
+	case Writing:
+		return d.writer, nil
+	case Reading:
+		if len(d.replicas) == 0 {
+			return d.writer, nil
+		}
+		pools = d.replicas
+	default:
+		var ok bool
+		if pools, ok = d.roles[role]; !ok {
+			return nil, &RouteError{Err: ErrUnknownRole, Route: Route{Database: d.name, Role: role},
+				Detail: fmt.Sprintf("database %q has roles: %s", d.name, strings.Join(d.Roles(), ", "))}
+		}
+	}
+	if len(pools) == 1 {
+		return pools[0].(*Node), nil
+	}
+	chosen := d.policy.Resolve(pools)
+	if n, ok := chosen.(*Node); ok {
+		return n, nil
+	}
+	return nil, &RouteError{Err: ErrNodeUnavailable, Route: Route{Database: d.name, Role: role},
+		Detail: fmt.Sprintf("the policy returned %T, not one of the pools it was given", chosen)}
+}
+
+// Roles lists the database's role names: writing, reading, then custom roles.
+func (d *Database) Roles() []string {
+	roles := append([]string{Writing, Reading}, d.roleNames...)
+	sort.Strings(roles[2:])
+	return roles
+}
+
+// HasRole reports whether role names a role of this database.
+func (d *Database) HasRole(role string) bool {
+	if role == Writing || role == Reading {
+		return true
+	}
+	_, ok := d.roles[role]
+	return ok
+}
