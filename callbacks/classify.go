@@ -10,8 +10,8 @@ type SQLKind uint8
 
 const (
 	// SQLWrite changes data or schema, takes row locks, or is unknown. It goes
-	// to the writer and is refused under prevent-writes. It is the zero value so
-	// that a forgotten classification fails safe.
+	// to the writer and is refused under prevent-writes. It is the zero value
+	// so that a forgotten classification fails safe.
 	SQLWrite SQLKind = iota
 	// SQLRead only reads (SELECT without locking or INTO, SHOW, EXPLAIN without
 	// ANALYZE, DESCRIBE, VALUES, TABLE). It may go to a replica.
@@ -21,17 +21,16 @@ const (
 	// DISCARD). It goes to the writer, where the transaction lives, but is
 	// allowed under prevent-writes.
 	SQLSessionControl
+
+	noStatement SQLKind = 255 // internal: only comments or ";" between two ";"
 )
+
+var kindNames = [...]string{"write", "read", "session-control"}
 
 // String returns "write", "read" or "session-control".
 func (k SQLKind) String() string {
-	switch k {
-	case SQLWrite:
-		return "write"
-	case SQLRead:
-		return "read"
-	case SQLSessionControl:
-		return "session-control"
+	if int(k) < len(kindNames) {
+		return kindNames[k]
 	}
 	return "SQLKind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -40,55 +39,50 @@ func (k SQLKind) String() string {
 //
 // It errs towards SQLWrite, because a write sent to a replica fails or, worse,
 // a locking read there locks nothing: empty or unknown text, an unterminated
-// literal or comment, and any statement list holding a write are SQLWrite.
-// Otherwise a list holding a session-control statement is SQLSessionControl,
-// and a list of reads is SQLRead. A read becomes a write when a word outside
-// literals and comments is INSERT, UPDATE, DELETE, MERGE, INTO, LOCK or SHARE
-// (FOR UPDATE, FOR SHARE, LOCK IN SHARE MODE, SELECT INTO, data-modifying
-// CTEs), or when it calls a function with side effects or writer-session state
-// (nextval, setval, currval, lastval, last_insert_id, get_lock, release_lock,
-// pg_advisory_*...). An unquoted column named like one of those words makes a
-// read a write too: a cheap false positive that only costs a replica hit.
-// EXPLAIN and its synonyms DESCRIBE and DESC are reads unless ANALYZE makes the
-// server run the statement, which is then classified in their stead. SET
+// literal or comment, and a statement list holding any write are SQLWrite.
+// Otherwise a list holding a session-control statement is SQLSessionControl.
+// A read is a write if a word outside literals and comments is INSERT, UPDATE,
+// DELETE, MERGE, INTO, LOCK or SHARE (FOR UPDATE, FOR SHARE, LOCK IN SHARE
+// MODE, SELECT INTO, data-modifying CTEs), or if it calls a function with side
+// effects or writer-session state (nextval, setval, currval, lastval,
+// last_insert_id, get_lock, release_lock, pg_advisory_*). An unquoted column
+// so named makes a read a write too: a false positive costs only a replica hit.
+// EXPLAIN and its MySQL synonyms DESCRIBE and DESC are reads unless ANALYZE
+// makes the server run the statement, which is then classified instead. SET
 // PASSWORD, SET GLOBAL/PERSIST, SET DEFAULT ROLE, RESET MASTER/REPLICA/SLAVE/
-// PERSIST/BINARY LOGS and START other than START TRANSACTION change the server,
-// not the session, and are writes.
+// PERSIST/BINARY LOGS and any START but START TRANSACTION administer the
+// server, not the session, and are writes.
 //
-// Lexing is the union of MySQL and PostgreSQL rules, resolved towards seeing
-// more words: backslash escapes quotes in '...' and "..." (a PostgreSQL '\'
-// then usually ends up unterminated, hence a write); `#` and `--x` are
-// comments only before a statement's first word, since in the middle they are
-// PostgreSQL operators (#>, #-) or MySQL arithmetic (5--1); "-- " is always a
-// comment; /* */ comments do not nest; MySQL /*! */ bodies are scanned as SQL.
+// Lexing unites MySQL and PostgreSQL, choosing whichever sees more words:
+// backslash escapes in '...' and "..." (so PostgreSQL's '\' usually ends up
+// unterminated: a write); # and --x are comments only before a statement's
+// first word, since later they are operators (jsonb #>, MySQL 5--1) while
+// "-- " always is one; /* */ does not nest; MySQL /*! */ bodies are SQL.
 func Classify(sql string) SQLKind {
 	l := lexer{s: sql, lead: true}
-	kind, seen := SQLRead, false
+	kind := noStatement
 	for l.pos < len(l.s) {
-		k, empty := l.stmt()
-		switch {
-		case empty:
-		case k == SQLWrite:
+		k := l.stmt()
+		if k == SQLWrite {
 			return SQLWrite
-		case k == SQLSessionControl:
-			kind, seen = k, true
-		default:
-			seen = true
+		}
+		if k != noStatement && kind != SQLSessionControl {
+			kind = k
 		}
 	}
-	if !seen || l.bad {
+	if kind == noStatement || l.bad {
 		return SQLWrite
 	}
 	return kind
 }
 
 // TableOf returns the first table the statement reads or writes: the name
-// after FROM, UPDATE, INTO or TABLE, with quotes ("", backticks, []) stripped from
-// each part and a schema prefix kept as "schema.table". It returns "" when
-// there is none. FROM inside a function call (EXTRACT(YEAR FROM ts)), IS
-// DISTINCT FROM and FOR UPDATE / ON DUPLICATE KEY UPDATE / DO UPDATE do not
-// count. The result is a substring of sql, so it does not allocate, unless
-// the name is quoted in more than one part or has escaped quotes.
+// after FROM, UPDATE, INTO or TABLE, with quotes ("", backticks, []) stripped
+// from each part and a schema prefix kept as "schema.table"; "" if there is
+// none. FROM inside a function call (EXTRACT(YEAR FROM ts)) or after IS
+// DISTINCT, and UPDATE after FOR, KEY or DO do not name tables. The result is
+// a substring of sql, so it does not allocate, unless the name is quoted in
+// more than one part or contains escaped quotes.
 func TableOf(sql string) string {
 	l := lexer{s: sql, lead: true}
 	var query uint64 = 1 // bit d: parenthesis depth d holds a query, not a call or a list
@@ -104,9 +98,7 @@ func TableOf(sql string) string {
 				query &^= 1 << depth
 			}
 		case t.is(')'):
-			if depth > 0 {
-				depth--
-			}
+			depth = max(depth-1, 0)
 		case t.kind != tWord || t.dotted || depth < 64 && query&(1<<depth) == 0:
 		case eq(t.text, "FROM") && !(prev.kind == tWord && eq(prev.text, "DISTINCT")),
 			eq(t.text, "UPDATE") && !(prev.kind == tWord && oneOf(prev.text, "FOR", "KEY", "DO")),
@@ -129,10 +121,9 @@ const (
 )
 
 type token struct {
-	kind tokKind
-	text string
-	// dotted: right after '.', so a column or field (t.delete), not a keyword.
-	dotted bool
+	kind   tokKind
+	text   string
+	dotted bool // right after '.': a column or field (t.delete), not a keyword
 }
 
 func (t token) is(c byte) bool { return t.kind == tPunct && t.text[0] == c }
@@ -145,65 +136,55 @@ type lexer struct {
 	bad  bool // unterminated literal or comment: the server sees something else
 }
 
-// stmt classifies one statement and consumes it through its ';' unless it is
-// a write, after which Classify stops reading. empty reports a statement with
-// no tokens (";;" or trailing comments).
-func (l *lexer) stmt() (kind SQLKind, empty bool) {
+// stmt classifies one statement and consumes it through its ';', except after
+// a write, where Classify stops reading anyway.
+func (l *lexer) stmt() SQLKind {
 	t := l.next()
 	if t.end() {
-		return SQLRead, true
+		return noStatement
 	}
 	for { // loops again on the statement EXPLAIN ANALYZE runs
 		for t.is('(') {
 			t = l.next()
 		}
 		if t.kind != tWord {
-			return SQLWrite, false
+			return SQLWrite
 		}
 		switch w := t.text; {
 		case oneOf(w, "SELECT", "WITH", "VALUES", "TABLE"):
-			if l.rest(l.next(), scanWrites) {
-				return SQLWrite, false
-			}
-			return SQLRead, false
+			return l.rest(l.next(), scanWrites, SQLRead)
 		case eq(w, "SHOW"):
-			l.rest(l.next(), scanNone)
-			return SQLRead, false
+			return l.rest(l.next(), scanNone, SQLRead)
 		case oneOf(w, "EXPLAIN", "DESCRIBE", "DESC"):
 			analyze, inner := l.explain()
+			if inner.end() {
+				return SQLWrite // nothing to explain: unparsable
+			}
 			if !analyze {
-				l.rest(inner, scanNone)
-				return SQLRead, false
+				return l.rest(inner, scanNone, SQLRead)
 			}
 			t = inner
 		case eq(w, "START"):
 			if t = l.next(); t.kind != tWord || !eq(t.text, "TRANSACTION") {
-				return SQLWrite, false // START REPLICA, START GROUP_REPLICATION...
+				return SQLWrite // START REPLICA, START GROUP_REPLICATION...
 			}
-			return l.session(l.next())
+			return l.rest(l.next(), scanAdmin, SQLSessionControl)
 		case eq(w, "SET"):
 			if t = l.next(); t.kind == tWord && eq(t.text, "DEFAULT") {
-				return SQLWrite, false // MySQL SET DEFAULT ROLE persists a grant
+				return SQLWrite // MySQL SET DEFAULT ROLE persists a grant
 			}
-			return l.session(t)
+			return l.rest(t, scanAdmin, SQLSessionControl)
 		case oneOf(w, "BEGIN", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "RESET", "DISCARD"):
-			return l.session(l.next())
+			return l.rest(l.next(), scanAdmin, SQLSessionControl)
 		default:
-			return SQLWrite, false
+			return SQLWrite
 		}
 	}
 }
 
-func (l *lexer) session(t token) (SQLKind, bool) {
-	if l.rest(t, scanAdmin) {
-		return SQLWrite, false
-	}
-	return SQLSessionControl, false
-}
-
 // explain consumes EXPLAIN options, old style (ANALYZE VERBOSE, FORMAT=JSON)
-// or parenthesized (ANALYZE false, BUFFERS), and returns whether they make the
-// server execute the statement, and the statement's first token.
+// or parenthesized (ANALYZE false, BUFFERS), and reports whether they make the
+// server execute the statement, whose first token it returns.
 func (l *lexer) explain() (analyze bool, inner token) {
 	t := l.next()
 	if t.is('(') {
@@ -253,45 +234,36 @@ const (
 	scanAdmin                  // also stop at server-administration words
 )
 
-// rest consumes the statement from t through its ';' and reports whether it
-// met a word that mode counts as a write, stopping there.
-func (l *lexer) rest(t token, mode scanMode) bool {
+// rest consumes the statement from t through its ';' and returns SQLWrite if
+// it meets a word that mode counts as a write (stopping there), else clean.
+func (l *lexer) rest(t token, mode scanMode, clean SQLKind) SQLKind {
 	for ; !t.end(); t = l.next() {
-		if mode == scanNone || t.kind != tWord {
-			continue
-		}
-		w := t.text
-		if !t.dotted && (oneOf(w, "INSERT", "UPDATE", "DELETE", "MERGE", "INTO", "LOCK", "SHARE") ||
-			mode == scanAdmin && oneOf(w, "PASSWORD", "GLOBAL", "PERSIST", "PERSIST_ONLY", "MASTER", "SLAVE", "REPLICA", "LOGS")) {
-			return true
-		}
-		// Schema-qualified calls (pg_catalog.nextval) count, hence no dotted test.
-		if (oneOf(w, "NEXTVAL", "SETVAL", "CURRVAL", "LASTVAL", "LAST_INSERT_ID", "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS") ||
-			hasPrefixFold(w, "PG_ADVISORY_") || hasPrefixFold(w, "PG_TRY_ADVISORY_")) && l.calls() {
-			return true
+		if mode != scanNone && t.kind == tWord && l.writes(t, mode == scanAdmin) {
+			return SQLWrite
 		}
 	}
-	return false
+	return clean
 }
 
-// calls reports whether the word just read is followed by '(': a function call
-// rather than a column of the same name.
-func (l *lexer) calls() bool {
-	for i := l.pos; i < len(l.s); i++ {
-		switch l.s[i] {
-		case ' ', '\t', '\n', '\r':
-			continue
-		case '(':
-			return true
-		}
-		return false
+// writes reports whether word t makes its statement a write. Side-effect
+// functions count only when called, so that a column of the same name does
+// not, but even when schema-qualified (pg_catalog.nextval).
+func (l *lexer) writes(t token, admin bool) bool {
+	w := t.text
+	switch {
+	case t.dotted:
+	case oneOf(w, "INSERT", "UPDATE", "DELETE", "MERGE", "INTO", "LOCK", "SHARE"),
+		admin && oneOf(w, "PASSWORD", "GLOBAL", "PERSIST", "PERSIST_ONLY", "MASTER", "SLAVE", "REPLICA", "LOGS"):
+		return true
 	}
-	return false
+	return (oneOf(w, "NEXTVAL", "SETVAL", "CURRVAL", "LASTVAL", "LAST_INSERT_ID", "GET_LOCK", "RELEASE_LOCK", "RELEASE_ALL_LOCKS") ||
+		hasPrefixFold(w, "PG_ADVISORY_") || hasPrefixFold(w, "PG_TRY_ADVISORY_")) &&
+		strings.HasPrefix(strings.TrimLeft(l.s[l.pos:], " \t\r\n"), "(")
 }
 
-// name reads a table name at the current position, skipping modifiers
-// (ONLY, IF NOT EXISTS...). On failure it rewinds so the caller can scan into
-// a subquery instead.
+// name reads a table name at the current position, skipping modifiers (ONLY,
+// IF NOT EXISTS...). On failure it rewinds, so the caller can scan into a
+// subquery instead.
 func (l *lexer) name() string {
 	save := l.pos
 	t := l.next()
@@ -305,13 +277,8 @@ func (l *lexer) name() string {
 		case t.kind == tWord:
 		case t.kind == tQuoted && (t.text[0] == '"' || t.text[0] == '`') && !l.bad:
 			plain = false
-		case t.is('['):
-			j := strings.IndexByte(l.s[l.pos:], ']')
-			if j < 0 {
-				l.pos = save
-				return ""
-			}
-			l.pos += j + 1
+		case t.is('[') && strings.IndexByte(l.s[l.pos:], ']') >= 0:
+			l.pos += strings.IndexByte(l.s[l.pos:], ']') + 1
 			plain = false
 		default:
 			l.pos = save
@@ -330,10 +297,9 @@ func (l *lexer) name() string {
 }
 
 // unquote strips identifier quotes from each dot-separated part of raw, which
-// name has already checked is well formed.
+// name has checked is well formed.
 func unquote(raw string) string {
-	if q := closer(raw[0]); q != 0 && len(raw) >= 2 && raw[len(raw)-1] == q &&
-		strings.IndexByte(raw[1:len(raw)-1], q) < 0 {
+	if q := closer(raw[0]); q != 0 && len(raw) >= 2 && raw[len(raw)-1] == q && strings.IndexByte(raw[1:len(raw)-1], q) < 0 {
 		return raw[1 : len(raw)-1] // one part, no escapes: no need to copy
 	}
 	var b strings.Builder
@@ -343,12 +309,9 @@ func unquote(raw string) string {
 			b.WriteByte(raw[i])
 			continue
 		}
-		for i++; i < len(raw); i++ {
+		for i++; i < len(raw) && (raw[i] != q || i+1 < len(raw) && raw[i+1] == q); i++ {
 			if raw[i] == q {
-				if i+1 >= len(raw) || raw[i+1] != q {
-					break
-				}
-				i++
+				i++ // doubled quote
 			}
 			b.WriteByte(raw[i])
 		}
@@ -366,7 +329,7 @@ func closer(c byte) byte {
 	return 0
 }
 
-// next returns the next token, skipping whitespace and comments. Its text is
+// next returns the next token, skipping whitespace and comments; its text is
 // a substring of s.
 func (l *lexer) next() token {
 	l.skipSpace()
@@ -393,29 +356,25 @@ func (l *lexer) next() token {
 	return t
 }
 
-// quoted returns the end of the literal opening at i with quote q; a doubled
-// q escapes it, and so does a backslash when backslash is set.
+// quoted returns the end of the literal opening at i with quote q, which a
+// doubled q escapes, and so does a backslash if backslash is set.
 func (l *lexer) quoted(i int, q byte, backslash bool) int {
 	for j := i + 1; j < len(l.s); j++ {
-		switch l.s[j] {
-		case '\\':
-			if backslash {
-				j++
+		if c := l.s[j]; c == '\\' && backslash {
+			j++
+		} else if c == q {
+			if j+1 >= len(l.s) || l.s[j+1] != q {
+				return j + 1
 			}
-		case q:
-			if j+1 < len(l.s) && l.s[j+1] == q {
-				j++
-				continue
-			}
-			return j + 1
+			j++
 		}
 	}
 	l.bad = true
 	return len(l.s)
 }
 
-// dollar consumes a PostgreSQL $tag$...$tag$ string opening at i, reporting
-// false (and consuming nothing) for $1 placeholders and $-identifiers.
+// dollar consumes a PostgreSQL $tag$...$tag$ string opening at i; it reports
+// false, consuming nothing, for $1 placeholders and identifiers with '$'.
 func (l *lexer) dollar(i int) bool {
 	s, j := l.s, i+1
 	for j < len(s) && s[j] != '$' && isIdent(s[j]) && !(j == i+1 && s[j] >= '0' && s[j] <= '9') {
@@ -424,9 +383,8 @@ func (l *lexer) dollar(i int) bool {
 	if j >= len(s) || s[j] != '$' {
 		return false
 	}
-	tag := s[i : j+1]
-	if end := strings.Index(s[j+1:], tag); end >= 0 {
-		l.pos = j + 1 + end + len(tag)
+	if end := strings.Index(s[j+1:], s[i:j+1]); end >= 0 {
+		l.pos = j + 1 + end + j + 1 - i // past the closing tag, as long as the opening one
 	} else {
 		l.pos, l.bad = len(s), true
 	}
@@ -434,26 +392,22 @@ func (l *lexer) dollar(i int) bool {
 }
 
 func (l *lexer) skipSpace() {
-	s := l.s
-	for l.pos < len(s) {
-		i := l.pos
-		switch c := s[i]; {
+	for s := l.s; l.pos < len(s); {
+		switch i, c := l.pos, s[l.pos]; {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			l.pos++
-		case c == '#' && l.lead,
-			c == '-' && i+1 < len(s) && s[i+1] == '-' && (l.lead || i+2 == len(s) || s[i+2] <= ' '):
+		case c == '#' && l.lead, c == '-' && strings.HasPrefix(s[i:], "--") && (l.lead || i+2 == len(s) || s[i+2] <= ' '):
+			l.pos = len(s)
 			if j := strings.IndexByte(s[i:], '\n'); j >= 0 {
 				l.pos = i + j + 1
-			} else {
-				l.pos = len(s)
 			}
-		case c == '/' && i+1 < len(s) && s[i+1] == '*':
-			if strings.HasPrefix(s[i+2:], "!") || strings.HasPrefix(s[i+2:], "M!") {
-				// MySQL executable comment: the server runs its body, so scan it.
-				for l.pos = i + 3; l.pos < len(s) && (s[l.pos] == '!' || s[l.pos] >= '0' && s[l.pos] <= '9'); l.pos++ {
-				}
-			} else if j := strings.Index(s[i+2:], "*/"); j >= 0 {
-				l.pos = i + 2 + j + 2
+		case c == '/' && (strings.HasPrefix(s[i:], "/*!") || strings.HasPrefix(s[i:], "/*M!")):
+			// MySQL executable comment: the server runs its body, so scan it.
+			for l.pos = i + 3; l.pos < len(s) && (s[l.pos] == '!' || s[l.pos] >= '0' && s[l.pos] <= '9'); l.pos++ {
+			}
+		case c == '/' && strings.HasPrefix(s[i:], "/*"):
+			if j := strings.Index(s[i+2:], "*/"); j >= 0 {
+				l.pos = i + j + 4
 			} else {
 				l.pos, l.bad = len(s), true
 			}
@@ -467,17 +421,13 @@ func isIdent(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '$' || c >= 0x80
 }
 
-// eq compares an ASCII word with an upper-case keyword without allocating.
+// eq compares a word with an upper-case ASCII keyword without allocating.
 func eq(w, upper string) bool {
 	if len(w) != len(upper) {
 		return false
 	}
 	for i := 0; i < len(w); i++ {
-		c := w[i]
-		if c >= 'a' && c <= 'z' {
-			c -= 'a' - 'A'
-		}
-		if c != upper[i] {
+		if c := w[i]; c != upper[i] && !(c >= 'a' && c <= 'z' && c-('a'-'A') == upper[i]) {
 			return false
 		}
 	}

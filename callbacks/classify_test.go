@@ -87,6 +87,7 @@ var classifyCases = []struct {
 	{"explain options without analyze", "EXPLAIN (COSTS false, FORMAT YAML) DELETE FROM t", SQLRead},
 	{"explain options analyze select", "EXPLAIN (ANALYZE) SELECT 1", SQLRead},
 	{"explain unterminated options", "EXPLAIN (ANALYZE", SQLWrite},
+	{"explain nothing", "EXPLAIN VERBOSE;", SQLWrite},
 	{"describe analyze delete", "DESCRIBE ANALYZE DELETE FROM t", SQLWrite},
 	{"values", "VALUES (1, 'a'), (2, 'b')", SQLRead},
 	{"table", "TABLE t", SQLRead},
@@ -229,6 +230,8 @@ func TestClassifyDoesNotAllocate(t *testing.T) {
 		"INSERT INTO orders (id) VALUES (?)",
 		"EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM t",
 		"WITH d AS (DELETE FROM t RETURNING *) SELECT * FROM d; COMMIT",
+		"SELECT nextval('s'), x FROM \"users\"",
+		"BEGIN; SELECT $$a$$ FROM `t` LOCK IN SHARE MODE; COMMIT",
 	}
 	for _, in := range inputs {
 		assert.Zero(t, testing.AllocsPerRun(100, func() { Classify(in) }), "Classify(%q)", in)
@@ -263,6 +266,13 @@ func FuzzClassify(f *testing.F) {
 		k := Classify(sql)
 		if k != SQLWrite && k != SQLRead && k != SQLSessionControl {
 			t.Fatalf("Classify(%q) = %d", sql, k)
+		}
+		// Whatever sql leaves open, a later statement can hide no write.
+		if got := Classify(sql + "\n;DELETE FROM t"); got != SQLWrite {
+			t.Fatalf("Classify(%q + DELETE) = %v", sql, got)
+		}
+		if got := Classify("/* c */ " + sql); got != k {
+			t.Fatalf("Classify with a leading comment = %v, without = %v, sql %q", got, k, sql)
 		}
 		name := TableOf(sql)
 		if len(name) > len(sql) {

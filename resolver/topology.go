@@ -75,10 +75,14 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			}
 			d.writer = w
 		} else {
-			// The default database's writer is the handle's own pool.
+			// The default database's writer is the handle's own pool; the
+			// database's pool settings apply to it like to any other node.
 			d.writer = &Node{database: name, role: Writing, name: "writer", label: name + "/" + Writing,
 				key: name + "/" + Writing + "/writer", weight: 1, settings: settings}
 			d.writer.adopt(h.Pool, h.SQLDB, false)
+			if h.SQLDB != nil {
+				applyPool(h.SQLDB, dc.Pool)
+			}
 			t.nodes = append(t.nodes, d.writer)
 		}
 		for i, nc := range dc.Replicas {
