@@ -49,17 +49,19 @@ func Register(db *gorm.DB, topology *resolver.Topology, opts Options) (*Router, 
 	cb := db.Callback()
 	for _, reg := range []struct {
 		register func(string, func(*gorm.DB)) error
+		name     string
 		handler  func(*gorm.DB)
 	}{
-		{cb.Create().Before("*").Register, r.onWrite},
-		{cb.Update().Before("*").Register, r.onWrite},
-		{cb.Delete().Before("*").Register, r.onWrite},
-		{cb.Query().Before("*").Register, r.onQuery},
-		{cb.Row().Before("*").Register, r.onQuery},
-		{cb.Raw().Before("*").Register, r.onExec},
+		{cb.Create().Before("*").Register, CallbackName, r.onWrite},
+		{cb.Update().Before("*").Register, CallbackName, r.onWrite},
+		{cb.Delete().Before("*").Register, CallbackName, r.onWrite},
+		{cb.Query().Before("*").Register, CallbackName, r.onQuery},
+		{cb.Row().Before("*").Register, CallbackName, r.onQuery},
+		{cb.Raw().Before("*").Register, CallbackName, r.onExec},
+		{cb.Query().Register, dbresolverCallback, onDBResolverClause},
 	} {
-		if err := reg.register(CallbackName, reg.handler); err != nil {
-			return nil, fmt.Errorf("grant: registering callbacks: %w", err)
+		if err := reg.register(reg.name, reg.handler); err != nil {
+			return nil, fmt.Errorf("grant: registering callback %s: %w", reg.name, err)
 		}
 	}
 	if opts.TraceRoutes {
