@@ -1,0 +1,37 @@
+// Command grant is the command-line companion of the grant GORM plugin.
+//
+//	grant demo [--dir DIR]   run a tour of grant's routing on SQLite files
+//
+// Each subcommand lives in its own file and is added by newRootCmd.
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		// cobra has already printed "Error: ..." to stderr.
+		os.Exit(1)
+	}
+}
+
+// newRootCmd builds the whole command tree. It is a function, not a package
+// variable, so that tests get a fresh tree with their own args and output.
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "grant",
+		Short: "Tools for the grant multi-database GORM plugin",
+		Long: `grant is the command-line companion of github.com/grant-go/grant, a GORM
+plugin that gives one *gorm.DB many named databases, each with a writer,
+replicas and custom roles, and routes every statement to the right one.
+
+Run "grant demo" to watch the routing happen on throwaway SQLite files.`,
+		// A failing run reports its error; the usage text is for bad flags.
+		SilenceUsage: true,
+	}
+	root.AddCommand(newDemoCmd())
+	return root
+}
