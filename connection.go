@@ -63,17 +63,21 @@ func Connect(c Connection) func(*gorm.DB) *gorm.DB {
 	}
 }
 
-// Replica choice policies, all safe for concurrent use without locks.
-var (
-	// RandomPolicy picks a node uniformly at random (the default).
-	RandomPolicy = resolver.RandomPolicy
-	// RoundRobinPolicy cycles through nodes with an atomic counter.
-	RoundRobinPolicy = resolver.RoundRobinPolicy
-	// WeightedPolicy shares reads in proportion to NodeConfig.Weight.
-	WeightedPolicy = resolver.WeightedPolicy
-	// LeastInUsePolicy picks the node with the fewest connections in use.
-	LeastInUsePolicy = resolver.LeastInUsePolicy
-)
+// RandomPolicy picks a node uniformly at random, from a per-thread source:
+// no lock, no shared counter. It is the default policy.
+func RandomPolicy() Policy { return resolver.RandomPolicy() }
+
+// RoundRobinPolicy cycles through a role's nodes with an atomic counter; safe
+// for concurrent use, unlike dbresolver.RoundRobinPolicy.
+func RoundRobinPolicy() Policy { return resolver.RoundRobinPolicy() }
+
+// WeightedPolicy shares reads among nodes in proportion to NodeConfig.Weight,
+// exactly over every cycle of sum(weights) reads.
+func WeightedPolicy() Policy { return resolver.WeightedPolicy() }
+
+// LeastInUsePolicy picks the node with the fewest connections in use (live
+// sql.DBStats), rotating among ties.
+func LeastInUsePolicy() Policy { return resolver.LeastInUsePolicy() }
 
 // AutoMigrate runs GORM's AutoMigrate for each model on the writer of the
 // database the model lives in (its ConnectsTo, Config.Tables, or the

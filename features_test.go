@@ -198,8 +198,8 @@ func TestTraceModeTagsEveryStatementAndStatsListsOpenedPools(t *testing.T) {
 	assert.Contains(t, out, "[analytics/writing tx] INSERT INTO `events`")
 
 	stats := f.plugin.Stats()
-	assert.ElementsMatch(t, []string{"primary/writing/writer", "primary/reading/replica1", "primary/reports/reports1", "analytics/writing/writer"}, keys(stats))
-	assert.GreaterOrEqual(t, stats["primary/reading/replica1"].OpenConnections, 1)
+	assert.ElementsMatch(t, []string{"primary/writing/writer", "primary/reading/1", "primary/reports/1", "analytics/writing/writer"}, keys(stats))
+	assert.GreaterOrEqual(t, stats["primary/reading/1"].OpenConnections, 1)
 }
 
 type lockedWriter struct {

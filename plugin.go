@@ -129,7 +129,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 }
 
 // Stats returns database/sql statistics for every pool opened so far, keyed
-// by "database/role/node" (e.g. "primary/reading/replica1"). Nodes not used
+// by "database/role/node" (e.g. "primary/reading/1"). Nodes not used
 // yet have no pool and no entry.
 func (p *Plugin) Stats() map[string]sql.DBStats {
 	if r := p.routerOrNil(); r != nil {
@@ -156,8 +156,15 @@ func (p *Plugin) routerOrNil() *callbacks.Router {
 // errNotInstalled is returned by helpers given a *gorm.DB without grant.
 var errNotInstalled = errors.New("grant: plugin not installed on this *gorm.DB (call db.Use(grant.New(cfg)) first)")
 
+// From returns the Plugin installed on db, for Stats and Close where only
+// the *gorm.DB is at hand. ok is false when grant is not installed.
+func From(db *gorm.DB) (p *Plugin, ok bool) {
+	p, ok = db.Config.Plugins[PluginName].(*Plugin)
+	return p, ok && p.routerOrNil() != nil
+}
+
 func pluginOf(db *gorm.DB) (*Plugin, error) {
-	if p, ok := db.Config.Plugins[PluginName].(*Plugin); ok && p.routerOrNil() != nil {
+	if p, ok := From(db); ok {
 		return p, nil
 	}
 	return nil, errNotInstalled

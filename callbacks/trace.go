@@ -2,7 +2,6 @@ package callbacks
 
 import (
 	"context"
-	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -20,6 +19,11 @@ func RouteFrom(ctx context.Context) (resolver.Route, bool) {
 
 // TraceLogger wraps a GORM logger so that every statement it logs starts
 // with its route: "[primary/reading#1] SELECT ...". Wrapping twice is a no-op.
+//
+// The tag is added in ParamsFilter, which GORM calls while the wrapped
+// logger formats the line, rather than in an overriding Trace: a Trace of our
+// own would sit between GORM and the logger on the stack, and GORM's logger
+// would report grant's file as the caller of every statement.
 func TraceLogger(l logger.Interface) logger.Interface {
 	if _, ok := l.(traceLogger); ok {
 		return l
@@ -33,24 +37,17 @@ func (l traceLogger) LogMode(level logger.LogLevel) logger.Interface {
 	return traceLogger{Interface: l.Interface.LogMode(level)}
 }
 
-func (l traceLogger) Trace(ctx context.Context, begin time.Time, fc func() (string, int64), err error) {
-	l.Interface.Trace(ctx, begin, func() (string, int64) {
-		sql, rows := fc()
-		if route, ok := RouteFrom(ctx); ok {
-			tag := route.String()
-			if route.InTransaction {
-				tag += " tx"
-			}
-			sql = "[" + tag + "] " + sql
-		}
-		return sql, rows
-	}, err)
-}
-
-// ParamsFilter keeps the wrapped logger's parameter filtering working.
+// ParamsFilter applies the wrapped logger's filter, then prefixes the route.
 func (l traceLogger) ParamsFilter(ctx context.Context, sql string, params ...any) (string, []any) {
 	if f, ok := l.Interface.(gorm.ParamsFilter); ok {
-		return f.ParamsFilter(ctx, sql, params...)
+		sql, params = f.ParamsFilter(ctx, sql, params...)
+	}
+	if route, ok := RouteFrom(ctx); ok {
+		tag := route.String()
+		if route.InTransaction {
+			tag += " tx"
+		}
+		sql = "[" + tag + "] " + sql
 	}
 	return sql, params
 }

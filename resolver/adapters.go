@@ -14,7 +14,12 @@ func builtinAdapter(name string) Adapter {
 	case "postgres", "postgresql":
 		return func(dsn string) gorm.Dialector { return postgres.Open(dsn) }
 	case "mysql", "mariadb":
-		return func(dsn string) gorm.Dialector { return mysql.Open(dsn) }
+		// SkipInitializeWithVersion keeps opening lazy: otherwise the
+		// dialector asks the server its version as the pool opens. grant
+		// builds SQL with the handle's dialector, never the node's.
+		return func(dsn string) gorm.Dialector {
+			return mysql.New(mysql.Config{DSN: dsn, SkipInitializeWithVersion: true})
+		}
 	}
 	return nil
 }

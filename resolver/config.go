@@ -3,6 +3,7 @@ package resolver
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,8 +69,9 @@ type DatabaseConfig struct {
 
 // NodeConfig is one physical server: a Dialector, or a DSN with an adapter name.
 type NodeConfig struct {
-	// Name labels the node in Stats keys and errors; defaults to "writer",
-	// "replica1"…, or "<role>1"….
+	// Name labels the node in Stats keys ("primary/reading/NAME"), trace
+	// tags ("primary/reading#NAME") and errors; defaults to "writer" for a
+	// writer and to the node's 1-based position in its role otherwise.
 	Name      string
 	Dialector gorm.Dialector
 	DSN       string
@@ -175,26 +177,26 @@ func (c *Config) validateDatabase(path, name string, d DatabaseConfig) error {
 		return err
 	}
 	names := map[string]bool{}
-	check := func(p string, n NodeConfig, defaultName string) error {
+	check := func(p, role string, n NodeConfig, defaultName string) error {
 		if n.Name == "" {
 			n.Name = defaultName
 		}
 		if err := checkName(p+".name", n.Name); err != nil {
 			return err
 		}
-		if names[n.Name] {
-			return &ConfigError{Path: p + ".name", Problem: fmt.Sprintf("duplicate node name %q in database %q", n.Name, name)}
+		if names[role+"/"+n.Name] {
+			return &ConfigError{Path: p + ".name", Problem: fmt.Sprintf("duplicate node name %q in role %q of database %q", n.Name, role, name)}
 		}
-		names[n.Name] = true
+		names[role+"/"+n.Name] = true
 		return c.validateNode(p, n)
 	}
 	if d.Writer != nil {
-		if err := check(path+".writer", *d.Writer, "writer"); err != nil {
+		if err := check(path+".writer", Writing, *d.Writer, "writer"); err != nil {
 			return err
 		}
 	}
 	for i, n := range d.Replicas {
-		if err := check(fmt.Sprintf("%s.replicas[%d]", path, i), n, fmt.Sprintf("replica%d", i+1)); err != nil {
+		if err := check(fmt.Sprintf("%s.replicas[%d]", path, i), Reading, n, strconv.Itoa(i+1)); err != nil {
 			return err
 		}
 	}
@@ -210,7 +212,7 @@ func (c *Config) validateDatabase(path, name string, d DatabaseConfig) error {
 			return &ConfigError{Path: rp, Problem: "a custom role needs at least one node"}
 		}
 		for i, n := range d.Roles[role] {
-			if err := check(fmt.Sprintf("%s[%d]", rp, i), n, fmt.Sprintf("%s%d", role, i+1)); err != nil {
+			if err := check(fmt.Sprintf("%s[%d]", rp, i), role, n, strconv.Itoa(i+1)); err != nil {
 				return err
 			}
 		}

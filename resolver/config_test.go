@@ -68,7 +68,7 @@ func TestBuildRejectsForeignDialect(t *testing.T) {
 	cfg := Config{Databases: map[string]DatabaseConfig{"primary": {Replicas: []NodeConfig{{Dialector: mysql.Open("root@tcp(127.0.0.1:1)/x")}}}}}
 	_, err := Build(cfg, Handle{Dialect: "postgres"})
 	require.ErrorIs(t, err, ErrInvalidConfig)
-	assert.Contains(t, err.Error(), `databases.primary/reading/replica1: dialect "mysql" differs from the handle's "postgres"`)
+	assert.Contains(t, err.Error(), `databases.primary.replicas[0]: dialect "mysql" differs from the handle's "postgres"`)
 }
 
 func TestBuildOpensNothing(t *testing.T) {

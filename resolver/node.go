@@ -3,7 +3,6 @@ package resolver
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,7 +21,7 @@ import (
 type Node struct {
 	database, role, name string
 	label                string // "primary/reading#1": what trace mode prints
-	key                  string // "primary/reading/replica1": Stats keys
+	key                  string // "primary/reading/1": Stats keys
 	weight               int
 	dialector            gorm.Dialector
 	dsn                  string // redacted, for errors
@@ -222,11 +221,12 @@ func (n *Node) QueryRowContext(ctx context.Context, query string, args ...any) *
 
 var _ gorm.ConnPool = (*Node)(nil)
 
-// nodeLabel numbers every node of a role that can have several, so a trace
-// line says which replica served it: "primary/writing", "primary/reading#1".
-func nodeLabel(database, role string, index int) string {
+// nodeLabel names the node of a role that can have several, so a trace line
+// says which replica served it: "primary/writing", "primary/reading#1" for
+// the node whose Stats key is "primary/reading/1".
+func nodeLabel(database, role, name string) string {
 	if role == Writing {
 		return database + "/" + role
 	}
-	return fmt.Sprintf("%s/%s#%d", database, role, index+1)
+	return database + "/" + role + "#" + name
 }

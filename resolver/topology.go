@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,15 +62,15 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		if dc.Policy != nil {
 			d.policy = guardPolicy(dc.Policy)
 		}
-		newNode := func(role string, i int, nc NodeConfig, defaultName string) (*Node, error) {
-			n, err := t.newNode(&cfg, name, role, i, nc, defaultName, dc.Pool, settings, h.Dialect)
+		newNode := func(path, role string, nc NodeConfig, defaultName string) (*Node, error) {
+			n, err := t.newNode(&cfg, "databases."+name+"."+path, name, role, nc, defaultName, dc.Pool, settings, h.Dialect)
 			if err == nil {
 				t.nodes = append(t.nodes, n)
 			}
 			return n, err
 		}
 		if dc.Writer != nil {
-			w, err := newNode(Writing, 0, *dc.Writer, "writer")
+			w, err := newNode("writer", Writing, *dc.Writer, "writer")
 			if err != nil {
 				return err
 			}
@@ -86,7 +87,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			t.nodes = append(t.nodes, d.writer)
 		}
 		for i, nc := range dc.Replicas {
-			n, err := newNode(Reading, i, nc, fmt.Sprintf("replica%d", i+1))
+			n, err := newNode(fmt.Sprintf("replicas[%d]", i), Reading, nc, strconv.Itoa(i+1))
 			if err != nil {
 				return err
 			}
@@ -94,7 +95,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		}
 		for _, role := range sortedKeys(dc.Roles) {
 			for i, nc := range dc.Roles[role] {
-				n, err := newNode(role, i, nc, fmt.Sprintf("%s%d", role, i+1))
+				n, err := newNode(fmt.Sprintf("roles.%s[%d]", role, i), role, nc, strconv.Itoa(i+1))
 				if err != nil {
 					return err
 				}
@@ -123,12 +124,12 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 	return t, nil
 }
 
-func (t *Topology) newNode(cfg *Config, database, role string, i int, nc NodeConfig, defaultName string, dbPool PoolConfig, s *openSettings, dialect string) (*Node, error) {
+func (t *Topology) newNode(cfg *Config, path, database, role string, nc NodeConfig, defaultName string, dbPool PoolConfig, s *openSettings, dialect string) (*Node, error) {
 	name := nc.Name
 	if name == "" {
 		name = defaultName
 	}
-	n := &Node{database: database, role: role, name: name, label: nodeLabel(database, role, i),
+	n := &Node{database: database, role: role, name: name, label: nodeLabel(database, role, name),
 		key: database + "/" + role + "/" + name, weight: max(nc.Weight, 1), dialector: nc.Dialector,
 		pool: dbPool, settings: s}
 	if nc.Pool != nil {
@@ -139,7 +140,7 @@ func (t *Topology) newNode(cfg *Config, database, role string, i int, nc NodeCon
 		n.dsn, n.password = RedactDSN(nc.DSN), PasswordOf(nc.DSN)
 	}
 	if got := n.dialector.Name(); dialect != "" && got != dialect {
-		return nil, &ConfigError{Path: "databases." + n.key, Problem: fmt.Sprintf(
+		return nil, &ConfigError{Path: path, Problem: fmt.Sprintf(
 			"dialect %q differs from the handle's %q: GORM builds SQL in the handle's dialect, so this node would receive SQL it cannot run", got, dialect)}
 	}
 	return n, nil

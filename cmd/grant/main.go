@@ -31,6 +31,8 @@ replicas and custom roles, and routes every statement to the right one.
 Run "grant demo" to watch the routing happen on throwaway SQLite files.`,
 		// A failing run reports its error; the usage text is for bad flags.
 		SilenceUsage: true,
+		// "grant completion bash" still works; it just stays out of the list.
+		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
 	}
 	root.AddCommand(newDemoCmd())
 	return root
