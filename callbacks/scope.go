@@ -9,13 +9,11 @@ import (
 	"github.com/grant-go/grant/resolver"
 )
 
-// Statement-level Connections live in Statement.Clauses, not Settings:
-// reading a sync.Map that nothing has written yet allocates its root (Go
-// 1.24+), and grant's read path must not allocate.
-const (
-	scopeKey      = "grant:connection"
-	dbresolverKey = "grant:dbresolver-role"
-)
+// A statement's own Connection — from grant's scopes and dbresolver's
+// clauses, merged — lives in Statement.Clauses under one key, not in
+// Settings: reading a sync.Map nothing has written yet allocates its root
+// (Go 1.24+), and one map lookup is all the read path spends on it.
+const scopeKey = "grant:connection"
 
 // dbresolver's names, honoured so that code written for dbresolver keeps its
 // meaning under grant.
@@ -41,45 +39,35 @@ func WithScope(db *gorm.DB, c resolver.Connection) *gorm.DB {
 	return db
 }
 
-// scopeConnection is the statement-level Connection: grant's scopes, then
-// dbresolver's Write/Read/Use clauses.
+// scopeConnection is the statement-level Connection.
 func scopeConnection(stmt *gorm.Statement) resolver.Connection {
-	var c resolver.Connection
-	if v, ok := stmt.Clauses[scopeKey].Expression.(connectionClause); ok {
-		c = v.conn
-	}
-	if c.Role == "" {
-		if v, ok := stmt.Clauses[dbresolverKey].Expression.(connectionClause); ok {
-			c.Role = v.conn.Role
-		}
-	}
-	if c.Database == "" {
-		if using, ok := stmt.Clauses[dbresolverUsing]; ok {
-			c.Database = usingName(using.Expression)
-		}
-	}
-	return c
+	v, _ := stmt.Clauses[scopeKey].Expression.(connectionClause)
+	return v.conn
 }
 
 // onDBResolverClause is registered on the query processor under dbresolver's
-// callback name, because dbresolver.Write and dbresolver.Read call that
-// callback right after recording themselves in Statement.Settings (while the
-// chain is being built, before the statement has a destination). It copies
-// the role into Statement.Clauses so routing never reads Settings. Run as an
-// ordinary query callback (the destination is set by then) it does nothing.
+// callback name, because dbresolver.Write, Read and Use call that callback
+// right after recording themselves (in Settings, or Clauses for Use) while
+// the chain is being built, before the statement has a destination. It folds
+// them into the statement's Connection, so routing reads one map entry and
+// never Settings. Run as an ordinary query callback (the destination is set
+// by then) it does nothing.
 func onDBResolverClause(db *gorm.DB) {
 	stmt := db.Statement
 	if stmt.Dest != nil {
 		return
 	}
-	role := ""
+	var c resolver.Connection
 	if _, ok := stmt.Settings.Load(dbresolverWrite); ok {
-		role = resolver.Writing
+		c.Role = resolver.Writing
 	} else if _, ok := stmt.Settings.Load(dbresolverRead); ok {
-		role = resolver.Reading
+		c.Role = resolver.Reading
 	}
-	if role != "" {
-		stmt.Clauses[dbresolverKey] = clause.Clause{Expression: connectionClause{conn: resolver.Connection{Role: role}}}
+	if using, ok := stmt.Clauses[dbresolverUsing]; ok {
+		c.Database = usingName(using.Expression)
+	}
+	if c != (resolver.Connection{}) {
+		WithScope(db, c)
 	}
 }
 
