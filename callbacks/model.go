@@ -21,13 +21,27 @@ type modelRoute struct {
 	err  error
 }
 
+// model returns s's declaration. The cache is a plain map behind an atomic
+// pointer, copied on the rare write (once per model): a read is one atomic
+// load and one pointer-keyed map lookup, cheaper than sync.Map's.
 func (r *Router) model(s *schema.Schema) *modelRoute {
-	if m, ok := r.models.Load(s); ok {
-		return m.(*modelRoute)
+	if m, ok := (*r.models.Load())[s]; ok {
+		return m
+	}
+	r.modelsMu.Lock()
+	defer r.modelsMu.Unlock()
+	current := *r.models.Load()
+	if m, ok := current[s]; ok {
+		return m
 	}
 	m := r.declaration(s)
-	actual, _ := r.models.LoadOrStore(s, m)
-	return actual.(*modelRoute)
+	next := make(map[*schema.Schema]*modelRoute, len(current)+1)
+	for k, v := range current {
+		next[k] = v
+	}
+	next[s] = m
+	r.models.Store(&next)
+	return m
 }
 
 // declaration asks the model (by value or by pointer, whichever has the

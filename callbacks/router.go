@@ -10,8 +10,10 @@ import (
 	"database/sql"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/schema"
 
 	"github.com/grant-go/grant/resolver"
 )
@@ -24,8 +26,9 @@ const CallbackName = "grant:route"
 type Router struct {
 	topology *resolver.Topology
 	trace    bool
-	models   sync.Map // *schema.Schema → *modelRoute
-	bySQLDB  sync.Map // *sql.DB → *resolver.Node, for statements pinned to a transaction
+	models   atomic.Pointer[map[*schema.Schema]*modelRoute]
+	modelsMu sync.Mutex // serializes writers of models
+	bySQLDB  sync.Map   // *sql.DB → *resolver.Node, for statements pinned to a transaction
 	entry    *RoutingPool
 }
 
@@ -42,6 +45,7 @@ type Options struct {
 // of every processor. It returns an error if a callback cannot be registered.
 func Register(db *gorm.DB, topology *resolver.Topology, opts Options) (*Router, error) {
 	r := &Router{topology: topology, trace: opts.TraceRoutes}
+	r.models.Store(&map[*schema.Schema]*modelRoute{})
 	r.entry = &RoutingPool{router: r}
 	db.Config.ConnPool = r.entry
 	db.Statement.ConnPool = r.entry

@@ -41,6 +41,9 @@ func WithScope(db *gorm.DB, c resolver.Connection) *gorm.DB {
 
 // scopeConnection is the statement-level Connection.
 func scopeConnection(stmt *gorm.Statement) resolver.Connection {
+	if len(stmt.Clauses) == 0 { // a Create has no clauses yet: skip the hashing
+		return resolver.Connection{}
+	}
 	v, _ := stmt.Clauses[scopeKey].Expression.(connectionClause)
 	return v.conn
 }

@@ -17,7 +17,7 @@ count() { # bench variant iterations -> instructions
     -test.bench "^$1\$/^$2\$" -test.benchtime "$3x" -test.count 1 2>&1 |
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-low=2000 high=12000
+low=${LOW:-2000} high=${HIGH:-12000}
 for bench in ${benches[@]}; do
   for variant in plain dbresolver grant; do
     a=$(count "$bench" "$variant" $low)
