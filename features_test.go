@@ -16,6 +16,7 @@ import (
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	"gorm.io/plugin/dbresolver"
 
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
@@ -285,4 +286,52 @@ func TestUnreachableNodeErrorNeverShowsThePassword(t *testing.T) {
 		require.Error(t, err)
 		assert.NotContains(t, err.Error(), "hunter2")
 	})
+}
+
+// TestPoliciesSpreadReadsAcrossReplicas checks each policy by which replica
+// answered: every replica stand-in holds one row naming itself.
+func TestPoliciesSpreadReadsAcrossReplicas(t *testing.T) {
+	b := testdb.SQLite(t)
+	primary := b.CreateDatabase(t, "primary")
+	replicas := []*testdb.Database{b.CreateDatabase(t, "r1"), b.CreateDatabase(t, "r2"), b.CreateDatabase(t, "r3")}
+	for i, r := range append([]*testdb.Database{primary}, replicas...) {
+		direct := r.Open(t)
+		require.NoError(t, direct.AutoMigrate(&User{}))
+		require.NoError(t, direct.Create(&User{Name: fmt.Sprintf("node%d", i)}).Error)
+	}
+	cases := map[string]struct {
+		policy grant.Policy
+		want   map[string]int // reads per replica out of 60; nil: just all three used
+	}{
+		"round robin":            {grant.RoundRobinPolicy(), map[string]int{"node1": 20, "node2": 20, "node3": 20}},
+		"weighted 1:2:3":         {grant.WeightedPolicy(), map[string]int{"node1": 10, "node2": 20, "node3": 30}},
+		"least in use":           {grant.LeastInUsePolicy(), map[string]int{"node1": 20, "node2": 20, "node3": 20}},
+		"random":                 {grant.RandomPolicy(), nil},
+		"dbresolver round robin": {dbresolver.RoundRobinPolicy(), map[string]int{"node1": 20, "node2": 20, "node3": 20}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			nodes := make([]grant.NodeConfig, len(replicas))
+			for i, r := range replicas {
+				nodes[i] = grant.NodeConfig{Dialector: r.Dialector(), Weight: i + 1}
+			}
+			db, err := gorm.Open(primary.Dialector(), &gorm.Config{Logger: logger.Discard})
+			require.NoError(t, err)
+			plugin := grant.New(grant.Config{Databases: map[string]grant.DatabaseConfig{"primary": {Replicas: nodes, Policy: tc.policy}}})
+			require.NoError(t, db.Use(plugin))
+			t.Cleanup(func() { _ = plugin.Close() })
+			got := map[string]int{}
+			for i := 0; i < 60; i++ {
+				var u User
+				require.NoError(t, db.Take(&u).Error)
+				got[u.Name]++
+			}
+			assert.Zero(t, got["node0"], "no read reached the writer")
+			if tc.want != nil {
+				assert.Equal(t, tc.want, got)
+			} else {
+				assert.Len(t, got, 3, "random reached every replica: %v", got)
+			}
+		})
+	}
 }

@@ -33,6 +33,19 @@ func TestWritesGoToTheWriterReadsToTheReplica(t *testing.T) {
 		var scanned string
 		require.NoError(t, f.db.Model(&User{}).Select("name").Row().Scan(&scanned))
 		assert.Equal(t, "replica-user", scanned, "Row reads the replica")
+		rows, err := f.db.Model(&User{}).Select("name").Rows()
+		require.NoError(t, err)
+		var fromRows []string
+		for rows.Next() {
+			require.NoError(t, rows.Scan(&scanned))
+			fromRows = append(fromRows, scanned)
+		}
+		require.NoError(t, rows.Close())
+		assert.Equal(t, []string{"replica-user"}, fromRows, "Rows reads the replica")
+		var last, taken User
+		require.NoError(t, f.db.Last(&last).Error)
+		require.NoError(t, f.db.Take(&taken).Error)
+		assert.Equal(t, []string{"replica-user", "replica-user"}, []string{last.Name, taken.Name}, "Last and Take read the replica")
 
 		require.NoError(t, f.db.Model(&User{}).Where("name = ?", "new-user").Update("name", "renamed").Error)
 		assert.EqualValues(t, 1, f.primary.Open(t).Where("name = ?", "renamed").Find(&[]User{}).RowsAffected)
