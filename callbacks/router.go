@@ -35,7 +35,7 @@ type Router struct {
 // Options tune a Router.
 type Options struct {
 	// TraceRoutes puts each statement's Route in its context so that the
-	// logger returned by TraceLogger can print it. One allocation per statement.
+	// logger returned by TraceLogger can print it. Two allocations per statement.
 	TraceRoutes bool
 }
 

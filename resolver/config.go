@@ -46,7 +46,7 @@ type Config struct {
 	// "postgres" and "mysql" (e.g. "sqlite").
 	Adapters map[string]Adapter
 	// TraceRoutes prefixes every statement GORM logs with its route,
-	// "[primary/reading#1] SELECT ...". It costs one allocation per statement.
+	// "[primary/reading#1] SELECT ...". It costs two allocations per statement.
 	TraceRoutes bool
 }
 
