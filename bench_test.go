@@ -51,16 +51,15 @@ func benchHandles(b *testing.B) map[string]*gorm.DB {
 
 var benchVariants = []string{"plain", "dbresolver", "grant"}
 
-// BenchmarkFirst is a primary-key First: a read, routed to the replica.
-func BenchmarkFirst(b *testing.B) {
+// benchEach runs op as one sub-benchmark per variant.
+func benchEach(b *testing.B, op func(db *gorm.DB) error) {
 	handles := benchHandles(b)
 	for _, name := range benchVariants {
 		db := handles[name]
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				var u benchUser
-				if err := db.First(&u, 1).Error; err != nil {
+				if err := op(db); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -68,21 +67,20 @@ func BenchmarkFirst(b *testing.B) {
 	}
 }
 
+// BenchmarkFirst is a primary-key First: a read, routed to the replica.
+func BenchmarkFirst(b *testing.B) {
+	benchEach(b, func(db *gorm.DB) error {
+		var u benchUser
+		return db.First(&u, 1).Error
+	})
+}
+
 // BenchmarkCreate is a single-row Create: a write, routed to the writer,
 // inside GORM's default transaction.
 func BenchmarkCreate(b *testing.B) {
-	handles := benchHandles(b)
-	for _, name := range benchVariants {
-		db := handles[name]
-		b.Run(name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := db.Create(&benchUser{Name: "n", Age: 1}).Error; err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
+	benchEach(b, func(db *gorm.DB) error {
+		return db.Create(&benchUser{Name: "n", Age: 1}).Error
+	})
 }
 
 // BenchmarkFirstParallel runs First from GOMAXPROCS goroutines at once: a
