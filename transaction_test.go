@@ -25,6 +25,13 @@ func TestTransactionBeginsWhereItsFirstStatementRoutes(t *testing.T) {
 				return err
 			}
 			assert.Len(t, events, 2, "reads inside see the transaction's own write")
+			// Raw SQL scanned into a plain struct follows the transaction:
+			// the struct is a destination, not a model that lives somewhere.
+			var counted struct{ N int }
+			if err := tx.Raw("SELECT count(*) AS n FROM events").Find(&counted).Error; err != nil {
+				return err
+			}
+			assert.Equal(t, 2, counted.N)
 			// A raw statement with no table follows the transaction.
 			return tx.Exec("UPDATE events SET name = 'renamed' WHERE name = 'in-tx'").Error
 		})

@@ -104,7 +104,10 @@ func (r *Router) decide(db *gorm.DB) (decision, error) {
 			return decision{}, m.err
 		}
 		conn = conn.Over(m.conn)
-		explicit = true
+		// A builder statement's model says where its rows live, even when it
+		// declares nothing (the default database). Raw SQL's schema is only
+		// its destination (Raw(...).Find(&dto)): it counts only if declared.
+		explicit = explicit || stmt.SQL.Len() == 0 || m.conn.Database != ""
 	}
 	if conn.Database == "" && r.topology.HasTableMappings() {
 		table := stmt.Table
