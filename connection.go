@@ -2,6 +2,7 @@ package grant
 
 import (
 	"context"
+	"fmt"
 
 	"gorm.io/gorm"
 
@@ -20,6 +21,25 @@ type Connection = resolver.Connection
 //
 //	func (Event) ConnectsTo() grant.Connection { return grant.Database("analytics") }
 func Database(name string) Connection { return Connection{Database: name} }
+
+// Cluster returns a Connection naming a sharded cluster, for model
+// declarations. Statements for such a model need a shard: from grant.Shard,
+// ConnectedTo, or (once the model declares a shard key) the data itself.
+//
+//	func (Order) ConnectsTo() grant.Connection { return grant.Cluster("orders") }
+func Cluster(name string) Connection { return Connection{Database: name} }
+
+// Shard is a scope that sends the statement to the named shard of its
+// model's cluster. Unsharded models ignore it.
+func Shard(name string) func(*gorm.DB) *gorm.DB {
+	if name == "" {
+		return func(db *gorm.DB) *gorm.DB {
+			_ = db.AddError(&resolver.RouteError{Err: resolver.ErrUnknownShard, Detail: "grant.Shard with an empty shard name"})
+			return db
+		}
+	}
+	return Connect(Connection{Shard: name})
+}
 
 // ConnectedTo returns a context whose statements route by c, layered over any
 // Connection ctx already carries (the innermost wins field by field; write
@@ -81,8 +101,9 @@ func LeastInUsePolicy() Policy { return resolver.LeastInUsePolicy() }
 
 // AutoMigrate runs GORM's AutoMigrate for each model on the writer of the
 // database the model lives in (its ConnectsTo, Config.Tables, or the
-// default), reading schema information from that writer too — never from a
-// replica, which may lag.
+// default) — on every shard's writer for a model in a cluster — reading
+// schema information from those writers too, never from a replica, which may
+// lag. It stops at the first error, which names the model and database.
 func AutoMigrate(db *gorm.DB, models ...any) error {
 	p, err := pluginOf(db)
 	if err != nil {
@@ -93,13 +114,15 @@ func AutoMigrate(db *gorm.DB, models ...any) error {
 		if err := stmt.Parse(model); err != nil {
 			return err
 		}
-		database, err := p.router.DatabaseOf(stmt.Schema)
+		databases, err := p.router.DatabasesOf(stmt.Schema)
 		if err != nil {
 			return err
 		}
-		ctx := ConnectedTo(db.Statement.Context, Connection{Database: database.Name(), Role: Writing})
-		if err := db.WithContext(ctx).AutoMigrate(model); err != nil {
-			return err
+		for _, database := range databases {
+			ctx := ConnectedTo(db.Statement.Context, Connection{Database: database.Name(), Shard: database.Shard(), Role: Writing})
+			if err := db.WithContext(ctx).AutoMigrate(model); err != nil {
+				return fmt.Errorf("grant: migrating %s on %s: %w", stmt.Schema.Name, database.Qualified(), err)
+			}
 		}
 	}
 	return nil

@@ -34,6 +34,10 @@ type (
 	NodeConfig = resolver.NodeConfig
 	// PoolConfig tunes a node's database/sql pool.
 	PoolConfig = resolver.PoolConfig
+	// ClusterConfig is a sharded cluster: shards in order, each a database.
+	ClusterConfig = resolver.ClusterConfig
+	// ShardConfig is one shard: a name and a database configuration.
+	ShardConfig = resolver.ShardConfig
 	// Policy chooses among a role's nodes; dbresolver's policies fit.
 	Policy = resolver.Policy
 	// Adapter turns a DSN into a gorm.Dialector without connecting.
@@ -64,6 +68,9 @@ var (
 	ErrUnknownRole              = resolver.ErrUnknownRole
 	ErrInvalidConfig            = resolver.ErrInvalidConfig
 	ErrNodeUnavailable          = resolver.ErrNodeUnavailable
+	ErrUnknownShard             = resolver.ErrUnknownShard
+	ErrShardKeyMissing          = resolver.ErrShardKeyMissing
+	ErrCrossShardTransaction    = resolver.ErrCrossShardTransaction
 )
 
 // PluginName is the name grant registers under in gorm.Config.Plugins.

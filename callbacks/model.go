@@ -55,9 +55,11 @@ func (r *Router) declaration(s *schema.Schema) *modelRoute {
 	if m.conn.Database == "" {
 		if d := r.topology.ForTable(s.Table); d != nil {
 			m.conn.Database = d.Name()
+		} else if c := r.topology.ClusterForTable(s.Table); c != nil {
+			m.conn.Database = c.Name()
 		}
 	}
-	if m.conn.Database != "" {
+	if _, isCluster := r.topology.Cluster(m.conn.Database); m.conn.Database != "" && !isCluster {
 		if _, err := r.topology.Database(m.conn.Database); err != nil {
 			m.err = &resolver.RouteError{Err: resolver.ErrUnknownDatabase, Table: s.Table, Route: resolver.Route{Database: m.conn.Database},
 				Detail: fmt.Sprintf("model %s declares it in ConnectsTo; %s", s.Name, err.(*resolver.RouteError).Detail)}
@@ -66,15 +68,20 @@ func (r *Router) declaration(s *schema.Schema) *modelRoute {
 	return m
 }
 
-// DatabaseOf returns the database a model lives in by its declaration or the
-// table mapping, or the default database.
-func (r *Router) DatabaseOf(s *schema.Schema) (*resolver.Database, error) {
+// DatabasesOf returns the databases a model lives in by its declaration or
+// the table mapping: every shard of its cluster, its one database, or the
+// default database.
+func (r *Router) DatabasesOf(s *schema.Schema) ([]*resolver.Database, error) {
 	m := r.model(s)
 	if m.err != nil {
 		return nil, m.err
 	}
 	if m.conn.Database == "" {
-		return r.topology.Default(), nil
+		return []*resolver.Database{r.topology.Default()}, nil
 	}
-	return r.topology.Database(m.conn.Database)
+	if c, ok := r.topology.Cluster(m.conn.Database); ok {
+		return c.Shards(), nil
+	}
+	d, err := r.topology.Database(m.conn.Database)
+	return []*resolver.Database{d}, err
 }

@@ -3,6 +3,8 @@ package callbacks
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 
@@ -117,12 +119,50 @@ func (r *Router) decide(db *gorm.DB) (decision, error) {
 		if d := r.topology.ForTable(table); d != nil {
 			return decision{conn: conn, database: d, explicit: true}, nil
 		}
+		if c := r.topology.ClusterForTable(table); c != nil {
+			return r.decideShard(stmt, conn, c)
+		}
 	}
 	if conn.Database == "" {
 		return decision{conn: conn, database: r.topology.Default(), explicit: explicit}, nil
 	}
+	if c, ok := r.topology.Cluster(conn.Database); ok {
+		return r.decideShard(stmt, conn, c)
+	}
 	d, err := r.topology.Database(conn.Database)
 	return decision{conn: conn, database: d, explicit: explicit}, err
+}
+
+// decideShard picks the shard of a cluster named by a scope or context.
+// Without one the statement fails: grant never guesses a shard.
+func (r *Router) decideShard(stmt *gorm.Statement, conn resolver.Connection, c *resolver.Cluster) (decision, error) {
+	if conn.Shard == "" {
+		what := "the statement"
+		if stmt.Schema != nil {
+			what = "model " + stmt.Schema.Name
+		}
+		return decision{}, &resolver.RouteError{Err: resolver.ErrShardKeyMissing, Table: tableOf(stmt), Route: resolver.Route{Database: c.Name()},
+			Detail: fmt.Sprintf("%s lives in cluster %q (shards: %s); name the shard with grant.Shard or grant.ConnectedTo",
+				what, c.Name(), strings.Join(c.ShardNames(), ", "))}
+	}
+	d, err := c.Shard(conn.Shard)
+	return decision{conn: conn, database: d, explicit: true}, err
+}
+
+// crossTransaction is the error for a statement routed to database inside a
+// transaction on txDatabase: another shard of the same cluster, or another
+// database altogether.
+func crossTransaction(route resolver.Route, database, txDatabase *resolver.Database) error {
+	err := resolver.ErrCrossDatabaseTransaction
+	if database.Cluster() != nil && database.Cluster() == txDatabase.Cluster() {
+		err = resolver.ErrCrossShardTransaction
+	}
+	what := "database"
+	if txDatabase.Shard() != "" {
+		what = "shard"
+	}
+	return &resolver.RouteError{Err: err, Route: route,
+		Detail: fmt.Sprintf("the transaction is on %s %q", what, txDatabase.Qualified())}
 }
 
 // role returns the role a statement takes outside a transaction.
@@ -147,7 +187,7 @@ func (r *Router) route(db *gorm.DB, kind statement) {
 	role := d.role(kind)
 	preventWrites := d.conn.PreventWrites || role == resolver.Reading
 	if kind.writes && preventWrites {
-		r.refuse(db, r.readOnly(db, resolver.Route{Database: d.database.Name(), Role: role, PreventWrites: true}))
+		r.refuse(db, r.readOnly(db, resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: role, PreventWrites: true}))
 		return
 	}
 	node, err := d.database.Pick(role)
@@ -162,7 +202,7 @@ func (r *Router) route(db *gorm.DB, kind statement) {
 	}
 	db.Statement.ConnPool = pool
 	if r.trace {
-		r.traceRoute(db, resolver.Route{Database: node.Database(), Role: role, Node: node.Label(), PreventWrites: preventWrites})
+		r.traceRoute(db, resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: role, Node: node.Label(), PreventWrites: preventWrites})
 	}
 }
 

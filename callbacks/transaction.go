@@ -51,15 +51,14 @@ func (r *Router) routeInLazyTx(db *gorm.DB, kind statement, tx *lazyTx) {
 		r.refuse(db, sql.ErrTxDone)
 		return
 	}
-	route := resolver.Route{Database: d.database.Name(), Role: resolver.Writing, PreventWrites: d.conn.PreventWrites, InTransaction: true}
+	route := resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: resolver.Writing, PreventWrites: d.conn.PreventWrites, InTransaction: true}
 	if tx.tx == nil && kind.sessionControl && !d.explicit {
 		// SAVEPOINT before anything chose the database: keep it for replay.
 		db.Statement.ConnPool = tx
 		return
 	}
 	if tx.tx != nil && d.explicit && d.database != tx.database {
-		r.refuse(db, &resolver.RouteError{Err: resolver.ErrCrossDatabaseTransaction, Route: route,
-			Detail: fmt.Sprintf("the transaction is on database %q", tx.database.Name())})
+		r.refuse(db, crossTransaction(route, d.database, tx.database))
 		return
 	}
 	if kind.writes && d.conn.PreventWrites {
@@ -74,7 +73,7 @@ func (r *Router) routeInLazyTx(db *gorm.DB, kind statement, tx *lazyTx) {
 	}
 	db.Statement.ConnPool = tx.tx
 	if r.trace {
-		route.Database, route.Node = tx.database.Name(), tx.node.Label()
+		route.Database, route.Shard, route.Node = tx.database.Name(), tx.database.Shard(), tx.node.Label()
 		r.traceRoute(db, route)
 	}
 }
@@ -197,15 +196,13 @@ func (r *Router) routePinned(db *gorm.DB, kind statement, pinned gorm.ConnPool) 
 		return
 	}
 	node := r.nodeOf(pinned)
-	route := resolver.Route{Database: d.database.Name(), Role: resolver.Writing, PreventWrites: d.conn.PreventWrites, InTransaction: true}
+	route := resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: resolver.Writing, PreventWrites: d.conn.PreventWrites, InTransaction: true}
 	if node != nil {
-		route.Database, route.Role, route.Node = node.Database(), node.Role(), node.Label()
-		if d.explicit && d.database.Name() != node.Database() {
-			route.Database = d.database.Name()
-			r.refuse(db, &resolver.RouteError{Err: resolver.ErrCrossDatabaseTransaction, Route: route,
-				Detail: fmt.Sprintf("the transaction is on %s", node.Key())})
+		if d.explicit && d.database != node.Owner() {
+			r.refuse(db, crossTransaction(route, d.database, node.Owner()))
 			return
 		}
+		route.Role, route.Node = node.Role(), node.Label()
 	}
 	if kind.writes && (d.conn.PreventWrites || route.Role == resolver.Reading) {
 		route.PreventWrites = true

@@ -36,6 +36,9 @@ type Config struct {
 	// Databases maps names to databases. Names are [A-Za-z0-9_-]+ and must
 	// differ in more than letter case.
 	Databases map[string]DatabaseConfig
+	// Clusters maps names to sharded clusters. Cluster and database names
+	// share one namespace.
+	Clusters map[string]ClusterConfig
 	// Tables maps table names to database names, for models the user cannot
 	// add a ConnectsTo method to, and for raw SQL.
 	Tables map[string]string
@@ -152,12 +155,16 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
+	if err := c.validateClusters(); err != nil {
+		return err
+	}
 	for _, table := range sortedKeys(c.Tables) {
 		db := c.Tables[table]
 		if table == "" {
 			return &ConfigError{Path: "tables", Problem: "empty table name"}
 		}
-		if _, ok := c.Databases[db]; !ok && db != c.DefaultName() {
+		_, isCluster := c.Clusters[db]
+		if _, ok := c.Databases[db]; !ok && !isCluster && db != c.DefaultName() {
 			return &ConfigError{Path: "tables." + table, Problem: fmt.Sprintf("database %q is not configured (have: %s)", db, strings.Join(c.DatabaseNames(), ", "))}
 		}
 	}
@@ -247,13 +254,14 @@ func (c *Config) DefaultName() string {
 	return c.Default
 }
 
-// DatabaseNames lists configured database names and the default, sorted.
+// DatabaseNames lists configured database and cluster names and the
+// default, sorted.
 func (c *Config) DatabaseNames() []string {
-	names := sortedKeys(c.Databases)
+	names := append(sortedKeys(c.Databases), sortedKeys(c.Clusters)...)
 	if _, ok := c.Databases[c.DefaultName()]; !ok {
 		names = append(names, c.DefaultName())
-		sort.Strings(names)
 	}
+	sort.Strings(names)
 	return names
 }
 

@@ -23,6 +23,14 @@ var (
 	ErrUnknownRole = errors.New("grant: unknown role")
 	// ErrInvalidConfig: New or Initialize found the configuration unusable.
 	ErrInvalidConfig = errors.New("grant: invalid configuration")
+	// ErrUnknownShard: a scope or context named a shard the cluster does not have.
+	ErrUnknownShard = errors.New("grant: unknown shard")
+	// ErrShardKeyMissing: a statement for a sharded cluster named no shard
+	// and carried no shard key grant could use. Nothing was sent.
+	ErrShardKeyMissing = errors.New("grant: no shard key and no shard for a sharded model")
+	// ErrCrossShardTransaction: inside a transaction on one shard, a
+	// statement routed to another shard of the same cluster. Nothing was sent.
+	ErrCrossShardTransaction = errors.New("grant: statement for another shard inside a transaction")
 	// ErrNodeUnavailable: a node's pool could not be opened.
 	ErrNodeUnavailable = errors.New("grant: node unavailable")
 )

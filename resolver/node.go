@@ -19,7 +19,8 @@ import (
 // Node implements gorm.ConnPool so that a Policy can choose among Nodes; its
 // methods open the pool if needed and delegate to it.
 type Node struct {
-	database, role, name string
+	owner                *Database
+	database, role, name string // database is the owner's qualified name
 	label                string // "primary/reading#1": what trace mode prints
 	key                  string // "primary/reading/1": Stats keys
 	weight               int
@@ -57,8 +58,12 @@ func (n *Node) Label() string { return n.label }
 // Key is "database/role/name", unique in a topology; Stats is keyed by it.
 func (n *Node) Key() string { return n.key }
 
-// Database, Role and Name say where the node sits in the topology.
+// Database is the qualified name of the node's database: "primary", or
+// "orders/shard1" for a shard.
 func (n *Node) Database() string { return n.database }
+
+// Owner is the database (or shard) the node serves.
+func (n *Node) Owner() *Database { return n.owner }
 
 // Role is the role the node serves.
 func (n *Node) Role() string { return n.role }

@@ -13,7 +13,10 @@ const (
 // the node that served it. It is a plain value, safe to copy and to keep.
 type Route struct {
 	Database string
-	Role     string
+	// Shard is the shard of a sharded cluster (Database names the
+	// cluster); empty for unsharded databases.
+	Shard string
+	Role  string
 	// Node is the serving node's label, "primary/writing" or
 	// "primary/reading#1"; empty when the statement was refused before a
 	// node was chosen.
@@ -26,21 +29,29 @@ type Route struct {
 
 // String renders the route as "database/role", or the node label when known.
 func (r Route) String() string {
-	switch {
-	case r.Node != "":
+	if r.Node != "" {
 		return r.Node
-	case r.Database != "" && r.Role != "":
-		return r.Database + "/" + r.Role
-	default:
-		return r.Database
 	}
+	s := r.Database
+	if r.Shard != "" {
+		s += "/" + r.Shard
+	}
+	if r.Role != "" {
+		s += "/" + r.Role
+	}
+	return s
 }
 
 // Connection says where statements should go: a database, a role and whether
 // writes are prevented. Zero fields mean "not said here", so Connections
 // layer: a statement scope over a context over a model over the defaults.
 type Connection struct {
-	Database      string
+	// Database names a database or a sharded cluster.
+	Database string
+	// Shard names a shard; it applies to statements whose model lives in a
+	// cluster and is ignored by unsharded databases (as Rails' shard
+	// switching leaves unsharded models alone).
+	Shard         string
 	Role          string
 	PreventWrites bool
 }
@@ -54,6 +65,9 @@ func (c Connection) Over(outer Connection) Connection {
 	}
 	if c.Role == "" {
 		c.Role = outer.Role
+	}
+	if c.Shard == "" {
+		c.Shard = outer.Shard
 	}
 	c.PreventWrites = c.PreventWrites || outer.PreventWrites
 	return c

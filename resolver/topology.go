@@ -17,16 +17,22 @@ import (
 // It is built once and never changes, so every method is safe for concurrent
 // use without locks; only node pools open lazily.
 type Topology struct {
-	databases map[string]*Database
-	names     []string
-	def       *Database
-	tables    map[string]*Database
-	nodes     []*Node
+	databases     map[string]*Database
+	clusters      map[string]*Cluster
+	names         []string
+	def           *Database
+	tables        map[string]*Database
+	clusterTables map[string]*Cluster
+	nodes         []*Node
 }
 
-// Database is one logical database of a Topology.
+// Database is one logical database of a Topology, or one shard of a
+// cluster.
 type Database struct {
-	name      string
+	name      string // the database's, or the shard's cluster's, name
+	shard     string // "" unless a shard
+	qualified string // name, or "cluster/shard"
+	cluster   *Cluster
 	writer    *Node
 	replicas  []gorm.ConnPool // *Node values, the slice a Policy sees
 	roles     map[string][]gorm.ConnPool
@@ -54,17 +60,24 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		return nil, err
 	}
 	settings := &openSettings{logger: h.Logger, nowFunc: h.NowFunc, prepareMax: h.PrepareMax, prepareTTL: h.PrepareTTL}
-	t := &Topology{databases: map[string]*Database{}, tables: map[string]*Database{}}
+	t := &Topology{databases: map[string]*Database{}, clusters: map[string]*Cluster{}, tables: map[string]*Database{}, clusterTables: map[string]*Cluster{}}
 	defaultPolicy := guardPolicy(cfg.Policy)
 
-	build := func(name string, dc DatabaseConfig) error {
-		d := &Database{name: name, roles: map[string][]gorm.ConnPool{}, policy: defaultPolicy}
+	// build turns one database (or one shard of a cluster) into its runtime
+	// form; qualified names its nodes: "primary", or "orders/shard1".
+	build := func(path, name, shard string, dc DatabaseConfig) (*Database, error) {
+		qualified := name
+		if shard != "" {
+			qualified = name + "/" + shard
+		}
+		d := &Database{name: name, shard: shard, qualified: qualified, roles: map[string][]gorm.ConnPool{}, policy: defaultPolicy}
 		if dc.Policy != nil {
 			d.policy = guardPolicy(dc.Policy)
 		}
-		newNode := func(path, role string, nc NodeConfig, defaultName string) (*Node, error) {
-			n, err := t.newNode(&cfg, "databases."+name+"."+path, name, role, nc, defaultName, dc.Pool, settings, h.Dialect)
+		newNode := func(nodePath, role string, nc NodeConfig, defaultName string) (*Node, error) {
+			n, err := t.newNode(&cfg, path+"."+nodePath, qualified, role, nc, defaultName, dc.Pool, settings, h.Dialect)
 			if err == nil {
+				n.owner = d
 				t.nodes = append(t.nodes, n)
 			}
 			return n, err
@@ -72,13 +85,13 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		if dc.Writer != nil {
 			w, err := newNode("writer", Writing, *dc.Writer, "writer")
 			if err != nil {
-				return err
+				return nil, err
 			}
 			d.writer = w
 		} else {
 			// The default database's writer is the handle's own pool; the
 			// database's pool settings apply to it like to any other node.
-			d.writer = &Node{database: name, role: Writing, name: "writer", label: name + "/" + Writing,
+			d.writer = &Node{owner: d, database: name, role: Writing, name: "writer", label: name + "/" + Writing,
 				key: name + "/" + Writing + "/writer", weight: 1, settings: settings}
 			d.writer.adopt(h.Pool, h.SQLDB, false)
 			if h.SQLDB != nil {
@@ -89,7 +102,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		for i, nc := range dc.Replicas {
 			n, err := newNode(fmt.Sprintf("replicas[%d]", i), Reading, nc, strconv.Itoa(i+1))
 			if err != nil {
-				return err
+				return nil, err
 			}
 			d.replicas = append(d.replicas, n)
 		}
@@ -97,29 +110,39 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			for i, nc := range dc.Roles[role] {
 				n, err := newNode(fmt.Sprintf("roles.%s[%d]", role, i), role, nc, strconv.Itoa(i+1))
 				if err != nil {
-					return err
+					return nil, err
 				}
 				d.roles[role] = append(d.roles[role], n)
 			}
 			d.roleNames = append(d.roleNames, role)
 		}
-		t.databases[name] = d
-		return nil
+		return d, nil
 	}
 	for _, name := range sortedKeys(cfg.Databases) {
-		if err := build(name, cfg.Databases[name]); err != nil {
+		d, err := build("databases."+name, name, "", cfg.Databases[name])
+		if err != nil {
 			return nil, err
 		}
+		t.databases[name] = d
 	}
 	if _, ok := t.databases[cfg.DefaultName()]; !ok {
-		if err := build(cfg.DefaultName(), DatabaseConfig{}); err != nil {
+		d, err := build("databases."+cfg.DefaultName(), cfg.DefaultName(), "", DatabaseConfig{})
+		if err != nil {
 			return nil, err
 		}
+		t.databases[cfg.DefaultName()] = d
+	}
+	if err := t.buildClusters(&cfg, build); err != nil {
+		return nil, err
 	}
 	t.def = t.databases[cfg.DefaultName()]
 	t.names = cfg.DatabaseNames()
 	for table, db := range cfg.Tables {
-		t.tables[table] = t.databases[db]
+		if c, ok := t.clusters[db]; ok {
+			t.clusterTables[table] = c
+		} else {
+			t.tables[table] = t.databases[db]
+		}
 	}
 	return t, nil
 }
@@ -150,21 +173,35 @@ func (t *Topology) newNode(cfg *Config, path, database, role string, nc NodeConf
 func (t *Topology) Default() *Database { return t.def }
 
 // Database returns the named database, or a *RouteError wrapping
-// ErrUnknownDatabase that lists the valid names.
+// ErrUnknownDatabase that lists the valid names. A cluster's name is not a
+// database: use Cluster.
 func (t *Topology) Database(name string) (*Database, error) {
 	if d, ok := t.databases[name]; ok {
 		return d, nil
+	}
+	if _, ok := t.clusters[name]; ok {
+		return nil, &RouteError{Err: ErrShardKeyMissing, Route: Route{Database: name},
+			Detail: fmt.Sprintf("%q is a sharded cluster: name a shard (grant.Shard) or give the shard key", name)}
 	}
 	return nil, &RouteError{Err: ErrUnknownDatabase, Route: Route{Database: name},
 		Detail: fmt.Sprintf("%q is not configured; configured databases: %s", name, strings.Join(t.names, ", "))}
 }
 
+// Cluster returns the named cluster, if there is one.
+func (t *Topology) Cluster(name string) (*Cluster, bool) {
+	c, ok := t.clusters[name]
+	return c, ok
+}
+
 // ForTable returns the database Config.Tables maps table to, or nil.
 func (t *Topology) ForTable(table string) *Database { return t.tables[table] }
 
+// ClusterForTable returns the cluster Config.Tables maps table to, or nil.
+func (t *Topology) ClusterForTable(table string) *Cluster { return t.clusterTables[table] }
+
 // HasTableMappings reports whether Config.Tables maps any table; when it
 // does not, grant skips looking for a table name in raw SQL.
-func (t *Topology) HasTableMappings() bool { return len(t.tables) > 0 }
+func (t *Topology) HasTableMappings() bool { return len(t.tables)+len(t.clusterTables) > 0 }
 
 // Nodes lists every node of every database, in a stable order.
 func (t *Topology) Nodes() []*Node { return t.nodes }
@@ -191,8 +228,17 @@ func (t *Topology) Close() error {
 	return errors.Join(errs...)
 }
 
-// Name is the database's configured name.
+// Name is the database's configured name; for a shard, its cluster's.
 func (d *Database) Name() string { return d.name }
+
+// Shard is the shard's name, or "" for an unsharded database.
+func (d *Database) Shard() string { return d.shard }
+
+// Cluster is the cluster a shard belongs to, or nil.
+func (d *Database) Cluster() *Cluster { return d.cluster }
+
+// Qualified is "database" or "cluster/shard", as node labels show it.
+func (d *Database) Qualified() string { return d.qualified }
 
 // Writer is the node serving the writing role.
 func (d *Database) Writer() *Node { return d.writer }
@@ -214,8 +260,8 @@ func (d *Database) Pick(role string) (*Node, error) {
 	default:
 		var ok bool
 		if pools, ok = d.roles[role]; !ok {
-			return nil, &RouteError{Err: ErrUnknownRole, Route: Route{Database: d.name, Role: role},
-				Detail: fmt.Sprintf("database %q has roles: %s", d.name, strings.Join(d.Roles(), ", "))}
+			return nil, &RouteError{Err: ErrUnknownRole, Route: Route{Database: d.name, Shard: d.shard, Role: role},
+				Detail: fmt.Sprintf("database %q has roles: %s", d.qualified, strings.Join(d.Roles(), ", "))}
 		}
 	}
 	if len(pools) == 1 {

@@ -1,0 +1,115 @@
+package resolver
+
+import (
+	"fmt"
+	"strings"
+)
+
+// ClusterConfig is a horizontally sharded database: named shards, each a
+// database of its own with a writer, replicas and custom roles, holding a
+// disjoint part of the rows. Models join a cluster by naming it in
+// ConnectsTo (grant.Cluster) or through Config.Tables.
+type ClusterConfig struct {
+	// Shards in order. The order matters: position-based strategies
+	// (modulo, hash, jump hash) and ID generators number shards by it, so
+	// append new shards at the end.
+	Shards []ShardConfig
+	// Pool and Policy apply to every shard that sets none.
+	Pool   PoolConfig
+	Policy Policy
+}
+
+// ShardConfig is one shard of a cluster: a name and a database.
+type ShardConfig struct {
+	Name string
+	DatabaseConfig
+}
+
+func (c *Config) validateClusters() error {
+	for _, name := range sortedKeys(c.Clusters) {
+		path := "clusters." + name
+		if err := checkName(path, name); err != nil {
+			return err
+		}
+		if _, clash := c.Databases[name]; clash || name == c.DefaultName() {
+			return &ConfigError{Path: path, Problem: fmt.Sprintf("%q is also a database name: clusters and databases share one namespace", name)}
+		}
+		cluster := c.Clusters[name]
+		if len(cluster.Shards) == 0 {
+			return &ConfigError{Path: path + ".shards", Problem: "a cluster needs at least one shard"}
+		}
+		if err := cluster.Pool.validate(path + ".pool"); err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for i, shard := range cluster.Shards {
+			sp := fmt.Sprintf("%s.shards[%d]", path, i)
+			if err := checkName(sp+".name", shard.Name); err != nil {
+				return err
+			}
+			if seen[shard.Name] {
+				return &ConfigError{Path: sp + ".name", Problem: fmt.Sprintf("duplicate shard name %q in cluster %q", shard.Name, name)}
+			}
+			seen[shard.Name] = true
+			if shard.Writer == nil {
+				return &ConfigError{Path: sp + ".writer", Problem: fmt.Sprintf("missing: shard %q of cluster %q needs a writer", shard.Name, name)}
+			}
+			if err := c.validateDatabase(sp, name+"/"+shard.Name, shard.DatabaseConfig); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Cluster is the runtime form of a ClusterConfig: its shards, each a
+// Database, in configured order.
+type Cluster struct {
+	name   string
+	shards []*Database
+	byName map[string]*Database
+	names  []string
+}
+
+// Name is the cluster's configured name.
+func (c *Cluster) Name() string { return c.name }
+
+// Shards lists the cluster's shards in configured order.
+func (c *Cluster) Shards() []*Database { return c.shards }
+
+// ShardNames lists the shard names in configured order.
+func (c *Cluster) ShardNames() []string { return c.names }
+
+// Shard returns the named shard, or a *RouteError wrapping ErrUnknownShard
+// that lists the cluster's shards.
+func (c *Cluster) Shard(name string) (*Database, error) {
+	if d, ok := c.byName[name]; ok {
+		return d, nil
+	}
+	return nil, &RouteError{Err: ErrUnknownShard, Route: Route{Database: c.name, Shard: name},
+		Detail: fmt.Sprintf("cluster %q has shards: %s", c.name, strings.Join(c.names, ", "))}
+}
+
+func (t *Topology) buildClusters(cfg *Config, build func(path, name, shard string, dc DatabaseConfig) (*Database, error)) error {
+	for _, name := range sortedKeys(cfg.Clusters) {
+		cc := cfg.Clusters[name]
+		cluster := &Cluster{name: name, byName: map[string]*Database{}}
+		for i, sc := range cc.Shards {
+			dc := sc.DatabaseConfig
+			dc.Pool = dc.Pool.merge(cc.Pool)
+			if dc.Policy == nil {
+				dc.Policy = cc.Policy
+			}
+			d, err := build(fmt.Sprintf("clusters.%s.shards[%d]", name, i), name, sc.Name, dc)
+			if err != nil {
+				return err
+			}
+			d.cluster = cluster
+			cluster.shards = append(cluster.shards, d)
+			cluster.byName[sc.Name] = d
+			cluster.names = append(cluster.names, sc.Name)
+		}
+		t.clusters[name] = cluster
+	}
+	return nil
+}

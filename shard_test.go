@@ -1,0 +1,144 @@
+package grant_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/internal/testdb"
+)
+
+// Order lives in the sharded cluster "orders".
+type Order struct {
+	ID         uint   `gorm:"primaryKey"`
+	CustomerID int64  `gorm:"index"`
+	Note       string `gorm:"size:100"`
+}
+
+func (Order) ConnectsTo() grant.Connection { return grant.Cluster("orders") }
+
+// shardFixture: a primary plus cluster "orders" with shard1 (writer and a
+// replica stand-in seeded with one order) and shard2 (writer only).
+type shardFixture struct {
+	db                                     *gorm.DB
+	primary, shard1, shard1Replica, shard2 *testdb.Database
+}
+
+func newShardFixture(t *testing.T, b *testdb.Backend) *shardFixture {
+	t.Helper()
+	f := &shardFixture{
+		primary: b.CreateDatabase(t, "primary"), shard1: b.CreateDatabase(t, "shard1"),
+		shard1Replica: b.CreateDatabase(t, "shard1_replica"), shard2: b.CreateDatabase(t, "shard2"),
+	}
+	require.NoError(t, f.primary.Open(t).AutoMigrate(&User{}))
+	require.NoError(t, f.shard1Replica.Open(t).AutoMigrate(&Order{}))
+	require.NoError(t, f.shard1Replica.Open(t).Create(&Order{CustomerID: 7, Note: "replica-order"}).Error)
+	db, err := gorm.Open(f.primary.Dialector(), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	require.NoError(t, db.Use(grant.New(grant.Config{Clusters: map[string]grant.ClusterConfig{
+		"orders": {Shards: []grant.ShardConfig{
+			{Name: "shard1", DatabaseConfig: grant.DatabaseConfig{Writer: &grant.NodeConfig{Dialector: f.shard1.Dialector()},
+				Replicas: []grant.NodeConfig{{Dialector: f.shard1Replica.Dialector()}}}},
+			{Name: "shard2", DatabaseConfig: grant.DatabaseConfig{Writer: &grant.NodeConfig{Dialector: f.shard2.Dialector()}}},
+		}},
+	}})))
+	t.Cleanup(func() {
+		if p, ok := grant.From(db); ok {
+			_ = p.Close()
+		}
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	})
+	f.db = db
+	require.NoError(t, grant.AutoMigrate(db, &Order{}))
+	return f
+}
+
+func (f *shardFixture) orderCounts(t *testing.T) [3]int64 {
+	return [3]int64{f.shard1.Count(t, "orders"), f.shard1Replica.Count(t, "orders"), f.shard2.Count(t, "orders")}
+}
+
+func TestExplicitShardRouting(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		assert.Equal(t, [3]int64{0, 1, 0}, f.orderCounts(t), "AutoMigrate created orders on every shard writer, seeded replica untouched")
+		assert.False(t, f.primary.Open(t).Migrator().HasTable(&Order{}), "no orders table on the unsharded primary")
+
+		require.NoError(t, f.db.Scopes(grant.Shard("shard1")).Create(&Order{CustomerID: 1, Note: "a"}).Error)
+		ctx2 := grant.ConnectedTo(context.Background(), grant.Connection{Shard: "shard2"})
+		require.NoError(t, f.db.WithContext(ctx2).Create(&[]Order{{CustomerID: 2}, {CustomerID: 4}}).Error)
+		assert.Equal(t, [3]int64{1, 1, 2}, f.orderCounts(t), "rows landed on the named shards' writers")
+
+		var orders []Order
+		require.NoError(t, f.db.Scopes(grant.Shard("shard1")).Find(&orders).Error)
+		require.Len(t, orders, 1)
+		assert.Equal(t, "replica-order", orders[0].Note, "reads on a shard use its replica")
+		require.NoError(t, f.db.Scopes(grant.Shard("shard1"), grant.Role(grant.Writing)).Find(&orders).Error)
+		assert.Equal(t, "a", orders[0].Note, "the writing role reads the shard's writer")
+		var n int64
+		require.NoError(t, f.db.WithContext(ctx2).Model(&Order{}).Count(&n).Error)
+		assert.EqualValues(t, 2, n, "shard2 has no replica: reads go to its writer")
+
+		require.NoError(t, f.db.WithContext(ctx2).Create(&User{Name: "unsharded"}).Error)
+		assert.EqualValues(t, 1, f.primary.Count(t, "users"), "a shard in the context leaves unsharded models alone")
+	})
+}
+
+func TestShardErrorsWriteNothing(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		err := f.db.Create(&Order{CustomerID: 1}).Error
+		require.ErrorIs(t, err, grant.ErrShardKeyMissing)
+		assert.Contains(t, err.Error(), `model Order lives in cluster "orders" (shards: shard1, shard2)`)
+		err = f.db.Find(&[]Order{}).Error
+		require.ErrorIs(t, err, grant.ErrShardKeyMissing, "reads need a shard too")
+
+		err = f.db.Scopes(grant.Shard("shard9")).Create(&Order{CustomerID: 1}).Error
+		require.ErrorIs(t, err, grant.ErrUnknownShard)
+		assert.Contains(t, err.Error(), `cluster "orders" has shards: shard1, shard2`)
+		require.ErrorIs(t, f.db.Scopes(grant.Shard("")).Create(&Order{}).Error, grant.ErrUnknownShard)
+
+		err = f.db.Transaction(func(tx *gorm.DB) error {
+			require.NoError(t, tx.Scopes(grant.Shard("shard1")).Create(&Order{CustomerID: 1}).Error)
+			return tx.Scopes(grant.Shard("shard2")).Create(&Order{CustomerID: 2}).Error
+		})
+		require.ErrorIs(t, err, grant.ErrCrossShardTransaction)
+		assert.Contains(t, err.Error(), `the transaction is on shard "orders/shard1"`)
+
+		err = f.db.Transaction(func(tx *gorm.DB) error {
+			require.NoError(t, tx.Scopes(grant.Shard("shard1")).Create(&Order{CustomerID: 1}).Error)
+			return tx.Create(&User{Name: "elsewhere"}).Error
+		})
+		require.ErrorIs(t, err, grant.ErrCrossDatabaseTransaction)
+		assert.Equal(t, [3]int64{0, 1, 0}, f.orderCounts(t), "every refused or rolled-back row went nowhere")
+		assert.Zero(t, f.primary.Count(t, "users"))
+	})
+}
+
+func TestClusterConfigErrors(t *testing.T) {
+	handle, err := gorm.Open(testdb.SQLite(t).CreateDatabase(t, "h").Dialector(), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	w := &grant.NodeConfig{DSN: "postgres://u:s3cret@h/db", Adapter: "postgres"}
+	cases := map[string]struct {
+		clusters map[string]grant.ClusterConfig
+		says     string
+	}{
+		"no shards":        {map[string]grant.ClusterConfig{"orders": {}}, "clusters.orders.shards: a cluster needs at least one shard"},
+		"duplicate shard":  {map[string]grant.ClusterConfig{"orders": {Shards: []grant.ShardConfig{{Name: "s1", DatabaseConfig: grant.DatabaseConfig{Writer: w}}, {Name: "s1", DatabaseConfig: grant.DatabaseConfig{Writer: w}}}}}, `clusters.orders.shards[1].name: duplicate shard name "s1"`},
+		"shard w/o writer": {map[string]grant.ClusterConfig{"orders": {Shards: []grant.ShardConfig{{Name: "s1"}}}}, `clusters.orders.shards[0].writer: missing`},
+		"empty shard name": {map[string]grant.ClusterConfig{"orders": {Shards: []grant.ShardConfig{{DatabaseConfig: grant.DatabaseConfig{Writer: w}}}}}, "clusters.orders.shards[0].name: empty name"},
+		"name clash":       {map[string]grant.ClusterConfig{"primary": {Shards: []grant.ShardConfig{{Name: "s1", DatabaseConfig: grant.DatabaseConfig{Writer: w}}}}}, `clusters.primary: "primary" is also a database name`},
+	}
+	for name, tc := range cases {
+		err := handle.Use(grant.New(grant.Config{Clusters: tc.clusters}))
+		require.ErrorIs(t, err, grant.ErrInvalidConfig, name)
+		assert.Contains(t, err.Error(), tc.says, name)
+		assert.NotContains(t, err.Error(), "s3cret", name)
+	}
+}
