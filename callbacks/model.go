@@ -18,6 +18,7 @@ type ConnectsTo interface {
 // modelRoute is a model's declared Connection, computed once per schema.
 type modelRoute struct {
 	conn resolver.Connection
+	key  *shardKey // nil unless the model lives in a cluster and declares one
 	err  error
 }
 
@@ -59,7 +60,11 @@ func (r *Router) declaration(s *schema.Schema) *modelRoute {
 			m.conn.Database = c.Name()
 		}
 	}
-	if _, isCluster := r.topology.Cluster(m.conn.Database); m.conn.Database != "" && !isCluster {
+	cluster, isCluster := r.topology.Cluster(m.conn.Database)
+	if decl, ok := ptr.Interface().(ShardKeyed); ok {
+		m.key, m.err = declareShardKey(s, decl, cluster)
+	}
+	if m.conn.Database != "" && !isCluster {
 		if _, err := r.topology.Database(m.conn.Database); err != nil {
 			m.err = &resolver.RouteError{Err: resolver.ErrUnknownDatabase, Table: s.Table, Route: resolver.Route{Database: m.conn.Database},
 				Detail: fmt.Sprintf("model %s declares it in ConnectsTo; %s", s.Name, err.(*resolver.RouteError).Detail)}

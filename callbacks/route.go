@@ -21,11 +21,19 @@ type statement struct {
 	// sessionControl: SAVEPOINT, SET and the like, which follow a
 	// transaction instead of choosing its database.
 	sessionControl bool
+	// create: the shard key comes from the values, not from WHERE.
+	create bool
 }
 
-var builderWrite = statement{writes: true, wantsWriter: true}
+var (
+	builderWrite  = statement{writes: true, wantsWriter: true}
+	builderCreate = statement{writes: true, wantsWriter: true, create: true}
+)
 
-// onWrite handles create, update and delete.
+// onCreate handles create.
+func (r *Router) onCreate(db *gorm.DB) { r.handle(db, builderCreate) }
+
+// onWrite handles update and delete.
 func (r *Router) onWrite(db *gorm.DB) { r.handle(db, builderWrite) }
 
 // onQuery handles query and row: builder queries read unless they lock rows;
@@ -93,7 +101,7 @@ type decision struct {
 
 // decide applies the precedence scope → context → model → table mapping →
 // default, field by field. It allocates nothing on the way to a route.
-func (r *Router) decide(db *gorm.DB) (decision, error) {
+func (r *Router) decide(db *gorm.DB, kind statement) (decision, error) {
 	stmt := db.Statement
 	conn := scopeConnection(stmt)
 	if outer, ok := resolver.ConnectionFrom(stmt.Context); ok {
@@ -120,22 +128,30 @@ func (r *Router) decide(db *gorm.DB) (decision, error) {
 			return decision{conn: conn, database: d, explicit: true}, nil
 		}
 		if c := r.topology.ClusterForTable(table); c != nil {
-			return r.decideShard(stmt, conn, c)
+			return r.decideShard(db, kind, conn, c)
 		}
 	}
 	if conn.Database == "" {
 		return decision{conn: conn, database: r.topology.Default(), explicit: explicit}, nil
 	}
 	if c, ok := r.topology.Cluster(conn.Database); ok {
-		return r.decideShard(stmt, conn, c)
+		return r.decideShard(db, kind, conn, c)
 	}
 	d, err := r.topology.Database(conn.Database)
 	return decision{conn: conn, database: d, explicit: explicit}, err
 }
 
-// decideShard picks the shard of a cluster named by a scope or context.
-// Without one the statement fails: grant never guesses a shard.
-func (r *Router) decideShard(stmt *gorm.Statement, conn resolver.Connection, c *resolver.Cluster) (decision, error) {
+// decideShard picks the shard of a cluster: the one a scope or context
+// names, else the one the model's shard key values map to. Without either
+// the statement fails: grant never guesses a shard.
+func (r *Router) decideShard(db *gorm.DB, kind statement, conn resolver.Connection, c *resolver.Cluster) (decision, error) {
+	stmt := db.Statement
+	if conn.Shard == "" && stmt.Schema != nil {
+		if m := r.model(stmt.Schema); m.key != nil {
+			d, err := r.shardByKey(db, kind, c, m.key)
+			return decision{conn: conn, database: d, explicit: true}, err
+		}
+	}
 	if conn.Shard == "" {
 		what := "the statement"
 		if stmt.Schema != nil {
@@ -179,7 +195,7 @@ func (d *decision) role(kind statement) string {
 
 // route handles a statement outside any transaction.
 func (r *Router) route(db *gorm.DB, kind statement) {
-	d, err := r.decide(db)
+	d, err := r.decide(db, kind)
 	if err != nil {
 		r.refuse(db, err)
 		return

@@ -56,7 +56,7 @@ func Register(db *gorm.DB, topology *resolver.Topology, opts Options) (*Router, 
 		name     string
 		handler  func(*gorm.DB)
 	}{
-		{cb.Create().Before("*").Register, CallbackName, r.onWrite},
+		{cb.Create().Before("*").Register, CallbackName, r.onCreate},
 		{cb.Update().Before("*").Register, CallbackName, r.onWrite},
 		{cb.Delete().Before("*").Register, CallbackName, r.onWrite},
 		{cb.Query().Before("*").Register, CallbackName, r.onQuery},

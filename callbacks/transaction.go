@@ -40,7 +40,7 @@ var errNotBegun = errors.New("grant: transaction has not begun: no statement has
 // routeInLazyTx pins a statement inside a grant transaction: the first
 // statement chooses the database; later ones must agree.
 func (r *Router) routeInLazyTx(db *gorm.DB, kind statement, tx *lazyTx) {
-	d, err := r.decide(db)
+	d, err := r.decide(db, kind)
 	if err != nil {
 		r.refuse(db, err)
 		return
@@ -190,7 +190,7 @@ func (tx *lazyTx) GetDBConn() (*sql.DB, error) {
 // statement runs where it is pinned, unless it belongs to another database or
 // writes under prevent-writes.
 func (r *Router) routePinned(db *gorm.DB, kind statement, pinned gorm.ConnPool) {
-	d, err := r.decide(db)
+	d, err := r.decide(db, kind)
 	if err != nil {
 		r.refuse(db, err)
 		return

@@ -31,6 +31,9 @@ var (
 	// ErrCrossShardTransaction: inside a transaction on one shard, a
 	// statement routed to another shard of the same cluster. Nothing was sent.
 	ErrCrossShardTransaction = errors.New("grant: statement for another shard inside a transaction")
+	// ErrSpansShards: a statement's shard keys belong to several shards, and
+	// the statement cannot be split or scattered. Nothing was sent.
+	ErrSpansShards = errors.New("grant: statement spans several shards")
 	// ErrNodeUnavailable: a node's pool could not be opened.
 	ErrNodeUnavailable = errors.New("grant: node unavailable")
 )

@@ -1,0 +1,130 @@
+package callbacks
+
+import (
+	"reflect"
+	"strings"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/schema"
+)
+
+// keysFromWhere collects the shard key values a statement's WHERE pins the
+// key to: `key = v` or `key IN (…)` as a top-level AND condition, whether
+// written as a string (Where("customer_id = ?", 7)), a struct or map
+// condition, or a primary-key lookup when the key is the primary key. It
+// returns nil when no such condition exists; OR branches and other
+// operators never count, so a key is only used when every matching row must
+// carry it.
+func keysFromWhere(stmt *gorm.Statement, field *schema.Field) []any {
+	where, ok := stmt.Clauses["WHERE"].Expression.(clause.Where)
+	if !ok {
+		return nil
+	}
+	return keysFromConditions(where.Exprs, field)
+}
+
+func keysFromConditions(exprs []clause.Expression, field *schema.Field) []any {
+	for i, expr := range exprs {
+		// GORM joins a one-condition Or (db.Where(a).Or(b)) to the previous
+		// condition with OR: then the list is no conjunction, and no
+		// condition in it pins the key.
+		if or, ok := expr.(clause.OrConditions); ok && i > 0 && len(or.Exprs) == 1 {
+			return nil
+		}
+	}
+	for _, expr := range exprs {
+		var values []any
+		switch e := expr.(type) {
+		case clause.Eq:
+			if isKeyColumn(e.Column, field) {
+				values = spread(e.Value)
+			}
+		case clause.IN:
+			if isKeyColumn(e.Column, field) {
+				for _, v := range e.Values {
+					values = append(values, spread(v)...)
+				}
+			}
+		case clause.Expr:
+			values = keysFromExpr(e, field)
+		case clause.AndConditions:
+			values = keysFromConditions(e.Exprs, field)
+		}
+		if len(values) > 0 {
+			return values
+		}
+	}
+	return nil
+}
+
+func isKeyColumn(column any, field *schema.Field) bool {
+	switch c := column.(type) {
+	case string:
+		return sameColumn(c, field)
+	case clause.Column:
+		if c.Name == clause.PrimaryKey {
+			return field.PrimaryKey
+		}
+		return sameColumn(c.Name, field)
+	}
+	return false
+}
+
+// sameColumn compares a possibly qualified, possibly quoted column name.
+func sameColumn(name string, field *schema.Field) bool {
+	if i := strings.LastIndexByte(name, '.'); i >= 0 {
+		name = name[i+1:]
+	}
+	name = strings.Trim(name, "`\"[] ")
+	return name == field.DBName || name == field.Name
+}
+
+// spread turns a slice value (IN ?, or Eq with a slice) into its elements.
+func spread(v any) []any {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() != reflect.Uint8 || rv.Kind() == reflect.Array && rv.Type().Elem().Kind() != reflect.Uint8 {
+		out := make([]any, rv.Len())
+		for i := range out {
+			out[i] = rv.Index(i).Interface()
+		}
+		return out
+	}
+	return []any{v}
+}
+
+// keysFromExpr understands the string conditions people write for a key:
+// "col = ?", "col IN ?", "col IN (?, ?, …)", with the column optionally
+// qualified and quoted. Anything else (other operators, literals in the SQL,
+// several conditions in one string) yields nothing.
+func keysFromExpr(e clause.Expr, field *schema.Field) []any {
+	sql := strings.TrimSpace(e.SQL)
+	end := strings.IndexAny(sql, " =")
+	if end <= 0 || !sameColumn(sql[:end], field) {
+		return nil
+	}
+	rest := strings.TrimSpace(sql[end:])
+	switch {
+	case rest == "= ?" || rest == "=?":
+		if len(e.Vars) == 1 {
+			return spread(e.Vars[0])
+		}
+	case len(rest) > 2 && strings.EqualFold(rest[:2], "IN"):
+		list := strings.ReplaceAll(strings.TrimSpace(rest[2:]), " ", "")
+		if list == "?" && len(e.Vars) == 1 {
+			return spread(e.Vars[0])
+		}
+		if strings.HasPrefix(list, "(") && strings.HasSuffix(list, ")") {
+			marks := strings.Split(list[1:len(list)-1], ",")
+			for _, m := range marks {
+				if m != "?" {
+					return nil
+				}
+			}
+			if len(marks) == len(e.Vars) {
+				return e.Vars
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package grant
+
+import (
+	"context"
+
+	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/sharding"
+)
+
+// ShardKey is what a model in a cluster declares to be routed by its data:
+//
+//	func (Order) ShardKey() grant.ShardKey {
+//		return grant.ShardKey{Column: "customer_id", Strategy: grant.Modulo()}
+//	}
+//
+// Creates read the key from each row; queries, updates and deletes from an
+// `=` or `IN` condition on the key in WHERE. A scope or context naming a
+// shard wins over the key.
+type ShardKey = sharding.ShardKey
+
+// Strategy maps shard key values to shards; see package sharding.
+type Strategy = sharding.Strategy
+
+// Configuration of the strategies that take some; see package sharding.
+type (
+	KeyRange           = sharding.KeyRange
+	TimeIntervalConfig = sharding.TimeIntervalConfig
+	LookupConfig       = sharding.LookupConfig
+	Key                = sharding.Key
+)
+
+// Modulo places integer key k on shard k mod N.
+func Modulo() Strategy { return sharding.Modulo() }
+
+// Hash places any key by a stable FNV-1a 64-bit hash, mod N.
+func Hash() Strategy { return sharding.Hash() }
+
+// JumpHash places any key by jump consistent hash: growing N shards to N+1
+// moves about 1/(N+1) of the keys.
+func JumpHash() Strategy { return sharding.JumpHash() }
+
+// Range places keys by ordered, gap-free ranges.
+func Range(ranges ...KeyRange) Strategy { return sharding.Range(ranges...) }
+
+// TimeInterval places time keys by calendar or fixed intervals.
+func TimeInterval(cfg TimeIntervalConfig) Strategy { return sharding.TimeInterval(cfg) }
+
+// Lookup places keys by a directory kept elsewhere, behind a bounded cache.
+func Lookup(cfg LookupConfig) Strategy { return sharding.Lookup(cfg) }
+
+// Func places keys by a plain function returning a shard name.
+func Func(name string, fn func(ctx context.Context, key Key) (string, error)) Strategy {
+	return sharding.Func(name, fn)
+}
+
+// Shard key errors.
+var (
+	// ErrSpansShards: a statement's key values belong to several shards.
+	ErrSpansShards = resolver.ErrSpansShards
+	// ErrNoShardForKey: no shard holds the key (outside every range, lookup miss, …).
+	ErrNoShardForKey = sharding.ErrNoShardForKey
+	// ErrKeyType: the key's type does not suit the strategy.
+	ErrKeyType = sharding.ErrKeyType
+	// ErrNullKey: the key is NULL.
+	ErrNullKey = sharding.ErrNullKey
+)

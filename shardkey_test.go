@@ -1,0 +1,115 @@
+package grant_test
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+
+	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/internal/testdb"
+)
+
+// KeyedOrder is Order routed by its data: customer_id modulo 2 shards, so
+// even customers live on shard1 and odd ones on shard2.
+type KeyedOrder struct {
+	ID         uint   `gorm:"primaryKey"`
+	CustomerID int64  `gorm:"index"`
+	Note       string `gorm:"size:100"`
+}
+
+func (KeyedOrder) TableName() string            { return "orders" }
+func (KeyedOrder) ConnectsTo() grant.Connection { return grant.Cluster("orders") }
+func (KeyedOrder) ShardKey() grant.ShardKey {
+	return grant.ShardKey{Column: "customer_id", Strategy: grant.Modulo()}
+}
+
+// MisKeyedOrder names a column it does not have.
+type MisKeyedOrder struct {
+	ID uint `gorm:"primaryKey"`
+}
+
+func (MisKeyedOrder) TableName() string            { return "orders" }
+func (MisKeyedOrder) ConnectsTo() grant.Connection { return grant.Cluster("orders") }
+func (MisKeyedOrder) ShardKey() grant.ShardKey {
+	return grant.ShardKey{Column: "customer_idx", Strategy: grant.Modulo()}
+}
+
+// UnclusteredKey declares a shard key without living in a cluster.
+type UnclusteredKey struct {
+	ID         uint `gorm:"primaryKey"`
+	CustomerID int64
+}
+
+func (UnclusteredKey) ShardKey() grant.ShardKey {
+	return grant.ShardKey{Column: "customer_id", Strategy: grant.Modulo()}
+}
+
+func TestShardKeyRoutesCreatesAndConditions(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: 2, Note: "even"}).Error)
+		require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: 3, Note: "odd"}).Error)
+		require.NoError(t, f.db.Create(&[]KeyedOrder{{CustomerID: 5}, {CustomerID: 7}}).Error, "a batch on one shard")
+		assert.Equal(t, [3]int64{1, 1, 3}, f.orderCounts(t), "each row on its key's shard")
+
+		var found []KeyedOrder
+		require.NoError(t, f.db.Where("customer_id = ?", 3).Find(&found).Error)
+		require.Len(t, found, 1)
+		assert.Equal(t, "odd", found[0].Note)
+		require.NoError(t, f.db.Where("customer_id IN ?", []int64{5, 7}).Find(&found).Error)
+		assert.Len(t, found, 2, "IN within one shard")
+		require.NoError(t, f.db.Where(&KeyedOrder{CustomerID: 3}).Find(&found).Error)
+		assert.Len(t, found, 1, "struct condition")
+		require.NoError(t, f.db.Where(map[string]any{"customer_id": 3}).Find(&found).Error)
+		assert.Len(t, found, 1, "map condition")
+		require.NoError(t, f.db.Where("customer_id = ?", 2).Find(&found).Error)
+		assert.Empty(t, found, "shard1 reads its replica stand-in, which lacks the writer's row")
+		require.NoError(t, f.db.Where("note <> ?", "x").Where("customer_id = ?", 7).Find(&found).Error)
+		assert.Len(t, found, 1, "the key as one of several AND conditions")
+
+		require.NoError(t, f.db.Model(&KeyedOrder{}).Where("customer_id = ?", 3).Update("note", "changed").Error)
+		var changed int64
+		require.NoError(t, f.shard2.Open(t).Model(&KeyedOrder{}).Where("note = ?", "changed").Count(&changed).Error)
+		assert.EqualValues(t, 1, changed, "update ran on shard2")
+		require.NoError(t, f.db.Where("customer_id IN (?, ?)", 5, 7).Delete(&KeyedOrder{}).Error)
+		assert.Equal(t, [3]int64{1, 1, 1}, f.orderCounts(t), "delete ran on shard2 only")
+
+		require.NoError(t, f.db.Scopes(grant.Shard("shard1")).Create(&KeyedOrder{CustomerID: 9, Note: "pinned"}).Error)
+		assert.Equal(t, [3]int64{2, 1, 1}, f.orderCounts(t), "an explicit shard beats the key")
+	})
+}
+
+func TestShardKeyBadInputWritesNothing(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		cases := []struct {
+			name string
+			err  error
+			is   error
+			says string
+		}{
+			{"batch across shards", f.db.Create(&[]KeyedOrder{{CustomerID: 1}, {CustomerID: 2}}).Error, grant.ErrSpansShards, `shard key "customer_id" values belong to shards shard1, shard2`},
+			{"IN across shards", f.db.Where("customer_id IN ?", []int64{1, 2}).Find(&[]KeyedOrder{}).Error, grant.ErrSpansShards, "shard1, shard2"},
+			{"no key in WHERE", f.db.Where("note = ?", "x").Delete(&KeyedOrder{}).Error, grant.ErrShardKeyMissing, `model KeyedOrder has shard key "customer_id"`},
+			{"update without key", f.db.Model(&KeyedOrder{}).Where("id = ?", 1).Update("note", "x").Error, grant.ErrShardKeyMissing, "neither sets it nor filters on it"},
+			{"OR is not a key", f.db.Where("customer_id = ?", 1).Or("customer_id = ?", 3).Find(&[]KeyedOrder{}).Error, grant.ErrShardKeyMissing, "customer_id"},
+			{"negative key", f.db.Create(&KeyedOrder{CustomerID: -4}).Error, grant.ErrNoShardForKey, "negative key -4"},
+			{"wrong key type", f.db.Where("customer_id = ?", "abc").Find(&[]KeyedOrder{}).Error, grant.ErrKeyType, "modulo"},
+			{"NULL key", f.db.Where("customer_id = ?", nil).Find(&[]KeyedOrder{}).Error, grant.ErrNullKey, "customer_id"},
+			{"key column missing", f.db.Scopes(grant.Shard("shard1")).Find(&[]MisKeyedOrder{}).Error, grant.ErrInvalidConfig, `shard key column "customer_idx" is not a column of the model (columns: id)`},
+			{"key outside a cluster", f.db.Create(&UnclusteredKey{CustomerID: 1}).Error, grant.ErrInvalidConfig, "declares a shard key but does not live in a cluster"},
+			{"two shards in a transaction", f.db.Transaction(func(tx *gorm.DB) error {
+				require.NoError(t, tx.Create(&KeyedOrder{CustomerID: 2}).Error)
+				return tx.Create(&KeyedOrder{CustomerID: 3}).Error
+			}), grant.ErrCrossShardTransaction, `the transaction is on shard "orders/shard1"`},
+		}
+		for _, tc := range cases {
+			require.Error(t, tc.err, tc.name)
+			assert.ErrorIs(t, tc.err, tc.is, tc.name)
+			assert.Contains(t, tc.err.Error(), tc.says, tc.name)
+		}
+		assert.Equal(t, [3]int64{0, 1, 0}, f.orderCounts(t), "nothing reached any shard")
+	})
+}
