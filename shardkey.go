@@ -57,6 +57,8 @@ func Func(name string, fn func(ctx context.Context, key Key) (string, error)) St
 var (
 	// ErrSpansShards: a statement's key values belong to several shards.
 	ErrSpansShards = resolver.ErrSpansShards
+	// ErrShardKeyChange: an update would move a row to another shard.
+	ErrShardKeyChange = resolver.ErrShardKeyChange
 	// ErrNoShardForKey: no shard holds the key (outside every range, lookup miss, …).
 	ErrNoShardForKey = sharding.ErrNoShardForKey
 	// ErrKeyType: the key's type does not suit the strategy.

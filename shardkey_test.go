@@ -113,3 +113,30 @@ func TestShardKeyBadInputWritesNothing(t *testing.T) {
 		assert.Equal(t, [3]int64{0, 1, 0}, f.orderCounts(t), "nothing reached any shard")
 	})
 }
+
+func TestShardKeyChangeAndModelValues(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		order := KeyedOrder{CustomerID: 3, Note: "odd"}
+		require.NoError(t, f.db.Create(&order).Error)
+
+		err := f.db.Model(&KeyedOrder{}).Where("customer_id = ?", 3).Update("customer_id", 4).Error
+		require.ErrorIs(t, err, grant.ErrShardKeyChange)
+		assert.Contains(t, err.Error(), `setting "customer_id" to 4 would move the row from shard "shard2" to shard "shard1"`)
+		err = f.db.Model(&KeyedOrder{}).Where("customer_id = ?", 3).Updates(map[string]any{"customer_id": 6, "note": "x"}).Error
+		require.ErrorIs(t, err, grant.ErrShardKeyChange)
+		assert.Equal(t, [3]int64{0, 1, 1}, f.orderCounts(t))
+
+		require.NoError(t, f.db.Model(&KeyedOrder{}).Where("customer_id = ?", 3).Update("customer_id", 5).Error, "a new key on the same shard is fine")
+		require.NoError(t, f.db.Model(&order).Update("note", "by model").Error, "the model value's key routes the update")
+		var got KeyedOrder
+		require.NoError(t, f.shard2.Open(t).First(&got, order.ID).Error)
+		assert.Equal(t, int64(5), got.CustomerID)
+		assert.Equal(t, "by model", got.Note)
+
+		got.Note = "saved"
+		require.NoError(t, f.db.Save(&got).Error, "Save routes by the struct's key")
+		require.NoError(t, f.db.Delete(&got).Error, "Delete of a model value routes by its key")
+		assert.Equal(t, [3]int64{0, 1, 0}, f.orderCounts(t))
+	})
+}

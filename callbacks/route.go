@@ -23,17 +23,23 @@ type statement struct {
 	sessionControl bool
 	// create: the shard key comes from the values, not from WHERE.
 	create bool
+	// update: assignments must not move a row to another shard.
+	update bool
 }
 
 var (
 	builderWrite  = statement{writes: true, wantsWriter: true}
 	builderCreate = statement{writes: true, wantsWriter: true, create: true}
+	builderUpdate = statement{writes: true, wantsWriter: true, update: true}
 )
+
+// onUpdate handles update.
+func (r *Router) onUpdate(db *gorm.DB) { r.handle(db, builderUpdate) }
 
 // onCreate handles create.
 func (r *Router) onCreate(db *gorm.DB) { r.handle(db, builderCreate) }
 
-// onWrite handles update and delete.
+// onWrite handles delete.
 func (r *Router) onWrite(db *gorm.DB) { r.handle(db, builderWrite) }
 
 // onQuery handles query and row: builder queries read unless they lock rows;

@@ -57,7 +57,7 @@ func Register(db *gorm.DB, topology *resolver.Topology, opts Options) (*Router, 
 		handler  func(*gorm.DB)
 	}{
 		{cb.Create().Before("*").Register, CallbackName, r.onCreate},
-		{cb.Update().Before("*").Register, CallbackName, r.onWrite},
+		{cb.Update().Before("*").Register, CallbackName, r.onUpdate},
 		{cb.Delete().Before("*").Register, CallbackName, r.onWrite},
 		{cb.Query().Before("*").Register, CallbackName, r.onQuery},
 		{cb.Row().Before("*").Register, CallbackName, r.onQuery},

@@ -58,8 +58,8 @@ func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, ke
 	var err error
 	if kind.create {
 		values, err = keysFromValues(stmt, key.field)
-	} else {
-		values = keysFromWhere(stmt, key.field)
+	} else if values = keysFromWhere(stmt, key.field); len(values) == 0 {
+		values = keysFromModel(stmt, key.field)
 	}
 	route := resolver.Route{Database: c.Name()}
 	if err != nil {
@@ -88,7 +88,87 @@ func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, ke
 				Detail: fmt.Sprintf("shard key %q values belong to shards %s", key.field.DBName, strings.Join(slices.Compact(names), ", "))}
 		}
 	}
+	if kind.update {
+		if err := checkKeyChange(stmt, key, c, first); err != nil {
+			return nil, err
+		}
+	}
 	return c.Shard(first)
+}
+
+// checkKeyChange refuses an update that assigns the shard key a value
+// belonging to another shard than the row's: the row would sit on the wrong
+// shard, unreachable by its key.
+func checkKeyChange(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, shard string) error {
+	assigned, ok := assignedKey(stmt, key.field)
+	if !ok {
+		return nil
+	}
+	route := resolver.Route{Database: c.Name(), Shard: shard}
+	k, err := sharding.Normalize(assigned)
+	if err != nil {
+		return &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("new value of shard key %q", key.field.DBName)}
+	}
+	names, err := key.strategy.Map(stmt.Context, c.ShardNames(), []sharding.Key{k})
+	if err != nil {
+		return &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("new value of shard key %q", key.field.DBName)}
+	}
+	if names[0] != shard {
+		return &resolver.RouteError{Err: resolver.ErrShardKeyChange, Route: route,
+			Detail: fmt.Sprintf("setting %q to %s would move the row from shard %q to shard %q", key.field.DBName, k, shard, names[0])}
+	}
+	return nil
+}
+
+// assignedKey finds the key among an update's assignments: Update(col, v),
+// Updates(map) or Updates/Save of a struct (whose zero key assigns nothing).
+func assignedKey(stmt *gorm.Statement, field *schema.Field) (any, bool) {
+	switch dest := stmt.Dest.(type) {
+	case map[string]any:
+		for _, name := range []string{field.DBName, field.Name} {
+			if v, ok := dest[name]; ok {
+				return v, true
+			}
+		}
+		return nil, false
+	}
+	rv := reflect.Indirect(reflect.ValueOf(stmt.Dest))
+	if rv.Kind() != reflect.Struct || rv.Type() != field.Schema.ModelType {
+		return nil, false
+	}
+	v, zero := field.ValueOf(stmt.Context, rv)
+	return v, !zero
+}
+
+// keysFromModel reads the key from the model value an update or delete was
+// given (db.Model(&order), Delete(&order), Save(&order)). A zero key means
+// the model is only naming the table (db.Model(&Order{})), not a row.
+func keysFromModel(stmt *gorm.Statement, field *schema.Field) []any {
+	rv := reflect.Indirect(reflect.ValueOf(stmt.Model))
+	var values []any
+	read := func(elem reflect.Value) bool {
+		elem = reflect.Indirect(elem)
+		if elem.Kind() != reflect.Struct || elem.Type() != field.Schema.ModelType {
+			return false
+		}
+		v, zero := field.ValueOf(stmt.Context, elem)
+		values = append(values, v)
+		return !zero
+	}
+	switch rv.Kind() {
+	case reflect.Struct:
+		if read(rv) {
+			return values
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < rv.Len(); i++ {
+			if !read(rv.Index(i)) {
+				return nil
+			}
+		}
+		return values
+	}
+	return nil
 }
 
 // keysFromValues reads the key from every row being created.

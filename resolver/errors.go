@@ -34,6 +34,10 @@ var (
 	// ErrSpansShards: a statement's shard keys belong to several shards, and
 	// the statement cannot be split or scattered. Nothing was sent.
 	ErrSpansShards = errors.New("grant: statement spans several shards")
+	// ErrShardKeyChange: an update would change a row's shard key so that
+	// the row belongs on another shard. Rows never move between shards by
+	// update; nothing was sent.
+	ErrShardKeyChange = errors.New("grant: update would move the row to another shard")
 	// ErrNodeUnavailable: a node's pool could not be opened.
 	ErrNodeUnavailable = errors.New("grant: node unavailable")
 )
