@@ -1,6 +1,7 @@
 package grant_test
 
 import (
+	"fmt"
 	"testing"
 
 	"gorm.io/gorm"
@@ -53,8 +54,11 @@ var benchVariants = []string{"plain", "dbresolver", "grant"}
 
 // benchEach runs op as one sub-benchmark per variant.
 func benchEach(b *testing.B, op func(db *gorm.DB) error) {
-	handles := benchHandles(b)
-	for _, name := range benchVariants {
+	benchVariantsOf(b, benchHandles(b), benchVariants, op)
+}
+
+func benchVariantsOf(b *testing.B, handles map[string]*gorm.DB, variants []string, op func(db *gorm.DB) error) {
+	for _, name := range variants {
 		db := handles[name]
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -102,4 +106,56 @@ func BenchmarkFirstParallel(b *testing.B) {
 			})
 		})
 	}
+}
+
+type benchOrder struct {
+	ID         uint
+	CustomerID int64
+	Name       string
+}
+
+func (benchOrder) TableName() string            { return "orders" }
+func (benchOrder) ConnectsTo() grant.Connection { return grant.Cluster("orders") }
+func (benchOrder) ShardKey() grant.ShardKey {
+	return grant.ShardKey{Column: "customer_id", Strategy: grant.Modulo()}
+}
+
+// benchShardHandles: plain GORM on one database, and grant over a cluster of
+// four shards routed by customer_id.
+func benchShardHandles(b *testing.B) map[string]*gorm.DB {
+	b.Helper()
+	open := func() *gorm.DB {
+		db, err := gorm.Open(noopdriver.Dialector(noopdriver.Open(noopdriver.Options{})), &gorm.Config{Logger: logger.Discard})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return db
+	}
+	plain, sharded := open(), open()
+	shards := make([]grant.ShardConfig, 4)
+	for i := range shards {
+		shards[i] = grant.ShardConfig{Name: fmt.Sprintf("shard%d", i+1), DatabaseConfig: grant.DatabaseConfig{
+			Writer: &grant.NodeConfig{Dialector: noopdriver.Dialector(noopdriver.Open(noopdriver.Options{}))},
+		}}
+	}
+	if err := sharded.Use(grant.New(grant.Config{Clusters: map[string]grant.ClusterConfig{"orders": {Shards: shards}}})); err != nil {
+		b.Fatal(err)
+	}
+	return map[string]*gorm.DB{"plain": plain, "grant": sharded}
+}
+
+// BenchmarkShardedFirst is a point query by shard key: plain GORM on one
+// database against grant routing it to one of four shards.
+func BenchmarkShardedFirst(b *testing.B) {
+	benchVariantsOf(b, benchShardHandles(b), []string{"plain", "grant"}, func(db *gorm.DB) error {
+		var o benchOrder
+		return db.Where("customer_id = ?", 7).First(&o).Error
+	})
+}
+
+// BenchmarkShardedCreate creates one row, routed by its key.
+func BenchmarkShardedCreate(b *testing.B) {
+	benchVariantsOf(b, benchShardHandles(b), []string{"plain", "grant"}, func(db *gorm.DB) error {
+		return db.Create(&benchOrder{CustomerID: 7, Name: "n"}).Error
+	})
 }

@@ -70,23 +70,9 @@ func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, ke
 			Detail: fmt.Sprintf("model %s has shard key %q, but the statement neither sets it nor filters on it with = or IN; name the shard with grant.Shard or grant.ConnectedTo",
 				stmt.Schema.Name, key.field.DBName)}
 	}
-	keys := make([]sharding.Key, len(values))
-	for i, v := range values {
-		if keys[i], err = sharding.Normalize(v); err != nil {
-			return nil, &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
-		}
-	}
-	names, err := key.strategy.Map(stmt.Context, c.ShardNames(), keys)
+	first, err := r.mapKeys(stmt, key, c, values)
 	if err != nil {
-		return nil, &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
-	}
-	first := names[0]
-	for _, name := range names[1:] {
-		if name != first {
-			slices.Sort(names)
-			return nil, &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route,
-				Detail: fmt.Sprintf("shard key %q values belong to shards %s", key.field.DBName, strings.Join(slices.Compact(names), ", "))}
-		}
+		return nil, err
 	}
 	if kind.update {
 		if err := checkKeyChange(stmt, key, c, first); err != nil {
@@ -94,6 +80,45 @@ func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, ke
 		}
 	}
 	return c.Shard(first)
+}
+
+// mapKeys maps key values to the one shard they share. A single value (a
+// point query, a one-row create) takes the strategy's allocation-free path.
+func (r *Router) mapKeys(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, values []any) (string, error) {
+	route := resolver.Route{Database: c.Name()}
+	wrap := func(err error) error {
+		return &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
+	}
+	if len(values) == 1 {
+		k, err := sharding.Normalize(values[0])
+		if err != nil {
+			return "", wrap(err)
+		}
+		name, err := sharding.MapOne(stmt.Context, key.strategy, c.ShardNames(), k)
+		if err != nil {
+			return "", wrap(err)
+		}
+		return name, nil
+	}
+	keys := make([]sharding.Key, len(values))
+	for i, v := range values {
+		var err error
+		if keys[i], err = sharding.Normalize(v); err != nil {
+			return "", wrap(err)
+		}
+	}
+	names, err := key.strategy.Map(stmt.Context, c.ShardNames(), keys)
+	if err != nil {
+		return "", wrap(err)
+	}
+	for _, name := range names[1:] {
+		if name != names[0] {
+			slices.Sort(names)
+			return "", &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route,
+				Detail: fmt.Sprintf("shard key %q values belong to shards %s", key.field.DBName, strings.Join(slices.Compact(names), ", "))}
+		}
+	}
+	return names[0], nil
 }
 
 // checkKeyChange refuses an update that assigns the shard key a value
@@ -109,13 +134,13 @@ func checkKeyChange(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, sh
 	if err != nil {
 		return &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("new value of shard key %q", key.field.DBName)}
 	}
-	names, err := key.strategy.Map(stmt.Context, c.ShardNames(), []sharding.Key{k})
+	target, err := sharding.MapOne(stmt.Context, key.strategy, c.ShardNames(), k)
 	if err != nil {
 		return &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("new value of shard key %q", key.field.DBName)}
 	}
-	if names[0] != shard {
+	if target != shard {
 		return &resolver.RouteError{Err: resolver.ErrShardKeyChange, Route: route,
-			Detail: fmt.Sprintf("setting %q to %s would move the row from shard %q to shard %q", key.field.DBName, k, shard, names[0])}
+			Detail: fmt.Sprintf("setting %q to %s would move the row from shard %q to shard %q", key.field.DBName, k, shard, target)}
 	}
 	return nil
 }

@@ -80,10 +80,17 @@ func sameColumn(name string, field *schema.Field) bool {
 	return name == field.DBName || name == field.Name
 }
 
+// isList reports whether v is a list of keys (IN ?), not one key; byte
+// slices and arrays (UUIDs) are single keys.
+func isList(v any) bool {
+	rv := reflect.ValueOf(v)
+	return (rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array) && rv.Type().Elem().Kind() != reflect.Uint8
+}
+
 // spread turns a slice value (IN ?, or Eq with a slice) into its elements.
 func spread(v any) []any {
-	rv := reflect.ValueOf(v)
-	if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() != reflect.Uint8 || rv.Kind() == reflect.Array && rv.Type().Elem().Kind() != reflect.Uint8 {
+	if isList(v) {
+		rv := reflect.ValueOf(v)
 		out := make([]any, rv.Len())
 		for i := range out {
 			out[i] = rv.Index(i).Interface()
@@ -107,7 +114,10 @@ func keysFromExpr(e clause.Expr, field *schema.Field) []any {
 	switch {
 	case rest == "= ?" || rest == "=?":
 		if len(e.Vars) == 1 {
-			return spread(e.Vars[0])
+			if isList(e.Vars[0]) {
+				return spread(e.Vars[0])
+			}
+			return e.Vars[:1] // no copy: the common point query allocates nothing here
 		}
 	case len(rest) > 2 && strings.EqualFold(rest[:2], "IN"):
 		list := strings.ReplaceAll(strings.TrimSpace(rest[2:]), " ", "")

@@ -5,7 +5,7 @@
 # two iteration counts and dividing the difference. Async preemption is off:
 # its signals crash callgrind. GC is off and one P runs, so the count repeats
 # to within ~0.2%.
-#   usage: scripts/bench-instructions.sh [BenchmarkFirst BenchmarkCreate ...]
+#   usage: [VARIANTS="plain grant"] scripts/bench-instructions.sh [BenchmarkFirst BenchmarkCreate ...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 benches=("${@:-BenchmarkFirst BenchmarkCreate}")
@@ -19,7 +19,7 @@ count() { # bench variant iterations -> instructions
 }
 low=${LOW:-2000} high=${HIGH:-12000}
 for bench in ${benches[@]}; do
-  for variant in plain dbresolver grant; do
+  for variant in ${VARIANTS:-plain dbresolver grant}; do
     a=$(count "$bench" "$variant" $low)
     b=$(count "$bench" "$variant" $high)
     echo "$bench/$variant $(( (b - a) / (high - low) )) instructions/op"

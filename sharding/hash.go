@@ -44,19 +44,19 @@ func (hashStrategy) Name() string { return "hash" }
 
 func (hashStrategy) Validate(shards []string) error { return validateShards("hash", shards) }
 
-func (hashStrategy) Map(_ context.Context, shards []string, keys []Key) ([]string, error) {
+func (h hashStrategy) Map(ctx context.Context, shards []string, keys []Key) ([]string, error) {
+	return mapEach(ctx, h, shards, keys)
+}
+
+// MapKey places one key without allocating.
+func (hashStrategy) MapKey(_ context.Context, shards []string, k Key) (string, error) {
 	if len(shards) == 0 {
-		return nil, noShards("hash")
+		return "", noShards("hash")
 	}
-	out := make([]string, len(keys))
-	n := uint64(len(shards))
-	for i, k := range keys {
-		if k.kind == KindInvalid {
-			return nil, keyError("hash", k, ErrNullKey)
-		}
-		out[i] = shards[Hash64(k)%n]
+	if k.kind == KindInvalid {
+		return "", keyError("hash", k, ErrNullKey)
 	}
-	return out, nil
+	return shards[Hash64(k)%uint64(len(shards))], nil
 }
 
 // JumpHash places key k on shards[Jump(Hash64(k), len(shards))], the jump
@@ -74,18 +74,19 @@ func (jumpStrategy) Name() string { return "jump" }
 
 func (jumpStrategy) Validate(shards []string) error { return validateShards("jump", shards) }
 
-func (jumpStrategy) Map(_ context.Context, shards []string, keys []Key) ([]string, error) {
+func (j jumpStrategy) Map(ctx context.Context, shards []string, keys []Key) ([]string, error) {
+	return mapEach(ctx, j, shards, keys)
+}
+
+// MapKey places one key without allocating.
+func (jumpStrategy) MapKey(_ context.Context, shards []string, k Key) (string, error) {
 	if len(shards) == 0 {
-		return nil, noShards("jump")
+		return "", noShards("jump")
 	}
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		if k.kind == KindInvalid {
-			return nil, keyError("jump", k, ErrNullKey)
-		}
-		out[i] = shards[Jump(Hash64(k), len(shards))]
+	if k.kind == KindInvalid {
+		return "", keyError("jump", k, ErrNullKey)
 	}
-	return out, nil
+	return shards[Jump(Hash64(k), len(shards))], nil
 }
 
 // Jump returns the bucket in [0, n) of the 64-bit key under Lamping and

@@ -35,22 +35,22 @@ func (modulo) Name() string { return "modulo" }
 
 func (modulo) Validate(shards []string) error { return validateShards("modulo", shards) }
 
-func (modulo) Map(_ context.Context, shards []string, keys []Key) ([]string, error) {
+func (m modulo) Map(ctx context.Context, shards []string, keys []Key) ([]string, error) {
+	return mapEach(ctx, m, shards, keys)
+}
+
+// MapKey places one key without allocating.
+func (modulo) MapKey(_ context.Context, shards []string, k Key) (string, error) {
 	if len(shards) == 0 {
-		return nil, noShards("modulo")
+		return "", noShards("modulo")
 	}
-	out := make([]string, len(keys))
-	n := int64(len(shards))
-	for i, k := range keys {
-		if k.kind != KindInt {
-			return nil, wrongKind("modulo", k, "integer")
-		}
-		if k.i < 0 {
-			return nil, keyError("modulo", k, fmt.Errorf("%w: negative key %d has no shard under modulo", ErrNoShardForKey, k.i))
-		}
-		out[i] = shards[k.i%n]
+	if k.kind != KindInt {
+		return "", wrongKind("modulo", k, "integer")
 	}
-	return out, nil
+	if k.i < 0 {
+		return "", keyError("modulo", k, fmt.Errorf("%w: negative key %d has no shard under modulo", ErrNoShardForKey, k.i))
+	}
+	return shards[k.i%int64(len(shards))], nil
 }
 
 // Func adapts a plain function to a Strategy named name ("func" when empty).

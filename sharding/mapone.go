@@ -1,0 +1,36 @@
+package sharding
+
+import "context"
+
+// KeyMapper is implemented by strategies that can place a single key without
+// allocating; the router's point queries and single-row creates use it.
+// Modulo, Hash and JumpHash implement it.
+type KeyMapper interface {
+	MapKey(ctx context.Context, shards []string, key Key) (string, error)
+}
+
+// MapOne places one key with s: through MapKey when s has it, else through
+// Map with a one-key slice. Errors are Map's.
+func MapOne(ctx context.Context, s Strategy, shards []string, key Key) (string, error) {
+	if m, ok := s.(KeyMapper); ok {
+		return m.MapKey(ctx, shards, key)
+	}
+	names, err := s.Map(ctx, shards, []Key{key})
+	if err != nil {
+		return "", err
+	}
+	return names[0], nil
+}
+
+// mapEach is Map for a KeyMapper: one MapKey per key.
+func mapEach(ctx context.Context, m KeyMapper, shards []string, keys []Key) ([]string, error) {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		name, err := m.MapKey(ctx, shards, k)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = name
+	}
+	return out, nil
+}
