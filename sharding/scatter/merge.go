@@ -219,9 +219,6 @@ func fold(a Aggregate, acc, v any, numeric bool) (any, error) {
 
 // order sorts rows stably by plan.OrderBy.
 func order(plan *Plan, cols []string, numeric []bool, rows [][]any) error {
-	if len(plan.OrderBy) == 0 || len(rows) < 2 {
-		return nil
-	}
 	idx := make([]int, len(plan.OrderBy))
 	for j, o := range plan.OrderBy {
 		i, err := column(cols, o.Name)
@@ -229,6 +226,9 @@ func order(plan *Plan, cols []string, numeric []bool, rows [][]any) error {
 			return err
 		}
 		idx[j] = i
+	}
+	if len(idx) == 0 || len(rows) < 2 {
+		return nil
 	}
 	// Normalize every sort value once; sort row numbers, then permute.
 	keys := make([][]key, len(rows))
