@@ -25,15 +25,18 @@ type benchUser struct {
 
 func (benchUser) TableName() string { return "users" }
 
+// benchOpen opens plain GORM over a fresh no-op database.
+func benchOpen(b *testing.B) *gorm.DB {
+	db, err := gorm.Open(noopdriver.Dialector(noopdriver.Open(noopdriver.Options{})), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return db
+}
+
 func benchHandles(b *testing.B) map[string]*gorm.DB {
 	b.Helper()
-	open := func() *gorm.DB {
-		db, err := gorm.Open(noopdriver.Dialector(noopdriver.Open(noopdriver.Options{})), &gorm.Config{Logger: logger.Discard})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return db
-	}
+	open := func() *gorm.DB { return benchOpen(b) }
 	plain := open()
 	withResolver := open()
 	if err := withResolver.Use(dbresolver.Register(dbresolver.Config{
@@ -124,13 +127,7 @@ func (benchOrder) ShardKey() grant.ShardKey {
 // four shards routed by customer_id.
 func benchShardHandles(b *testing.B) map[string]*gorm.DB {
 	b.Helper()
-	open := func() *gorm.DB {
-		db, err := gorm.Open(noopdriver.Dialector(noopdriver.Open(noopdriver.Options{})), &gorm.Config{Logger: logger.Discard})
-		if err != nil {
-			b.Fatal(err)
-		}
-		return db
-	}
+	open := func() *gorm.DB { return benchOpen(b) }
 	plain, sharded := open(), open()
 	shards := make([]grant.ShardConfig, 4)
 	for i := range shards {
