@@ -190,7 +190,7 @@ func keyOf(v any, num bool) key {
 // compareKeys orders two non-NULL keys: numbers numerically, times
 // chronologically, text and bytes lexicographically by bytes (the BINARY or
 // "C" collation — case-insensitive collations are not reproduced).
-func compareKeys(a, b key) int {
+func compareKeys(a, b *key) int {
 	if a.k != b.k {
 		return cmp.Compare(a.k, b.k)
 	}

@@ -27,9 +27,9 @@ type Target struct {
 // and whose every Exec runs on all targets and returns the sum of their
 // RowsAffected (LastInsertId fails with ErrNoLastInsertID).
 //
-// The *sql.DB holds no real connection and opening it costs one small
-// allocation and the goroutine database/sql starts per *sql.DB: create one
-// per statement and Close it afterwards. Close stops that goroutine; it does
+// The *sql.DB holds no real connection: Open and Close together cost about
+// a microsecond and 7 allocations, plus the goroutine database/sql runs per
+// *sql.DB until Close. Create one per statement and Close it afterwards. Close stops that goroutine; it does
 // not close the targets' pools. Use it as a gorm.ConnPool (the glue sets it
 // as the statement's ConnPool) or directly. It is safe for concurrent use;
 // concurrent statements share plan.Result.

@@ -86,7 +86,46 @@ func gather(ctx context.Context, targets []Target, plan *Plan, query string, arg
 	if err != nil {
 		return nil, err
 	}
-	return &rows{cols: head.cols, types: head.types, data: merged}, nil
+	return project(plan.Drop, &rows{cols: head.cols, types: head.types, data: merged})
+}
+
+// project removes the columns named in drop.
+func project(drop []string, r *rows) (*rows, error) {
+	if len(drop) == 0 {
+		return r, nil
+	}
+	gone := make([]bool, len(r.cols))
+	for _, name := range drop {
+		i, err := column(r.cols, name)
+		if err != nil {
+			return nil, err
+		}
+		gone[i] = true
+	}
+	keep := make([]int, 0, len(r.cols))
+	for i := range r.cols {
+		if !gone[i] {
+			keep = append(keep, i)
+		}
+	}
+	out := &rows{cols: make([]string, len(keep)), data: r.data}
+	if r.types != nil {
+		out.types = make([]*sql.ColumnType, len(keep))
+	}
+	for j, i := range keep {
+		out.cols[j] = r.cols[i]
+		if r.types != nil {
+			out.types[j] = r.types[i]
+		}
+	}
+	for n, row := range r.data {
+		short := make([]any, len(keep))
+		for j, i := range keep {
+			short[j] = row[i]
+		}
+		out.data[n] = short
+	}
+	return out, nil
 }
 
 func firstError(targets []Target, answers []answer) error {

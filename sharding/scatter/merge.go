@@ -1,6 +1,7 @@
 package scatter
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -80,6 +81,11 @@ type Plan struct {
 	// are one group. Groups come out in first-seen order unless OrderBy
 	// sorts them. With GroupBy set to every column, the merge is DISTINCT.
 	GroupBy []string
+	// Drop names result columns that are removed from the merged rows after
+	// sorting and grouping: columns the caller appended to the SELECT only
+	// so that an ORDER BY term not otherwise selected (e.g. Pluck("name")
+	// ordered by id) can be merged. Unknown names fail the query.
+	Drop []string
 	// Concurrency bounds how many shards run at once (<= 0: all at once).
 	Concurrency int
 	// AllowPartial lets a query or Exec succeed when some shards fail: the
@@ -206,15 +212,20 @@ func fold(a Aggregate, acc, v any, numeric bool) (any, error) {
 	case Sum:
 		return add(acc, v)
 	case Min:
-		if compareKeys(keyOf(v, numeric), keyOf(acc, numeric)) < 0 {
+		if compareValues(v, acc, numeric) < 0 {
 			return v, nil
 		}
 	case Max:
-		if compareKeys(keyOf(v, numeric), keyOf(acc, numeric)) > 0 {
+		if compareValues(v, acc, numeric) > 0 {
 			return v, nil
 		}
 	}
 	return acc, nil
+}
+
+func compareValues(a, b any, numeric bool) int {
+	ka, kb := keyOf(a, numeric), keyOf(b, numeric)
+	return compareKeys(&ka, &kb)
 }
 
 // order sorts rows stably by plan.OrderBy.
@@ -230,13 +241,15 @@ func order(plan *Plan, cols []string, numeric []bool, rows [][]any) error {
 	if len(idx) == 0 || len(rows) < 2 {
 		return nil
 	}
-	// Normalize every sort value once; sort row numbers, then permute.
-	keys := make([][]key, len(rows))
+	// Normalize every sort value once, then sort row numbers; equal rows
+	// keep their position (shard order, then row order): a stable result
+	// from the faster unstable sort.
+	w := len(idx)
+	keys := make([]key, len(rows)*w)
 	perm := make([]int, len(rows))
 	for r, row := range rows {
-		keys[r] = make([]key, len(idx))
 		for j, i := range idx {
-			keys[r][j] = keyOf(row[i], numeric[i])
+			keys[r*w+j] = keyOf(row[i], numeric[i])
 		}
 		perm[r] = r
 	}
@@ -244,9 +257,9 @@ func order(plan *Plan, cols []string, numeric []bool, rows [][]any) error {
 	if plan.NullsFirst {
 		nullSide = -1
 	}
-	slices.SortStableFunc(perm, func(x, y int) int {
+	slices.SortFunc(perm, func(x, y int) int {
 		for j, o := range plan.OrderBy {
-			a, b := keys[x][j], keys[y][j]
+			a, b := &keys[x*w+j], &keys[y*w+j]
 			var c int
 			switch {
 			case a.k == kNull && b.k == kNull:
@@ -265,7 +278,7 @@ func order(plan *Plan, cols []string, numeric []bool, rows [][]any) error {
 				return c
 			}
 		}
-		return 0
+		return cmp.Compare(x, y)
 	})
 	sorted := make([][]any, len(rows))
 	for r, p := range perm {
