@@ -29,6 +29,16 @@ func Database(name string) Connection { return Connection{Database: name} }
 //	func (Order) ConnectsTo() grant.Connection { return grant.Cluster("orders") }
 func Cluster(name string) Connection { return Connection{Database: name} }
 
+// AllShards is a scope that runs a read on every shard of its model's
+// cluster in parallel and merges the rows as one database would return them:
+// Find concatenates, Order with Limit/Offset merges in order and cuts, Count
+// sums, First/Last/Take obey the order. Writes, raw SQL, Row/Rows, GROUP BY,
+// DISTINCT and aggregate selects across shards fail with ErrSpansShards
+// before anything is sent, as does a statement inside a transaction.
+func AllShards() func(*gorm.DB) *gorm.DB {
+	return Connect(Connection{Shard: resolver.AllShards})
+}
+
 // Shard is a scope that sends the statement to the named shard of its
 // model's cluster. Unsharded models ignore it.
 func Shard(name string) func(*gorm.DB) *gorm.DB {

@@ -25,6 +25,8 @@ type statement struct {
 	create bool
 	// update: assignments must not move a row to another shard.
 	update bool
+	// row: Row/Rows, whose rows outlive the callbacks.
+	row bool
 }
 
 var (
@@ -42,18 +44,22 @@ func (r *Router) onCreate(db *gorm.DB) { r.handle(db, builderCreate) }
 // onWrite handles delete.
 func (r *Router) onWrite(db *gorm.DB) { r.handle(db, builderWrite) }
 
-// onQuery handles query and row: builder queries read unless they lock rows;
-// raw SQL (db.Raw(...).Scan/Row) is classified by its text.
-func (r *Router) onQuery(db *gorm.DB) {
+// onQuery handles query: builder queries read unless they lock rows; raw
+// SQL (db.Raw(...).Find) is classified by its text.
+func (r *Router) onQuery(db *gorm.DB) { r.handle(db, readKind(db, false)) }
+
+// onRow handles Row and Rows, classified like queries.
+func (r *Router) onRow(db *gorm.DB) { r.handle(db, readKind(db, true)) }
+
+func readKind(db *gorm.DB, row bool) statement {
+	var kind statement
 	if db.Statement.SQL.Len() > 0 {
-		r.handle(db, classifyRaw(db.Statement.SQL.String(), false))
-		return
+		kind = classifyRaw(db.Statement.SQL.String(), false)
+	} else if _, locking := db.Statement.Clauses["FOR"]; locking {
+		kind = builderWrite
 	}
-	if _, locking := db.Statement.Clauses["FOR"]; locking {
-		r.handle(db, builderWrite)
-		return
-	}
-	r.handle(db, statement{})
+	kind.row = row
+	return kind
 }
 
 // onExec handles db.Exec: it always goes to the writer (an Exec of SELECT is
@@ -99,6 +105,9 @@ func (r *Router) handle(db *gorm.DB, kind statement) {
 type decision struct {
 	conn     resolver.Connection
 	database *resolver.Database
+	// shards, when set, are the several shards a read is scattered to
+	// (database is then the first of them).
+	shards []*resolver.Database
 	// explicit: the database was named by a scope, the context, the model or
 	// a table mapping, rather than defaulted. Inside a transaction only an
 	// explicit database can conflict with the transaction's.
@@ -152,10 +161,20 @@ func (r *Router) decide(db *gorm.DB, kind statement) (decision, error) {
 // the statement fails: grant never guesses a shard.
 func (r *Router) decideShard(db *gorm.DB, kind statement, conn resolver.Connection, c *resolver.Cluster) (decision, error) {
 	stmt := db.Statement
+	if conn.Shard == resolver.AllShards {
+		return decision{conn: conn, database: c.Shards()[0], shards: c.Shards(), explicit: true}, nil
+	}
 	if conn.Shard == "" && stmt.Schema != nil {
 		if m := r.model(stmt.Schema); m.key != nil {
-			d, err := r.shardByKey(db, kind, c, m.key)
-			return decision{conn: conn, database: d, explicit: true}, err
+			shards, err := r.shardByKey(db, kind, c, m.key)
+			if err != nil {
+				return decision{}, err
+			}
+			d := decision{conn: conn, database: shards[0], explicit: true}
+			if len(shards) > 1 {
+				d.shards = shards
+			}
+			return d, nil
 		}
 	}
 	if conn.Shard == "" {
@@ -210,6 +229,10 @@ func (r *Router) route(db *gorm.DB, kind statement) {
 	preventWrites := d.conn.PreventWrites || role == resolver.Reading
 	if kind.writes && preventWrites {
 		r.refuse(db, r.readOnly(db, resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: role, PreventWrites: true}))
+		return
+	}
+	if d.shards != nil {
+		r.routeScatter(db, kind, d, role)
 		return
 	}
 	node, err := d.database.Pick(role)

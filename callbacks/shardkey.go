@@ -52,7 +52,7 @@ func declareShardKey(s *schema.Schema, decl ShardKeyed, cluster *resolver.Cluste
 
 // shardByKey finds the one shard the statement's keys map to: the values
 // being created, or the key's equality and IN conditions in WHERE.
-func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, key *shardKey) (*resolver.Database, error) {
+func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, key *shardKey) ([]*resolver.Database, error) {
 	stmt := db.Statement
 	var values []any
 	var err error
@@ -70,21 +70,32 @@ func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, ke
 			Detail: fmt.Sprintf("model %s has shard key %q, but the statement neither sets it nor filters on it with = or IN; name the shard with grant.Shard or grant.ConnectedTo",
 				stmt.Schema.Name, key.field.DBName)}
 	}
-	first, err := r.mapKeys(stmt, key, c, values)
+	names, err := r.mapKeys(stmt, key, c, values)
 	if err != nil {
 		return nil, err
 	}
+	if len(names) > 1 && (kind.writes || kind.wantsWriter) {
+		return nil, &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route,
+			Detail: fmt.Sprintf("shard key %q values belong to shards %s", key.field.DBName, strings.Join(names, ", "))}
+	}
 	if kind.update {
-		if err := checkKeyChange(stmt, key, c, first); err != nil {
+		if err := checkKeyChange(stmt, key, c, names[0]); err != nil {
 			return nil, err
 		}
 	}
-	return c.Shard(first)
+	shards := make([]*resolver.Database, len(names))
+	for i, name := range names {
+		if shards[i], err = c.Shard(name); err != nil {
+			return nil, err
+		}
+	}
+	return shards, nil
 }
 
-// mapKeys maps key values to the one shard they share. A single value (a
-// point query, a one-row create) takes the strategy's allocation-free path.
-func (r *Router) mapKeys(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, values []any) (string, error) {
+// mapKeys maps key values to the shards holding them, each once, sorted. A
+// single value (a point query, a one-row create) takes the strategy's
+// allocation-free path.
+func (r *Router) mapKeys(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, values []any) ([]string, error) {
 	route := resolver.Route{Database: c.Name()}
 	wrap := func(err error) error {
 		return &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
@@ -92,33 +103,31 @@ func (r *Router) mapKeys(stmt *gorm.Statement, key *shardKey, c *resolver.Cluste
 	if len(values) == 1 {
 		k, err := sharding.Normalize(values[0])
 		if err != nil {
-			return "", wrap(err)
+			return nil, wrap(err)
 		}
 		name, err := sharding.MapOne(stmt.Context, key.strategy, c.ShardNames(), k)
 		if err != nil {
-			return "", wrap(err)
+			return nil, wrap(err)
 		}
-		return name, nil
+		i := c.Index(name)
+		if i < 0 {
+			return nil, wrap(fmt.Errorf("%w: strategy %s chose %q, which is not a shard of %q", sharding.ErrNoShardForKey, key.strategy.Name(), name, c.Name()))
+		}
+		return c.ShardNames()[i : i+1], nil // no copy: a point query allocates nothing here
 	}
 	keys := make([]sharding.Key, len(values))
 	for i, v := range values {
 		var err error
 		if keys[i], err = sharding.Normalize(v); err != nil {
-			return "", wrap(err)
+			return nil, wrap(err)
 		}
 	}
 	names, err := key.strategy.Map(stmt.Context, c.ShardNames(), keys)
 	if err != nil {
-		return "", wrap(err)
+		return nil, wrap(err)
 	}
-	for _, name := range names[1:] {
-		if name != names[0] {
-			slices.Sort(names)
-			return "", &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route,
-				Detail: fmt.Sprintf("shard key %q values belong to shards %s", key.field.DBName, strings.Join(slices.Compact(names), ", "))}
-		}
-	}
-	return names[0], nil
+	slices.Sort(names)
+	return slices.Compact(names), nil
 }
 
 // checkKeyChange refuses an update that assigns the shard key a value

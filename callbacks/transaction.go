@@ -52,6 +52,10 @@ func (r *Router) routeInLazyTx(db *gorm.DB, kind statement, tx *lazyTx) {
 		return
 	}
 	route := resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: resolver.Writing, PreventWrites: d.conn.PreventWrites, InTransaction: true}
+	if d.shards != nil {
+		r.refuse(db, spanningTransaction(route))
+		return
+	}
 	if tx.tx == nil && kind.sessionControl && !d.explicit {
 		// SAVEPOINT before anything chose the database: keep it for replay.
 		db.Statement.ConnPool = tx
@@ -76,6 +80,14 @@ func (r *Router) routeInLazyTx(db *gorm.DB, kind statement, tx *lazyTx) {
 		route.Database, route.Shard, route.Node = tx.database.Name(), tx.database.Shard(), tx.node.Label()
 		r.traceRoute(db, route)
 	}
+}
+
+// spanningTransaction refuses a statement for several shards inside a
+// transaction, which lives on one.
+func spanningTransaction(route resolver.Route) error {
+	route.Shard = resolver.AllShards
+	return &resolver.RouteError{Err: resolver.ErrCrossShardTransaction, Route: route,
+		Detail: "a transaction lives on one shard; a statement inside it cannot span several"}
 }
 
 // begin starts the real transaction on database's writer and replays
@@ -197,6 +209,10 @@ func (r *Router) routePinned(db *gorm.DB, kind statement, pinned gorm.ConnPool) 
 	}
 	node := r.nodeOf(pinned)
 	route := resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: resolver.Writing, PreventWrites: d.conn.PreventWrites, InTransaction: true}
+	if d.shards != nil {
+		r.refuse(db, spanningTransaction(route))
+		return
+	}
 	if node != nil {
 		if d.explicit && d.database != node.Owner() {
 			r.refuse(db, crossTransaction(route, d.database, node.Owner()))

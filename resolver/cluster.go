@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -79,6 +80,9 @@ func (c *Cluster) Shards() []*Database { return c.shards }
 
 // ShardNames lists the shard names in configured order.
 func (c *Cluster) ShardNames() []string { return c.names }
+
+// Index is the position of the named shard, or -1.
+func (c *Cluster) Index(name string) int { return slices.Index(c.names, name) }
 
 // Shard returns the named shard, or a *RouteError wrapping ErrUnknownShard
 // that lists the cluster's shards.

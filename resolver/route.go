@@ -73,6 +73,10 @@ func (c Connection) Over(outer Connection) Connection {
 	return c
 }
 
+// AllShards as Connection.Shard asks for every shard of the cluster: reads
+// are scattered to all of them and merged.
+const AllShards = "*"
+
 type connectionKey struct{}
 
 // WithConnection returns a context carrying c layered over any Connection ctx

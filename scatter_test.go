@@ -1,0 +1,112 @@
+package grant_test
+
+import (
+	"database/sql"
+	"fmt"
+	"sort"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/internal/testdb"
+)
+
+func TestScatterGatherReads(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		var all []string
+		for c := int64(1); c <= 10; c++ {
+			note := fmt.Sprintf("n%02d", c)
+			all = append(all, note)
+			require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: c, Note: note}).Error)
+		}
+		assert.Equal(t, [3]int64{5, 1, 5}, f.orderCounts(t))
+		writers := f.db.Scopes(grant.AllShards(), grant.Role(grant.Writing)).Session(&gorm.Session{})
+
+		var orders []KeyedOrder
+		require.NoError(t, writers.Find(&orders).Error)
+		assert.Equal(t, all, sortedNotes(orders), "Find concatenates every shard")
+
+		require.NoError(t, writers.Order("note desc").Limit(3).Offset(2).Find(&orders).Error)
+		assert.Equal(t, []string{"n08", "n07", "n06"}, notesOf(orders), "Order, Limit and Offset as one database would answer")
+		require.NoError(t, writers.Order("customer_id").Offset(8).Find(&orders).Error)
+		assert.Equal(t, []string{"n09", "n10"}, notesOf(orders), "Offset without Limit")
+
+		var n int64
+		require.NoError(t, writers.Model(&KeyedOrder{}).Count(&n).Error)
+		assert.EqualValues(t, 10, n, "Count sums")
+		var first, last KeyedOrder
+		require.NoError(t, writers.Order("customer_id desc").First(&first).Error)
+		assert.Equal(t, "n10", first.Note)
+		require.NoError(t, writers.Order("note").Take(&last).Error)
+		assert.Equal(t, "n01", last.Note)
+		var notes []string
+		require.NoError(t, writers.Model(&KeyedOrder{}).Order("note").Limit(4).Pluck("note", &notes).Error)
+		assert.Equal(t, []string{"n01", "n02", "n03", "n04"}, notes)
+
+		require.NoError(t, f.db.Scopes(grant.Role(grant.Writing)).Where("customer_id IN ?", []int64{1, 2, 3, 4}).Order("note").Find(&orders).Error)
+		assert.Equal(t, []string{"n01", "n02", "n03", "n04"}, notesOf(orders), "IN over two shards runs on exactly those")
+
+		require.NoError(t, f.db.Scopes(grant.AllShards()).Model(&KeyedOrder{}).Count(&n).Error)
+		assert.EqualValues(t, 6, n, "reads use each shard's replica: shard1's stand-in has 1 row, shard2 (no replica) its 5")
+	})
+}
+
+func TestScatterGatherRefusals(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: 1, Note: "x"}).Error)
+		everywhere := f.db.Scopes(grant.AllShards()).Session(&gorm.Session{})
+		cases := map[string]error{
+			"update":       everywhere.Model(&KeyedOrder{}).Where("1 = 1").Update("note", "y").Error,
+			"delete":       everywhere.Where("1 = 1").Delete(&KeyedOrder{}).Error,
+			"raw":          everywhere.Model(&KeyedOrder{}).Raw("SELECT * FROM orders").Find(&[]KeyedOrder{}).Error,
+			"group":        everywhere.Model(&KeyedOrder{}).Select("customer_id").Group("customer_id").Find(&[]KeyedOrder{}).Error,
+			"aggregate":    everywhere.Model(&KeyedOrder{}).Select("SUM(customer_id) AS total").Scan(&struct{ Total int }{}).Error,
+			"rows":         rowsErr(everywhere.Model(&KeyedOrder{}).Select("note").Rows()),
+			"locking read": everywhere.Set("x", 1).Clauses(lockingForUpdate()).Find(&[]KeyedOrder{}).Error,
+			"in a transaction": f.db.Transaction(func(tx *gorm.DB) error {
+				return tx.Scopes(grant.AllShards()).Find(&[]KeyedOrder{}).Error
+			}),
+		}
+		for name, err := range cases {
+			require.Error(t, err, name)
+			if name == "in a transaction" {
+				assert.ErrorIs(t, err, grant.ErrCrossShardTransaction, name)
+				continue
+			}
+			assert.ErrorIs(t, err, grant.ErrSpansShards, name)
+		}
+		var notes []string
+		require.NoError(t, f.shard2.Open(t).Model(&KeyedOrder{}).Pluck("note", &notes).Error)
+		assert.Equal(t, []string{"x"}, notes, "nothing was changed on any shard")
+		assert.Equal(t, [3]int64{0, 1, 1}, f.orderCounts(t))
+	})
+}
+
+func notesOf(orders []KeyedOrder) []string {
+	notes := make([]string, len(orders))
+	for i, o := range orders {
+		notes[i] = o.Note
+	}
+	return notes
+}
+
+func sortedNotes(orders []KeyedOrder) []string {
+	notes := notesOf(orders)
+	sort.Strings(notes)
+	return notes
+}
+
+func lockingForUpdate() clause.Locking { return clause.Locking{Strength: "UPDATE"} }
+
+func rowsErr(rows *sql.Rows, err error) error {
+	if rows != nil {
+		_ = rows.Close()
+	}
+	return err
+}
