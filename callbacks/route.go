@@ -166,15 +166,11 @@ func (r *Router) decideShard(db *gorm.DB, kind statement, conn resolver.Connecti
 	}
 	if conn.Shard == "" && stmt.Schema != nil {
 		if m := r.model(stmt.Schema); m.key != nil {
-			shards, err := r.shardByKey(db, kind, c, m.key)
+			first, shards, err := r.shardByKey(db, kind, c, m.key)
 			if err != nil {
 				return decision{}, err
 			}
-			d := decision{conn: conn, database: shards[0], explicit: true}
-			if len(shards) > 1 {
-				d.shards = shards
-			}
-			return d, nil
+			return decision{conn: conn, database: first, shards: shards, explicit: true}, nil
 		}
 	}
 	if conn.Shard == "" {

@@ -52,7 +52,10 @@ func declareShardKey(s *schema.Schema, decl ShardKeyed, cluster *resolver.Cluste
 
 // shardByKey finds the one shard the statement's keys map to: the values
 // being created, or the key's equality and IN conditions in WHERE.
-func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, key *shardKey) ([]*resolver.Database, error) {
+//
+// It returns the shard, and for a read whose keys span several shards all of
+// them (allocated only then: a point query costs nothing here).
+func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, key *shardKey) (*resolver.Database, []*resolver.Database, error) {
 	stmt := db.Statement
 	var values []any
 	var err error
@@ -63,33 +66,37 @@ func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, ke
 	}
 	route := resolver.Route{Database: c.Name()}
 	if err != nil {
-		return nil, &resolver.RouteError{Err: err, Route: route}
+		return nil, nil, &resolver.RouteError{Err: err, Route: route}
 	}
 	if len(values) == 0 {
-		return nil, &resolver.RouteError{Err: resolver.ErrShardKeyMissing, Route: route,
+		return nil, nil, &resolver.RouteError{Err: resolver.ErrShardKeyMissing, Route: route,
 			Detail: fmt.Sprintf("model %s has shard key %q, but the statement neither sets it nor filters on it with = or IN; name the shard with grant.Shard or grant.ConnectedTo",
 				stmt.Schema.Name, key.field.DBName)}
 	}
 	names, err := r.mapKeys(stmt, key, c, values)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(names) > 1 && (kind.writes || kind.wantsWriter) {
-		return nil, &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route,
+		return nil, nil, &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route,
 			Detail: fmt.Sprintf("shard key %q values belong to shards %s", key.field.DBName, strings.Join(names, ", "))}
 	}
 	if kind.update {
 		if err := checkKeyChange(stmt, key, c, names[0]); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
+	}
+	first, err := c.Shard(names[0])
+	if err != nil || len(names) == 1 {
+		return first, nil, err
 	}
 	shards := make([]*resolver.Database, len(names))
 	for i, name := range names {
 		if shards[i], err = c.Shard(name); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return shards, nil
+	return first, shards, nil
 }
 
 // mapKeys maps key values to the shards holding them, each once, sorted. A
