@@ -66,6 +66,9 @@ func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role stri
 	pool := scatter.Open(targets, plan)
 	stmt.Clauses[scatterKey] = clause.Clause{Expression: scatterClause{pool: pool}}
 	stmt.ConnPool = pool
+	if r.trace {
+		r.traceRoute(db, route) // "[orders/*/reading]": every shard of the cluster
+	}
 }
 
 // closeScatter runs after every query callback and closes the statement's

@@ -53,6 +53,8 @@ printing each one with its route ("[primary/reading#1] SELECT ..."):
   primary.db          writer of database "primary" (the *gorm.DB's own file)
   primary_replica.db  replica of "primary" (a stand-in: see below)
   analytics.db        writer of database "analytics"
+  orders_shard1.db    writer of shard "shard1" of cluster "orders"
+  orders_shard2.db    writer of shard "shard2" of cluster "orders"
 
 SQLite has no replication, so the replica is a separate file seeded with a
 row the writer lacks: reads that return that row came from the replica.
@@ -68,8 +70,14 @@ names a directory to keep them in (it must not hold them already).`,
 	return cmd
 }
 
-// demoFiles are the DSNs of the three SQLite files.
-type demoFiles struct{ primary, replica, analytics string }
+// demoFiles are the DSNs of the SQLite files.
+type demoFiles struct{ primary, replica, analytics, shard1, shard2 string }
+
+// demoStep is one numbered step of the demo.
+type demoStep struct {
+	title string
+	run   func() error
+}
 
 func runDemo(ctx context.Context, out io.Writer, dir string) error {
 	if dir == "" {
@@ -82,18 +90,22 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	paths := []string{filepath.Join(dir, "primary.db"), filepath.Join(dir, "primary_replica.db"), filepath.Join(dir, "analytics.db")}
-	for _, p := range paths {
+	var dsns []string
+	for _, name := range []string{"primary.db", "primary_replica.db", "analytics.db", "orders_shard1.db", "orders_shard2.db"} {
+		p := filepath.Join(dir, name)
 		if _, err := os.Stat(p); err == nil {
 			return fmt.Errorf("%s already exists: remove it or choose another --dir", p)
 		}
+		dsns = append(dsns, p+sqlitePragmas)
 	}
-	files := demoFiles{paths[0] + sqlitePragmas, paths[1] + sqlitePragmas, paths[2] + sqlitePragmas}
+	files := demoFiles{dsns[0], dsns[1], dsns[2], dsns[3], dsns[4]}
 	fmt.Fprintf(out, "SQLite files in %s:\n", dir)
 	fmt.Fprintln(out, `  primary.db          writer of "primary"`)
 	fmt.Fprintln(out, `  primary_replica.db  replica of "primary": a stand-in, since SQLite has no replication;`)
 	fmt.Fprintf(out, "                      a separate file seeded with %q, which the writer lacks\n", replicaOnlyUser)
 	fmt.Fprintln(out, `  analytics.db        writer of "analytics"`)
+	fmt.Fprintln(out, `  orders_shard1.db    writer of shard "shard1" of cluster "orders"`)
+	fmt.Fprintln(out, `  orders_shard2.db    writer of shard "shard2" of cluster "orders"`)
 	if err := seedDemo(files); err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
@@ -117,6 +129,7 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 			"primary":   {Replicas: []grant.NodeConfig{{DSN: files.replica, Adapter: "sqlite"}}},
 			"analytics": {Writer: &grant.NodeConfig{Dialector: sqlite.Open(files.analytics)}},
 		},
+		Clusters:    ordersCluster(files),
 		Adapters:    map[string]grant.Adapter{"sqlite": func(dsn string) gorm.Dialector { return sqlite.Open(dsn) }},
 		TraceRoutes: true,
 	})
@@ -125,6 +138,9 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 	}
 	defer plugin.Close()
 	db = db.WithContext(ctx)
+	if err := migrateOrders(out, db); err != nil {
+		return fmt.Errorf("creating the orders table on each shard: %w", err)
+	}
 
 	var users []User
 	names := func() []string {
@@ -134,10 +150,7 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 		}
 		return ns
 	}
-	steps := []struct {
-		title string
-		run   func() error
-	}{
+	steps := []demoStep{
 		{"Create a user: writes go to the writer", func() error {
 			return db.Create(&User{Name: "ada"}).Error
 		}},
@@ -196,6 +209,7 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 			return expect(before == after, "the blocked write changed the row count")
 		}},
 	}
+	steps = append(steps, orderSteps(out, db)...)
 	for i, s := range steps {
 		fmt.Fprintf(out, "\n%d. %s\n", i+1, s.title)
 		if err := s.run(); err != nil {

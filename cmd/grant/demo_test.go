@@ -38,11 +38,30 @@ func TestDemoShowsEveryRoute(t *testing.T) {
 		"errors.Is(err, grant.ErrReadOnly) = true",
 		"users on the writer: 1 before, 1 after",
 		"primary/reading/1",
+		`created table "orders" on the writer of each shard`,
+		"[orders/shard2/writing] INSERT INTO `orders` (`customer_id`,`item`) VALUES (1,",
+		"[orders/shard1/writing] INSERT INTO `orders` (`customer_id`,`item`) VALUES (2,",
+		"[orders/shard2/writing] INSERT INTO `orders` (`customer_id`,`item`) VALUES (3,",
+		"[orders/shard1/writing] INSERT INTO `orders` (`customer_id`,`item`) VALUES (4,",
+		`grant.Shard("shard1") holds ["lamp" "pen"] (even customers), grant.Shard("shard2") holds ["book" "mug"] (odd customers)`,
+		"[orders/shard2/writing] SELECT * FROM `orders` WHERE customer_id = 3",
+		`customer 3 ordered ["mug"]`,
+		"[orders/*/reading] SELECT * FROM `orders` ORDER BY customer_id",
+		`merged from both shards, ordered by customer_id: ["book" "lamp" "mug" "pen"]`,
+		grant.ErrShardKeyMissing.Error(),
+		"errors.Is(err, grant.ErrShardKeyMissing) = true",
+		"orders on all shards afterwards: 4",
+		"orders/shard1/writing/writer",
+		"orders/shard2/writing/writer",
 		"demo finished",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
+	}
+	// The refused delete is never sent to any shard.
+	if strings.Contains(out, "DELETE FROM `orders`") {
+		t.Error("the delete without a shard key reached a shard")
 	}
 	if t.Failed() {
 		t.Logf("demo output:\n%s", out)
@@ -54,7 +73,7 @@ func TestDemoKeepsFilesInDir(t *testing.T) {
 	if out, err := execute(t, "demo", "--dir", dir); err != nil {
 		t.Fatalf("demo --dir failed: %v\n%s", err, out)
 	}
-	for _, name := range []string{"primary.db", "primary_replica.db", "analytics.db"} {
+	for _, name := range []string{"primary.db", "primary_replica.db", "analytics.db", "orders_shard1.db", "orders_shard2.db"} {
 		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("--dir should keep %s: %v", name, err)
 		}
@@ -72,7 +91,7 @@ func TestHelp(t *testing.T) {
 		want []string
 	}{
 		{[]string{"--help"}, []string{"Usage:", "grant [command]", "demo", "Watch grant route statements"}},
-		{[]string{"demo", "--help"}, []string{"Usage:", "grant demo [flags]", "--dir DIR", "stand-in"}},
+		{[]string{"demo", "--help"}, []string{"Usage:", "grant demo [flags]", "--dir DIR", "stand-in", "orders_shard2.db"}},
 		{[]string{"help", "demo"}, []string{"grant demo [flags]"}},
 	} {
 		out, err := execute(t, tc.args...)
