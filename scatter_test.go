@@ -62,8 +62,8 @@ func TestScatterGatherRefusals(t *testing.T) {
 		require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: 1, Note: "x"}).Error)
 		everywhere := f.db.Scopes(grant.AllShards()).Session(&gorm.Session{})
 		cases := map[string]error{
-			"update":       everywhere.Model(&KeyedOrder{}).Where("1 = 1").Update("note", "y").Error,
-			"delete":       everywhere.Where("1 = 1").Delete(&KeyedOrder{}).Error,
+			"create":       everywhere.Create(&KeyedOrder{CustomerID: 3}).Error,
+			"key update":   everywhere.Model(&KeyedOrder{}).Where("1 = 1").Update("customer_id", 5).Error,
 			"raw":          everywhere.Model(&KeyedOrder{}).Raw("SELECT * FROM orders").Find(&[]KeyedOrder{}).Error,
 			"group":        everywhere.Model(&KeyedOrder{}).Select("customer_id").Group("customer_id").Find(&[]KeyedOrder{}).Error,
 			"aggregate":    everywhere.Model(&KeyedOrder{}).Select("SUM(customer_id) AS total").Scan(&struct{ Total int }{}).Error,
@@ -85,6 +85,32 @@ func TestScatterGatherRefusals(t *testing.T) {
 		require.NoError(t, f.shard2.Open(t).Model(&KeyedOrder{}).Pluck("note", &notes).Error)
 		assert.Equal(t, []string{"x"}, notes, "nothing was changed on any shard")
 		assert.Equal(t, [3]int64{0, 1, 1}, f.orderCounts(t))
+	})
+}
+
+func TestScatterUpdateAndDeleteOnEveryShard(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		for c := int64(1); c <= 6; c++ {
+			require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: c, Note: "new"}).Error)
+		}
+		everywhere := f.db.Scopes(grant.AllShards()).Session(&gorm.Session{})
+		res := everywhere.Model(&KeyedOrder{}).Where("customer_id > ?", 2).Update("note", "bulk")
+		require.NoError(t, res.Error)
+		assert.EqualValues(t, 4, res.RowsAffected, "RowsAffected summed over the shards")
+		var bulk int64
+		for _, shard := range []*testdb.Database{f.shard1, f.shard2} {
+			var n int64
+			require.NoError(t, shard.Open(t).Model(&KeyedOrder{}).Where("note = ?", "bulk").Count(&n).Error)
+			assert.EqualValues(t, 2, n, "each shard updated its own rows")
+			bulk += n
+		}
+		assert.EqualValues(t, 4, bulk)
+		res = everywhere.Where("note = ?", "bulk").Delete(&KeyedOrder{})
+		require.NoError(t, res.Error)
+		assert.EqualValues(t, 4, res.RowsAffected)
+		assert.Equal(t, [3]int64{1, 1, 1}, f.orderCounts(t))
+		require.ErrorIs(t, everywhere.Model(&KeyedOrder{}).Update("note", "x").Error, gorm.ErrMissingWhereClause, "GORM's global-update guard still applies")
 	})
 }
 

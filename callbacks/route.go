@@ -27,12 +27,15 @@ type statement struct {
 	update bool
 	// row: Row/Rows, whose rows outlive the callbacks.
 	row bool
+	// fanOut: an update or delete, which grant.AllShards may run on every shard.
+	fanOut bool
 }
 
 var (
 	builderWrite  = statement{writes: true, wantsWriter: true}
 	builderCreate = statement{writes: true, wantsWriter: true, create: true}
-	builderUpdate = statement{writes: true, wantsWriter: true, update: true}
+	builderUpdate = statement{writes: true, wantsWriter: true, update: true, fanOut: true}
+	builderDelete = statement{writes: true, wantsWriter: true, fanOut: true}
 )
 
 // onUpdate handles update.
@@ -41,8 +44,8 @@ func (r *Router) onUpdate(db *gorm.DB) { r.handle(db, builderUpdate) }
 // onCreate handles create.
 func (r *Router) onCreate(db *gorm.DB) { r.handle(db, builderCreate) }
 
-// onWrite handles delete.
-func (r *Router) onWrite(db *gorm.DB) { r.handle(db, builderWrite) }
+// onDelete handles delete.
+func (r *Router) onDelete(db *gorm.DB) { r.handle(db, builderDelete) }
 
 // onQuery handles query: builder queries read unless they lock rows; raw
 // SQL (db.Raw(...).Find) is classified by its text.

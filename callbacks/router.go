@@ -58,12 +58,14 @@ func Register(db *gorm.DB, topology *resolver.Topology, opts Options) (*Router, 
 	}{
 		{cb.Create().Before("*").Register, CallbackName, r.onCreate},
 		{cb.Update().Before("*").Register, CallbackName, r.onUpdate},
-		{cb.Delete().Before("*").Register, CallbackName, r.onWrite},
+		{cb.Delete().Before("*").Register, CallbackName, r.onDelete},
 		{cb.Query().Before("*").Register, CallbackName, r.onQuery},
 		{cb.Row().Before("*").Register, CallbackName, r.onRow},
 		{cb.Raw().Before("*").Register, CallbackName, r.onExec},
 		{cb.Query().Register, dbresolverCallback, onDBResolverClause},
 		{cb.Query().After("*").Register, "grant:scatter_close", closeScatter},
+		{cb.Update().After("*").Register, "grant:scatter_close", closeScatter},
+		{cb.Delete().After("*").Register, "grant:scatter_close", closeScatter},
 	} {
 		if err := reg.register(reg.name, reg.handler); err != nil {
 			return nil, fmt.Errorf("grant: registering callback %s: %w", reg.name, err)

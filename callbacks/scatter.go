@@ -1,6 +1,7 @@
 package callbacks
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"strings"
@@ -20,21 +21,47 @@ type scatterClause struct{ pool *sql.DB }
 
 func (scatterClause) Build(clause.Builder) {}
 
-// routeScatter runs a builder query on several shards in parallel and merges
-// the rows as if they came from one database: ORDER BY, LIMIT and OFFSET are
-// pushed to every shard (LIMIT as limit+offset) and applied again after the
-// merge; COUNT is summed. Anything whose merge grant cannot make exact —
-// writes, raw SQL, GROUP BY, aggregate selects, DISTINCT — is refused
-// before anything is sent.
+// scatterPool hands GORM the scatter-gather *sql.DB without its BeginTx: a
+// pool that cannot begin makes GORM skip its default write transaction
+// (gorm.ErrInvalidTransaction is ignored there), so an update or delete on
+// every shard runs as one auto-committed statement per shard.
+type scatterPool struct{ db *sql.DB }
+
+func (p scatterPool) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
+	return p.db.PrepareContext(ctx, query)
+}
+func (p scatterPool) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return p.db.ExecContext(ctx, query, args...)
+}
+func (p scatterPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return p.db.QueryContext(ctx, query, args...)
+}
+func (p scatterPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return p.db.QueryRowContext(ctx, query, args...)
+}
+
+// routeScatter runs a builder statement on several shards in parallel. A
+// query's rows are merged as if they came from one database: ORDER BY,
+// LIMIT and OFFSET are pushed to every shard (LIMIT as limit+offset) and
+// applied again after the merge; COUNT is summed. An update or delete under
+// AllShards runs on every shard's writer, each shard committing its own
+// part, with RowsAffected summed. Anything whose result grant cannot make
+// exact — creates, updates of the shard key, locking reads, raw SQL, GROUP
+// BY, aggregate selects, DISTINCT — is refused before anything is sent.
 func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role string) {
 	stmt := db.Statement
-	route := resolver.Route{Database: d.shards[0].Name(), Shard: "*", Role: role}
+	route := resolver.Route{Database: d.shards[0].Name(), Shard: resolver.AllShards, Role: role}
 	refuse := func(why string) {
 		r.refuse(db, &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route, Detail: why})
 	}
+	fanOutWrite := kind.fanOut && d.conn.Shard == resolver.AllShards
 	switch {
+	case fanOutWrite && kind.update && stmt.Schema != nil && r.assignsShardKey(stmt):
+		refuse("an update on every shard cannot change the shard key")
+		return
+	case fanOutWrite:
 	case kind.writes || kind.wantsWriter:
-		refuse("writes and locking reads on several shards are not supported yet: name one shard")
+		refuse("a create goes to its rows' shard, and locking reads to one shard; only updates and deletes run on every shard (grant.AllShards)")
 		return
 	case stmt.SQL.Len() > 0 || kind.row:
 		refuse("scatter-gather runs builder queries (Find, First, Take, Last, Count, Pluck), not raw SQL or Row/Rows")
@@ -43,10 +70,12 @@ func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role stri
 		refuse("GROUP BY, DISTINCT and aggregate selects across shards are not supported yet")
 		return
 	}
-	plan, err := scatterPlan(stmt)
-	if err != nil {
-		refuse(err.Error())
-		return
+	plan, err := scatter.Plan{}, error(nil)
+	if !fanOutWrite {
+		if plan, err = scatterPlan(stmt); err != nil {
+			refuse(err.Error())
+			return
+		}
 	}
 	plan.NullsFirst = stmt.Dialector.Name() != "postgres"
 	targets := make([]scatter.Target, len(d.shards))
@@ -65,7 +94,7 @@ func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role stri
 	}
 	pool := scatter.Open(targets, plan)
 	stmt.Clauses[scatterKey] = clause.Clause{Expression: scatterClause{pool: pool}}
-	stmt.ConnPool = pool
+	stmt.ConnPool = scatterPool{db: pool}
 	if r.trace {
 		r.traceRoute(db, route) // "[orders/*/reading]": every shard of the cluster
 	}
@@ -127,6 +156,16 @@ func scatterPlan(stmt *gorm.Statement) (scatter.Plan, error) {
 		stmt.Clauses["LIMIT"] = c
 	}
 	return plan, nil
+}
+
+// assignsShardKey reports whether an update sets its model's shard key.
+func (r *Router) assignsShardKey(stmt *gorm.Statement) bool {
+	m := r.model(stmt.Schema)
+	if m.key == nil {
+		return false
+	}
+	_, ok := assignedKey(stmt, m.key.field)
+	return ok
 }
 
 func hasClause(stmt *gorm.Statement, name string) bool {
