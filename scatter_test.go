@@ -62,13 +62,15 @@ func TestScatterGatherRefusals(t *testing.T) {
 		require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: 1, Note: "x"}).Error)
 		everywhere := f.db.Scopes(grant.AllShards()).Session(&gorm.Session{})
 		cases := map[string]error{
-			"create":       everywhere.Create(&KeyedOrder{CustomerID: 3}).Error,
-			"key update":   everywhere.Model(&KeyedOrder{}).Where("1 = 1").Update("customer_id", 5).Error,
-			"raw":          everywhere.Model(&KeyedOrder{}).Raw("SELECT * FROM orders").Find(&[]KeyedOrder{}).Error,
-			"group":        everywhere.Model(&KeyedOrder{}).Select("customer_id").Group("customer_id").Find(&[]KeyedOrder{}).Error,
-			"aggregate":    everywhere.Model(&KeyedOrder{}).Select("SUM(customer_id) AS total").Scan(&struct{ Total int }{}).Error,
-			"rows":         rowsErr(everywhere.Model(&KeyedOrder{}).Select("note").Rows()),
-			"locking read": everywhere.Set("x", 1).Clauses(lockingForUpdate()).Find(&[]KeyedOrder{}).Error,
+			"create":                  everywhere.Create(&KeyedOrder{CustomerID: 3}).Error,
+			"key update":              everywhere.Model(&KeyedOrder{}).Where("1 = 1").Update("customer_id", 5).Error,
+			"raw":                     everywhere.Model(&KeyedOrder{}).Raw("SELECT * FROM orders").Find(&[]KeyedOrder{}).Error,
+			"group without aggregate": everywhere.Model(&KeyedOrder{}).Select("customer_id").Group("customer_id").Find(&[]KeyedOrder{}).Error,
+			"avg":                     everywhere.Model(&KeyedOrder{}).Select("AVG(customer_id) AS mean").Find(&[]struct{ Mean float64 }{}).Error,
+			"aggregate without alias": everywhere.Model(&KeyedOrder{}).Select("SUM(customer_id)").Find(&[]map[string]any{}).Error,
+			"distinct":                everywhere.Model(&KeyedOrder{}).Distinct("note").Find(&[]KeyedOrder{}).Error,
+			"rows":                    rowsErr(everywhere.Model(&KeyedOrder{}).Select("note").Rows()),
+			"locking read":            everywhere.Set("x", 1).Clauses(lockingForUpdate()).Find(&[]KeyedOrder{}).Error,
 			"in a transaction": f.db.Transaction(func(tx *gorm.DB) error {
 				return tx.Scopes(grant.AllShards()).Find(&[]KeyedOrder{}).Error
 			}),
@@ -85,6 +87,35 @@ func TestScatterGatherRefusals(t *testing.T) {
 		require.NoError(t, f.shard2.Open(t).Model(&KeyedOrder{}).Pluck("note", &notes).Error)
 		assert.Equal(t, []string{"x"}, notes, "nothing was changed on any shard")
 		assert.Equal(t, [3]int64{0, 1, 1}, f.orderCounts(t))
+	})
+}
+
+type noteTotals struct {
+	Note        string
+	Total, N    int64
+	Lowest, Top int64
+}
+
+func TestScatterGroupAndAggregates(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		for c, note := range map[int64]string{1: "a", 2: "a", 3: "b", 4: "b", 5: "a", 6: "b"} {
+			require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: c, Note: note}).Error)
+		}
+		writers := f.db.Scopes(grant.AllShards(), grant.Role(grant.Writing)).Session(&gorm.Session{})
+		query := "note, SUM(customer_id) AS total, COUNT(*) AS n, MIN(customer_id) AS lowest, MAX(customer_id) AS top"
+		var got []noteTotals
+		require.NoError(t, writers.Model(&KeyedOrder{}).Select(query).Group("note").Order("note").Find(&got).Error)
+		assert.Equal(t, []noteTotals{{"a", 8, 3, 1, 5}, {"b", 13, 3, 3, 6}}, got, "groups merged across shards")
+
+		require.NoError(t, writers.Model(&KeyedOrder{}).Select(query).Group("note").Order("total desc").Limit(1).Find(&got).Error)
+		assert.Equal(t, []noteTotals{{"b", 13, 3, 3, 6}}, got, "a limit by an aggregate order is cut after the merge")
+
+		var overall []noteTotals
+		require.NoError(t, writers.Model(&KeyedOrder{}).Select("SUM(customer_id) AS total, COUNT(*) AS n").Find(&overall).Error)
+		require.Len(t, overall, 1)
+		assert.Equal(t, int64(21), overall[0].Total)
+		assert.Equal(t, int64(6), overall[0].N)
 	})
 }
 

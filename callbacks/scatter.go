@@ -66,8 +66,8 @@ func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role stri
 	case stmt.SQL.Len() > 0 || kind.row:
 		refuse("scatter-gather runs builder queries (Find, First, Take, Last, Count, Pluck), not raw SQL or Row/Rows")
 		return
-	case stmt.Distinct || hasClause(stmt, "GROUP BY") || hasAggregateSelect(stmt):
-		refuse("GROUP BY, DISTINCT and aggregate selects across shards are not supported yet")
+	case stmt.Distinct || hasClause(stmt, "HAVING"):
+		refuse("DISTINCT and HAVING across shards are not supported yet")
 		return
 	}
 	plan, err := scatter.Plan{}, error(nil)
@@ -114,12 +114,17 @@ func closeScatter(db *gorm.DB) {
 func scatterPlan(stmt *gorm.Statement) (scatter.Plan, error) {
 	plan := scatter.Plan{Aggregates: map[string]scatter.Aggregate{}}
 	if isCount(stmt) {
+		if hasClause(stmt, "GROUP BY") {
+			return plan, fmt.Errorf("Count with Group across shards is not supported yet")
+		}
 		// The result column of count(*) is named by the server.
 		column := "count(*)"
 		if stmt.Dialector.Name() == "postgres" {
 			column = "count"
 		}
 		plan.Aggregates[column] = scatter.Sum
+	} else if err := aggregatePlan(stmt, &plan); err != nil {
+		return plan, err
 	}
 	if c, ok := stmt.Clauses["ORDER BY"].Expression.(clause.OrderBy); ok {
 		if c.Expression != nil {
@@ -142,6 +147,16 @@ func scatterPlan(stmt *gorm.Statement) (scatter.Plan, error) {
 	}
 	if c, ok := stmt.Clauses["LIMIT"]; ok {
 		l, _ := c.Expression.(clause.Limit)
+		if len(plan.GroupBy) > 0 && !orderedByGroups(plan) {
+			// Groups merge across shards: a shard's first N groups by
+			// another order are not the merged first N. Fetch all, cut after.
+			plan.Offset = l.Offset
+			if l.Limit != nil {
+				plan.Limit = *l.Limit
+			}
+			delete(stmt.Clauses, "LIMIT")
+			return plan, nil
+		}
 		plan.Offset = l.Offset
 		if l.Limit != nil {
 			if *l.Limit == 0 {
@@ -180,17 +195,103 @@ func isCount(stmt *gorm.Statement) bool {
 	return ok && strings.EqualFold(expr.SQL, "count(*)")
 }
 
-// hasAggregateSelect spots Select("SUM(x) …") and the like, which would need
-// a per-function merge.
-func hasAggregateSelect(stmt *gorm.Statement) bool {
-	if isCount(stmt) {
-		return false
-	}
-	for _, s := range stmt.Selects {
-		if strings.Contains(s, "(") {
-			return true
+// aggregatePlan reads GROUP BY and a select list of group columns and
+// SUM/COUNT/MIN/MAX(...) AS alias terms into the plan. Aggregates need an
+// alias (servers name them differently); AVG cannot be merged from per-shard
+// averages, so it is refused with the way out.
+func aggregatePlan(stmt *gorm.Statement, plan *scatter.Plan) error {
+	if g, ok := stmt.Clauses["GROUP BY"].Expression.(clause.GroupBy); ok {
+		for _, col := range g.Columns {
+			plan.GroupBy = append(plan.GroupBy, unqualified(col.Name))
 		}
 	}
-	_, expr := stmt.Clauses["SELECT"].Expression.(clause.Expr)
-	return expr
+	if _, ok := stmt.Clauses["SELECT"].Expression.(clause.Expr); ok {
+		return fmt.Errorf("a Select with arguments cannot be merged across shards")
+	}
+	for _, term := range splitTopLevel(strings.Join(stmt.Selects, ",")) {
+		open := strings.IndexByte(term, '(')
+		if open < 0 {
+			continue // a plain column: a group key, or concatenated rows
+		}
+		fn := strings.ToUpper(strings.TrimSpace(term[:open]))
+		var agg scatter.Aggregate
+		switch fn {
+		case "SUM", "COUNT":
+			agg = scatter.Sum
+		case "MIN":
+			agg = scatter.Min
+		case "MAX":
+			agg = scatter.Max
+		case "AVG":
+			return fmt.Errorf("AVG cannot be merged across shards: select SUM(x) and COUNT(x) and divide")
+		default:
+			return fmt.Errorf("cannot merge %q across shards", term)
+		}
+		if strings.Contains(strings.ToUpper(term), "DISTINCT") {
+			return fmt.Errorf("cannot merge %q across shards", term)
+		}
+		alias := aliasOf(term)
+		if alias == "" {
+			return fmt.Errorf("give %q an alias (… AS name) to merge it across shards", term)
+		}
+		plan.Aggregates[alias] = agg
+	}
+	if len(plan.GroupBy) > 0 && len(plan.Aggregates) == 0 {
+		return fmt.Errorf("GROUP BY without SUM/COUNT/MIN/MAX across shards is not supported yet")
+	}
+	return nil
+}
+
+// splitTopLevel splits a select list on commas outside parentheses.
+func splitTopLevel(list string) []string {
+	var terms []string
+	depth, start := 0, 0
+	for i, c := range list {
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				terms = append(terms, strings.TrimSpace(list[start:i]))
+				start = i + 1
+			}
+		}
+	}
+	if rest := strings.TrimSpace(list[start:]); rest != "" {
+		terms = append(terms, rest)
+	}
+	return terms
+}
+
+// aliasOf returns the alias after the closing parenthesis ("… AS total" or
+// "… total"), or "".
+func aliasOf(term string) string {
+	rest := strings.Fields(term[strings.LastIndexByte(term, ')')+1:])
+	if len(rest) == 2 && strings.EqualFold(rest[0], "AS") {
+		return strings.Trim(rest[1], "`\"")
+	}
+	if len(rest) == 1 {
+		return strings.Trim(rest[0], "`\"")
+	}
+	return ""
+}
+
+func unqualified(name string) string {
+	return strings.Trim(name[strings.LastIndexByte(name, '.')+1:], "`\"")
+}
+
+// orderedByGroups: the ORDER BY terms are exactly the GROUP BY columns, so
+// each shard's first groups are candidates for the merged first groups.
+func orderedByGroups(plan scatter.Plan) bool {
+	if len(plan.OrderBy) != len(plan.GroupBy) {
+		return false
+	}
+	for i, o := range plan.OrderBy {
+		if !strings.EqualFold(o.Name, plan.GroupBy[i]) {
+			return false
+		}
+	}
+	return true
 }
