@@ -140,3 +140,32 @@ func TestShardKeyChangeAndModelValues(t *testing.T) {
 		assert.Equal(t, [3]int64{0, 1, 0}, f.orderCounts(t))
 	})
 }
+
+// BrowsableOrder lets reads without a key scatter to every shard.
+type BrowsableOrder struct {
+	ID         uint   `gorm:"primaryKey"`
+	CustomerID int64  `gorm:"index"`
+	Note       string `gorm:"size:100"`
+}
+
+func (BrowsableOrder) TableName() string            { return "orders" }
+func (BrowsableOrder) ConnectsTo() grant.Connection { return grant.Cluster("orders") }
+func (BrowsableOrder) ShardKey() grant.ShardKey {
+	return grant.ShardKey{Column: "customer_id", Strategy: grant.Modulo(), ScatterReads: true}
+}
+
+func TestScatterReadsOptIn(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		for c := int64(1); c <= 4; c++ {
+			require.NoError(t, f.db.Create(&BrowsableOrder{CustomerID: c, Note: "n"}).Error)
+		}
+		var n int64
+		require.NoError(t, f.db.Scopes(grant.Role(grant.Writing)).Model(&BrowsableOrder{}).Where("note = ?", "n").Count(&n).Error)
+		assert.EqualValues(t, 4, n, "a keyless read runs on every shard")
+		err := f.db.Where("note = ?", "n").Delete(&BrowsableOrder{}).Error
+		require.ErrorIs(t, err, grant.ErrShardKeyMissing, "a keyless write still fails")
+		require.ErrorIs(t, f.db.Where("note = ?", "n").Find(&[]KeyedOrder{}).Error, grant.ErrShardKeyMissing, "models that did not opt in still fail")
+		assert.Equal(t, [3]int64{2, 1, 2}, f.orderCounts(t))
+	})
+}

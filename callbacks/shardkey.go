@@ -21,8 +21,9 @@ type ShardKeyed interface {
 
 // shardKey is a model's validated shard key, computed once per schema.
 type shardKey struct {
-	field    *schema.Field
-	strategy sharding.Strategy
+	field        *schema.Field
+	strategy     sharding.Strategy
+	scatterReads bool
 }
 
 // declareShardKey validates a model's ShardKey against its schema and cluster.
@@ -47,7 +48,7 @@ func declareShardKey(s *schema.Schema, decl ShardKeyed, cluster *resolver.Cluste
 	if err := spec.Strategy.Validate(cluster.ShardNames()); err != nil {
 		return nil, fail("shard key %q: %v", field.DBName, err)
 	}
-	return &shardKey{field: field, strategy: spec.Strategy}, nil
+	return &shardKey{field: field, strategy: spec.Strategy, scatterReads: spec.ScatterReads}, nil
 }
 
 // shardByKey finds the one shard the statement's keys map to: the values
@@ -67,6 +68,9 @@ func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, ke
 	route := resolver.Route{Database: c.Name()}
 	if err != nil {
 		return nil, nil, &resolver.RouteError{Err: err, Route: route}
+	}
+	if len(values) == 0 && key.scatterReads && !kind.writes && !kind.wantsWriter {
+		return c.Shards()[0], c.Shards(), nil
 	}
 	if len(values) == 0 {
 		return nil, nil, &resolver.RouteError{Err: resolver.ErrShardKeyMissing, Route: route,

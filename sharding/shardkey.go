@@ -11,4 +11,8 @@ type ShardKey struct {
 	Column string
 	// Strategy maps key values to the cluster's shards.
 	Strategy Strategy
+	// ScatterReads lets a read that names neither a shard nor a key run on
+	// every shard and merge (as under grant.AllShards) instead of failing
+	// with ErrShardKeyMissing. Writes without a key always fail.
+	ScatterReads bool
 }
