@@ -29,6 +29,20 @@ type (
 	Key                = sharding.Key
 )
 
+// IDGenerator issues 64-bit primary keys that encode their shard; see
+// ShardKey.IDs and sharding.IDGenerator.
+type (
+	IDGenerator = sharding.IDGenerator
+	IDLayout    = sharding.IDLayout
+)
+
+// NewIDGenerator returns a generator for layout (sharding.DefaultIDLayout()
+// for 41 bits of milliseconds, 12 of sequence, 10 of shard).
+func NewIDGenerator(layout IDLayout) (*IDGenerator, error) { return sharding.NewIDGenerator(layout) }
+
+// DefaultIDLayout is the default ID layout.
+func DefaultIDLayout() IDLayout { return sharding.DefaultIDLayout() }
+
 // Modulo places integer key k on shard k mod N.
 func Modulo() Strategy { return sharding.Modulo() }
 

@@ -169,3 +169,52 @@ func TestScatterReadsOptIn(t *testing.T) {
 		assert.Equal(t, [3]int64{2, 1, 2}, f.orderCounts(t))
 	})
 }
+
+var orderIDs = func() *grant.IDGenerator {
+	g, err := grant.NewIDGenerator(grant.DefaultIDLayout())
+	if err != nil {
+		panic(err)
+	}
+	return g
+}()
+
+// IDOrder's primary keys encode their shard, so lookups by ID route
+// without the customer.
+type IDOrder struct {
+	ID         int64  `gorm:"primaryKey;autoIncrement:false"`
+	CustomerID int64  `gorm:"index"`
+	Note       string `gorm:"size:100"`
+}
+
+func (IDOrder) TableName() string            { return "orders" }
+func (IDOrder) ConnectsTo() grant.Connection { return grant.Cluster("orders") }
+func (IDOrder) ShardKey() grant.ShardKey {
+	return grant.ShardKey{Column: "customer_id", Strategy: grant.Modulo(), IDs: orderIDs}
+}
+
+func TestIDsEncodeTheShard(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		odd, even := IDOrder{CustomerID: 3, Note: "odd"}, IDOrder{CustomerID: 4, Note: "even"}
+		require.NoError(t, f.db.Create(&odd).Error)
+		require.NoError(t, f.db.Create(&even).Error)
+		require.NotZero(t, odd.ID)
+		shard, ok := orderIDs.Shard(odd.ID)
+		assert.True(t, ok)
+		assert.Equal(t, 1, shard, "customer 3's row is on shard2 (index 1), and its ID says so")
+
+		var got IDOrder
+		require.NoError(t, f.db.First(&got, odd.ID).Error, "First by ID routes without the key")
+		assert.Equal(t, "odd", got.Note)
+		var both []IDOrder
+		require.NoError(t, f.db.Scopes(grant.Role(grant.Writing)).Where("id IN ?", []int64{odd.ID, even.ID}).Order("note").Find(&both).Error)
+		assert.Equal(t, []string{"even", "odd"}, []string{both[0].Note, both[1].Note}, "IDs on two shards scatter")
+		require.NoError(t, f.db.Delete(&IDOrder{}, odd.ID).Error, "delete by ID")
+		assert.Equal(t, [3]int64{1, 1, 0}, f.orderCounts(t))
+
+		var none IDOrder
+		err := f.db.First(&none, int64(1)<<22|int64(5)).Error // shard bits (the low 10) say index 5
+		require.ErrorIs(t, err, grant.ErrNoShardForKey)
+		assert.Contains(t, err.Error(), `encodes no shard of cluster "orders"`)
+	})
+}

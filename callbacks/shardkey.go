@@ -24,6 +24,8 @@ type shardKey struct {
 	field        *schema.Field
 	strategy     sharding.Strategy
 	scatterReads bool
+	ids          *sharding.IDGenerator
+	primary      *schema.Field // set with ids: the primary key the IDs fill
 }
 
 // declareShardKey validates a model's ShardKey against its schema and cluster.
@@ -48,7 +50,17 @@ func declareShardKey(s *schema.Schema, decl ShardKeyed, cluster *resolver.Cluste
 	if err := spec.Strategy.Validate(cluster.ShardNames()); err != nil {
 		return nil, fail("shard key %q: %v", field.DBName, err)
 	}
-	return &shardKey{field: field, strategy: spec.Strategy, scatterReads: spec.ScatterReads}, nil
+	key := &shardKey{field: field, strategy: spec.Strategy, scatterReads: spec.ScatterReads, ids: spec.IDs}
+	if spec.IDs != nil {
+		key.primary = s.PrioritizedPrimaryField
+		if key.primary == nil || len(s.PrimaryFields) != 1 || !isIntegerKind(key.primary.FieldType.Kind()) {
+			return nil, fail("IDs need a single integer primary key")
+		}
+		if max := 1 << spec.IDs.Layout().ShardBits; len(cluster.ShardNames()) > max {
+			return nil, fail("the ID layout holds %d shards, the cluster has %d", max, len(cluster.ShardNames()))
+		}
+	}
+	return key, nil
 }
 
 // shardByKey finds the one shard the statement's keys map to: the values
@@ -68,6 +80,21 @@ func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, ke
 	route := resolver.Route{Database: c.Name()}
 	if err != nil {
 		return nil, nil, &resolver.RouteError{Err: err, Route: route}
+	}
+	if len(values) == 0 && key.ids != nil && !kind.create {
+		if shards, err := shardsByID(stmt, key, c); err != nil || shards != nil {
+			if err != nil {
+				return nil, nil, err
+			}
+			if len(shards) > 1 && (kind.writes || kind.wantsWriter) {
+				return nil, nil, &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route,
+					Detail: "the primary keys belong to several shards"}
+			}
+			if len(shards) == 1 {
+				return shards[0], nil, nil
+			}
+			return shards[0], shards, nil
+		}
 	}
 	if len(values) == 0 && key.scatterReads && !kind.writes && !kind.wantsWriter {
 		return c.Shards()[0], c.Shards(), nil
@@ -91,6 +118,9 @@ func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, ke
 		}
 	}
 	first, err := c.Shard(names[0])
+	if err == nil && kind.create && key.ids != nil {
+		err = assignIDs(stmt, key, c.Index(names[0]))
+	}
 	if err != nil || len(names) == 1 {
 		return first, nil, err
 	}
@@ -242,4 +272,67 @@ func keysFromValues(stmt *gorm.Statement, field *schema.Field) ([]any, error) {
 		}
 	}
 	return nil, nil
+}
+
+func isIntegerKind(k reflect.Kind) bool {
+	return k >= reflect.Int && k <= reflect.Uint64
+}
+
+// assignIDs gives every created row with a zero primary key an ID that
+// encodes shard.
+func assignIDs(stmt *gorm.Statement, key *shardKey, shard int) error {
+	assign := func(row reflect.Value) error {
+		row = reflect.Indirect(row)
+		if _, zero := key.primary.ValueOf(stmt.Context, row); !zero {
+			return nil
+		}
+		id, err := key.ids.Next(shard)
+		if err != nil {
+			return err
+		}
+		return key.primary.Set(stmt.Context, row, id)
+	}
+	rv := reflect.Indirect(stmt.ReflectValue)
+	switch rv.Kind() {
+	case reflect.Struct:
+		return assign(rv)
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < rv.Len(); i++ {
+			if err := assign(rv.Index(i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// shardsByID routes by primary keys that encode their shard: from WHERE,
+// else from the model value. It returns nil when there are none.
+func shardsByID(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster) ([]*resolver.Database, error) {
+	ids := keysFromWhere(stmt, key.primary)
+	if len(ids) == 0 {
+		ids = keysFromModel(stmt, key.primary)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	seen := make([]bool, len(c.Shards()))
+	var shards []*resolver.Database
+	for _, v := range ids {
+		k, err := sharding.Normalize(v)
+		if err != nil || k.Kind() != sharding.KindInt {
+			return nil, &resolver.RouteError{Err: sharding.ErrKeyType, Route: resolver.Route{Database: c.Name()},
+				Detail: fmt.Sprintf("primary key %v is not an ID", v)}
+		}
+		index, ok := key.ids.Shard(k.Int())
+		if !ok || index >= len(seen) {
+			return nil, &resolver.RouteError{Err: sharding.ErrNoShardForKey, Route: resolver.Route{Database: c.Name()},
+				Detail: fmt.Sprintf("ID %d encodes no shard of cluster %q", k.Int(), c.Name())}
+		}
+		if !seen[index] {
+			seen[index] = true
+			shards = append(shards, c.Shards()[index])
+		}
+	}
+	return shards, nil
 }

@@ -15,4 +15,11 @@ type ShardKey struct {
 	// every shard and merge (as under grant.AllShards) instead of failing
 	// with ErrShardKeyMissing. Writes without a key always fail.
 	ScatterReads bool
+	// IDs, when set, generates the primary key of every row created with a
+	// zero one, encoding its shard (the shard's position in the cluster);
+	// a statement with no shard key then routes by primary key too
+	// (First(&order, id), Delete(&order)). One generator per process: IDs
+	// from two processes for the same shard can collide in the same
+	// millisecond, so give processes disjoint shards or their own clusters.
+	IDs *IDGenerator
 }
