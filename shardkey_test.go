@@ -1,6 +1,7 @@
 package grant_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -216,5 +217,51 @@ func TestIDsEncodeTheShard(t *testing.T) {
 		err := f.db.First(&none, int64(1)<<22|int64(5)).Error // shard bits (the low 10) say index 5
 		require.ErrorIs(t, err, grant.ErrNoShardForKey)
 		assert.Contains(t, err.Error(), `encodes no shard of cluster "orders"`)
+	})
+}
+
+// ParentOrder has co-located items: both live by customer_id.
+type ParentOrder struct {
+	ID         uint  `gorm:"primaryKey"`
+	CustomerID int64 `gorm:"index"`
+	Note       string
+	Items      []OrderItem `gorm:"foreignKey:OrderID"`
+}
+
+func (ParentOrder) TableName() string            { return "orders" }
+func (ParentOrder) ConnectsTo() grant.Connection { return grant.Cluster("orders") }
+func (ParentOrder) ShardKey() grant.ShardKey {
+	return grant.ShardKey{Column: "customer_id", Strategy: grant.Modulo()}
+}
+
+type OrderItem struct {
+	ID         uint `gorm:"primaryKey"`
+	OrderID    uint
+	CustomerID int64
+	Name       string `gorm:"size:50"`
+}
+
+func (OrderItem) ConnectsTo() grant.Connection { return grant.Cluster("orders") }
+func (OrderItem) ShardKey() grant.ShardKey {
+	return grant.ShardKey{Column: "customer_id", Strategy: grant.Modulo()}
+}
+
+func TestPreloadOfColocatedChildrenFollowsTheParent(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		require.NoError(t, grant.AutoMigrate(f.db, &OrderItem{}))
+		for _, c := range []int64{3, 4} {
+			order := KeyedOrder{CustomerID: c, Note: fmt.Sprintf("order of %d", c)}
+			require.NoError(t, f.db.Create(&order).Error)
+			require.NoError(t, f.db.Create(&[]OrderItem{{OrderID: order.ID, CustomerID: c, Name: "a"}, {OrderID: order.ID, CustomerID: c, Name: "b"}}).Error)
+		}
+		var orders []ParentOrder
+		require.NoError(t, f.db.Scopes(grant.Role(grant.Writing)).Where("customer_id = ?", 3).Preload("Items").Find(&orders).Error)
+		require.Len(t, orders, 1)
+		assert.Len(t, orders[0].Items, 2, "the items came from the parent's shard")
+		for _, it := range orders[0].Items {
+			assert.Equal(t, int64(3), it.CustomerID, "never another customer's items with the same order id")
+		}
+		require.ErrorIs(t, f.db.Where("name = ?", "a").Find(&[]OrderItem{}).Error, grant.ErrShardKeyMissing, "outside a parent, a keyless read still fails")
 	})
 }

@@ -167,6 +167,13 @@ func (r *Router) decideShard(db *gorm.DB, kind statement, conn resolver.Connecti
 	if conn.Shard == resolver.AllShards {
 		return decision{conn: conn, database: c.Shards()[0], shards: c.Shards(), explicit: true}, nil
 	}
+	if conn.Shard == "" && !kind.writes && !kind.wantsWriter {
+		// A read started inside another statement's callbacks (Preload of
+		// co-located children) inherits that statement's shard pool.
+		if n := r.nodeOf(stmt.ConnPool); n != nil && n.Owner().Cluster() == c && !r.hasOwnKey(db, kind) {
+			return decision{conn: conn, database: n.Owner(), explicit: true}, nil
+		}
+	}
 	if conn.Shard == "" && stmt.Schema != nil {
 		if m := r.model(stmt.Schema); m.key != nil {
 			first, shards, err := r.shardByKey(db, kind, c, m.key)

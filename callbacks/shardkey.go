@@ -336,3 +336,14 @@ func shardsByID(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster) ([]*re
 	}
 	return shards, nil
 }
+
+// hasOwnKey reports whether a read names its own shard key values, which
+// then win over an inherited shard.
+func (r *Router) hasOwnKey(db *gorm.DB, kind statement) bool {
+	stmt := db.Statement
+	if stmt.Schema == nil {
+		return false
+	}
+	m := r.model(stmt.Schema)
+	return m.key != nil && len(keysFromWhere(stmt, m.key.field)) > 0
+}

@@ -248,10 +248,15 @@ func (r *Router) nodeOf(pool gorm.ConnPool) *resolver.Node {
 	return nil
 }
 
-// sqlDBOf reads the *sql.DB behind a *sql.Tx or *sql.Conn the way gorm.DB.DB
-// does: database/sql keeps it in an unexported field named db.
+// sqlDBOf reads the *sql.DB behind a pool, transaction or connection; for
+// *sql.Tx and *sql.Conn the way gorm.DB.DB does: database/sql keeps it in
+// an unexported field named db.
 func sqlDBOf(pool gorm.ConnPool) *sql.DB {
 	switch p := pool.(type) {
+	case *sql.DB:
+		return p
+	case *gorm.PreparedStmtDB:
+		return sqlDBOf(p.ConnPool)
 	case *gorm.PreparedStmtTX:
 		return sqlDBOf(p.Tx)
 	case *sql.Tx, *sql.Conn:
