@@ -67,6 +67,10 @@ func Func(name string, fn func(ctx context.Context, key Key) (string, error)) St
 	return sharding.Func(name, fn)
 }
 
+// PartialWriteError is a create split over shards of which some parts
+// committed and some rolled back; use errors.As to see which.
+type PartialWriteError = resolver.PartialWriteError
+
 // Shard key errors.
 var (
 	// ErrSpansShards: a statement's key values belong to several shards.

@@ -91,7 +91,9 @@ func TestShardKeyBadInputWritesNothing(t *testing.T) {
 			is   error
 			says string
 		}{
-			{"batch across shards", f.db.Create(&[]KeyedOrder{{CustomerID: 1}, {CustomerID: 2}}).Error, grant.ErrSpansShards, `shard key "customer_id" values belong to shards shard1, shard2`},
+			{"batch across shards in a transaction", f.db.Transaction(func(tx *gorm.DB) error {
+				return tx.Create(&[]KeyedOrder{{CustomerID: 1}, {CustomerID: 2}}).Error
+			}), grant.ErrCrossShardTransaction, "a transaction lives on one shard"},
 			{"a delete with IN across shards", f.db.Where("customer_id IN ?", []int64{1, 2}).Delete(&KeyedOrder{}).Error, grant.ErrSpansShards, "shard1, shard2"},
 			{"no key in WHERE", f.db.Where("note = ?", "x").Delete(&KeyedOrder{}).Error, grant.ErrShardKeyMissing, `model KeyedOrder has shard key "customer_id"`},
 			{"update without key", f.db.Model(&KeyedOrder{}).Where("id = ?", 1).Update("note", "x").Error, grant.ErrShardKeyMissing, "neither sets it nor filters on it"},
@@ -263,5 +265,45 @@ func TestPreloadOfColocatedChildrenFollowsTheParent(t *testing.T) {
 			assert.Equal(t, int64(3), it.CustomerID, "never another customer's items with the same order id")
 		}
 		require.ErrorIs(t, f.db.Where("name = ?", "a").Find(&[]OrderItem{}).Error, grant.ErrShardKeyMissing, "outside a parent, a keyless read still fails")
+	})
+}
+
+func TestBatchCreateSplitsPerShard(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		rows := []KeyedOrder{{CustomerID: 1, Note: "a"}, {CustomerID: 2, Note: "b"}, {CustomerID: 3, Note: "c"}, {CustomerID: 4, Note: "d"}}
+		res := f.db.Create(&rows)
+		require.NoError(t, res.Error)
+		assert.EqualValues(t, 4, res.RowsAffected)
+		assert.Equal(t, [3]int64{2, 1, 2}, f.orderCounts(t), "each row on its key's shard")
+		for _, r := range rows {
+			assert.NotZero(t, r.ID, "generated IDs came back into the caller's rows")
+		}
+		var onShard1 []KeyedOrder
+		require.NoError(t, f.shard1.Open(t).Order("customer_id").Find(&onShard1).Error)
+		assert.Equal(t, []string{"b", "d"}, notesOf(onShard1))
+
+		pointers := []*IDOrder{{CustomerID: 5}, {CustomerID: 6}}
+		require.NoError(t, f.db.Create(&pointers).Error)
+		for _, p := range pointers {
+			shard, _ := orderIDs.Shard(p.ID)
+			assert.Equal(t, int(p.CustomerID%2), shard, "IDs encode each row's own shard (modulo: customer 6 → shard1, index 0)")
+		}
+	})
+}
+
+func TestBatchCreateSplitReportsWhatCommitted(t *testing.T) {
+	testdb.Servers(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		// A unique index on shard2 only: its part fails, shard1's commits.
+		require.NoError(t, f.shard2.Open(t).Exec("CREATE UNIQUE INDEX one_note ON orders (note)").Error)
+		rows := []KeyedOrder{{CustomerID: 2, Note: "x"}, {CustomerID: 1, Note: "dup"}, {CustomerID: 3, Note: "dup"}}
+		err := f.db.Create(&rows).Error
+		var partial *grant.PartialWriteError
+		require.ErrorAs(t, err, &partial)
+		assert.Equal(t, []string{"shard1"}, partial.Committed)
+		assert.Contains(t, partial.Failed, "shard2")
+		assert.Contains(t, err.Error(), `committed on [shard1]; rolled back on shard2`)
+		assert.Equal(t, [3]int64{1, 1, 0}, f.orderCounts(t), "shard1's part is there, shard2's part rolled back whole")
 	})
 }

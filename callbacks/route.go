@@ -111,6 +111,8 @@ type decision struct {
 	// shards, when set, are the several shards a read is scattered to
 	// (database is then the first of them).
 	shards []*resolver.Database
+	// split, when set, is a create whose rows go to several shards.
+	split *splitClause
 	// explicit: the database was named by a scope, the context, the model or
 	// a table mapping, rather than defaulted. Inside a transaction only an
 	// explicit database can conflict with the transaction's.
@@ -177,6 +179,9 @@ func (r *Router) decideShard(db *gorm.DB, kind statement, conn resolver.Connecti
 	if conn.Shard == "" && stmt.Schema != nil {
 		if m := r.model(stmt.Schema); m.key != nil {
 			first, shards, err := r.shardByKey(db, kind, c, m.key)
+			if err == errSplit {
+				return r.decideSplit(db, conn, c, m.key)
+			}
 			if err != nil {
 				return decision{}, err
 			}
@@ -193,7 +198,27 @@ func (r *Router) decideShard(db *gorm.DB, kind statement, conn resolver.Connecti
 				what, c.Name(), strings.Join(c.ShardNames(), ", "))}
 	}
 	d, err := c.Shard(conn.Shard)
+	if err == nil && kind.create && stmt.Schema != nil {
+		if m := r.model(stmt.Schema); m.key != nil && m.key.ids != nil {
+			err = assignIDs(stmt, m.key, c.Index(conn.Shard))
+		}
+	}
 	return decision{conn: conn, database: d, explicit: true}, err
+}
+
+// decideSplit groups a create's rows by shard; each shard's part is
+// inserted later, in place of GORM's create, in a transaction of its own.
+func (r *Router) decideSplit(db *gorm.DB, conn resolver.Connection, c *resolver.Cluster, key *shardKey) (decision, error) {
+	values, err := keysFromValues(db.Statement, key.field)
+	if err != nil {
+		return decision{}, err
+	}
+	parts, order, err := r.splitRows(db.Statement, key, c, values)
+	if err != nil {
+		return decision{}, err
+	}
+	first, _ := c.Shard(order[0])
+	return decision{conn: conn, database: first, explicit: true, split: &splitClause{cluster: c, parts: parts, order: order}}, nil
 }
 
 // crossTransaction is the error for a statement routed to database inside a
@@ -235,6 +260,10 @@ func (r *Router) route(db *gorm.DB, kind statement) {
 	preventWrites := d.conn.PreventWrites || role == resolver.Reading
 	if kind.writes && preventWrites {
 		r.refuse(db, r.readOnly(db, resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: role, PreventWrites: true}))
+		return
+	}
+	if d.split != nil {
+		r.markSplit(db, d.split)
 		return
 	}
 	if d.shards != nil {

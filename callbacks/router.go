@@ -71,6 +71,11 @@ func Register(db *gorm.DB, topology *resolver.Topology, opts Options) (*Router, 
 			return nil, fmt.Errorf("grant: registering callback %s: %w", reg.name, err)
 		}
 	}
+	if create := cb.Create().Get("gorm:create"); create != nil {
+		if err := cb.Create().Replace("gorm:create", r.wrapCreate(create)); err != nil {
+			return nil, fmt.Errorf("grant: wrapping gorm:create: %w", err)
+		}
+	}
 	if opts.TraceRoutes {
 		db.Config.Logger = TraceLogger(db.Config.Logger)
 	}

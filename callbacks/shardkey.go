@@ -1,6 +1,7 @@
 package callbacks
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -12,6 +13,10 @@ import (
 	"github.com/grant-go/grant/resolver"
 	"github.com/grant-go/grant/sharding"
 )
+
+// errSplit tells decideShard that a create's rows belong to several shards
+// and are to be split; it never reaches the caller.
+var errSplit = errors.New("grant: internal: split create")
 
 // ShardKeyed is implemented by models in a cluster that route by the data:
 // `func (Order) ShardKey() grant.ShardKey`.
@@ -107,6 +112,9 @@ func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, ke
 	names, err := r.mapKeys(stmt, key, c, values)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(names) > 1 && kind.create {
+		return nil, nil, errSplit
 	}
 	if len(names) > 1 && (kind.writes || kind.wantsWriter) {
 		return nil, nil, &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route,

@@ -52,7 +52,7 @@ func (r *Router) routeInLazyTx(db *gorm.DB, kind statement, tx *lazyTx) {
 		return
 	}
 	route := resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: resolver.Writing, PreventWrites: d.conn.PreventWrites, InTransaction: true}
-	if d.shards != nil {
+	if d.shards != nil || d.split != nil {
 		r.refuse(db, spanningTransaction(route))
 		return
 	}
@@ -209,7 +209,7 @@ func (r *Router) routePinned(db *gorm.DB, kind statement, pinned gorm.ConnPool) 
 	}
 	node := r.nodeOf(pinned)
 	route := resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: resolver.Writing, PreventWrites: d.conn.PreventWrites, InTransaction: true}
-	if d.shards != nil {
+	if d.shards != nil || d.split != nil {
 		r.refuse(db, spanningTransaction(route))
 		return
 	}

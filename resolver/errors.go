@@ -42,6 +42,34 @@ var (
 	ErrNodeUnavailable = errors.New("grant: node unavailable")
 )
 
+// PartialWriteError reports a create whose rows were split over several
+// shards, each part in its own transaction, when some parts failed: the
+// shards in Committed hold their rows, the shards in Failed hold none of
+// theirs. Nothing was lost silently; retry the failed parts.
+type PartialWriteError struct {
+	Cluster   string
+	Committed []string         // shards whose part committed
+	Failed    map[string]error // shard → why its part rolled back
+}
+
+func (e *PartialWriteError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "grant: create split over cluster %q partly failed: committed on [%s]; rolled back on", e.Cluster, strings.Join(e.Committed, ", "))
+	for _, shard := range sortedKeys(e.Failed) {
+		fmt.Fprintf(&b, " %s (%v)", shard, e.Failed[shard])
+	}
+	return b.String()
+}
+
+// Unwrap exposes the failed parts' errors.
+func (e *PartialWriteError) Unwrap() []error {
+	errs := make([]error, 0, len(e.Failed))
+	for _, shard := range sortedKeys(e.Failed) {
+		errs = append(errs, e.Failed[shard])
+	}
+	return errs
+}
+
 // ConfigError reports one problem in a Config. Path locates it
 // ("databases.analytics.replicas[1].pool.max_open"); it never holds a password.
 type ConfigError struct {

@@ -1,0 +1,125 @@
+package callbacks
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"reflect"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/sharding"
+)
+
+// splitKey marks a create whose rows belong to several shards.
+const splitKey = "grant:split"
+
+type splitClause struct {
+	cluster *resolver.Cluster
+	parts   map[string][]int // shard → row indexes, in row order
+	order   []string         // shards in first-seen order
+}
+
+func (splitClause) Build(clause.Builder) {}
+
+// noTxPool stands in for the statement's pool while its rows are split:
+// nothing runs on it (grant's create callback does the work), and having no
+// BeginTx makes GORM skip its default transaction — each part gets its own.
+type noTxPool struct{}
+
+var errSplitPool = errors.New("grant: internal: a split create's statement ran on its placeholder pool")
+
+func (noTxPool) PrepareContext(context.Context, string) (*sql.Stmt, error) { return nil, errSplitPool }
+func (noTxPool) ExecContext(context.Context, string, ...any) (sql.Result, error) {
+	return nil, errSplitPool
+}
+func (noTxPool) QueryContext(context.Context, string, ...any) (*sql.Rows, error) {
+	return nil, errSplitPool
+}
+func (noTxPool) QueryRowContext(context.Context, string, ...any) *sql.Row { return &sql.Row{} }
+
+// markSplit prepares a create whose rows span shards. The rows are inserted
+// later, in place of GORM's own create, after BeforeCreate hooks ran.
+func (r *Router) markSplit(db *gorm.DB, split *splitClause) {
+	db.Statement.Clauses[splitKey] = clause.Clause{Expression: *split}
+	db.Statement.ConnPool = noTxPool{}
+}
+
+// wrapCreate returns GORM's create callback wrapped: a split create inserts
+// each shard's rows in a transaction on that shard; any other runs as usual.
+func (r *Router) wrapCreate(create func(*gorm.DB)) func(*gorm.DB) {
+	return func(db *gorm.DB) {
+		split, ok := db.Statement.Clauses[splitKey].Expression.(splitClause)
+		if !ok {
+			create(db)
+			return
+		}
+		delete(db.Statement.Clauses, splitKey)
+		if db.Error == nil {
+			r.createSplit(db, split)
+		}
+	}
+}
+
+func (r *Router) createSplit(db *gorm.DB, split splitClause) {
+	rows := reflect.Indirect(db.Statement.ReflectValue)
+	failed := map[string]error{}
+	var committed []string
+	for _, shard := range split.order {
+		indexes := split.parts[shard]
+		part := reflect.New(reflect.SliceOf(rows.Type().Elem())).Elem() // addressable, for Create(&part)
+		part.Set(reflect.MakeSlice(part.Type(), len(indexes), len(indexes)))
+		for i, row := range indexes {
+			part.Index(i).Set(rows.Index(row))
+		}
+		ctx := resolver.WithConnection(db.Statement.Context, resolver.Connection{Database: split.cluster.Name(), Shard: shard})
+		session := db.Session(&gorm.Session{NewDB: true, SkipHooks: true, Context: ctx})
+		session.Statement.ConnPool = r.entry // begin where the shard's rows go, not on the placeholder
+		var affected int64
+		err := session.Transaction(func(tx *gorm.DB) error {
+			res := tx.Omit(clause.Associations).Create(part.Addr().Interface())
+			affected = res.RowsAffected
+			return res.Error
+		})
+		if err != nil {
+			failed[shard] = err
+			continue
+		}
+		for i, row := range indexes { // generated IDs back into the caller's rows
+			rows.Index(row).Set(part.Index(i))
+		}
+		committed = append(committed, shard)
+		db.RowsAffected += affected
+	}
+	if len(failed) > 0 {
+		_ = db.AddError(&resolver.PartialWriteError{Cluster: split.cluster.Name(), Committed: committed, Failed: failed})
+	}
+}
+
+// splitRows groups the rows being created by the shard their keys map to.
+func (r *Router) splitRows(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, values []any) (map[string][]int, []string, error) {
+	route := resolver.Route{Database: c.Name()}
+	keys := make([]sharding.Key, len(values))
+	for i, v := range values {
+		var err error
+		if keys[i], err = sharding.Normalize(v); err != nil {
+			return nil, nil, &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q of row %d", key.field.DBName, i)}
+		}
+	}
+	names, err := key.strategy.Map(stmt.Context, c.ShardNames(), keys)
+	if err != nil {
+		return nil, nil, &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
+	}
+	parts := map[string][]int{}
+	var order []string
+	for i, name := range names {
+		if _, seen := parts[name]; !seen {
+			order = append(order, name)
+		}
+		parts[name] = append(parts[name], i)
+	}
+	return parts, order, nil
+}
