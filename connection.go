@@ -8,6 +8,7 @@ import (
 
 	"github.com/grant-go/grant/callbacks"
 	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/sharding/scatter"
 )
 
 // Connection says where statements go: a database, a role, whether writes
@@ -37,6 +38,20 @@ func Cluster(name string) Connection { return Connection{Database: name} }
 // before anything is sent, as does a statement inside a transaction.
 func AllShards() func(*gorm.DB) *gorm.DB {
 	return Connect(Connection{Shard: resolver.AllShards})
+}
+
+// ScatterResult reports, after a scatter-gather read run with
+// PartialResults, which shards failed and how many rows each returned.
+// Its methods are safe for concurrent use.
+type ScatterResult = scatter.Result
+
+// PartialResults is a scope for scatter-gather reads: a failing shard no
+// longer fails the query (unless every shard fails); the rows of the others
+// are returned and result says which shards failed (result.Partial(),
+// result.Failures()). Without it a failing shard fails the query with an
+// error naming the shard. Writes ignore it.
+func PartialResults(result *ScatterResult) func(*gorm.DB) *gorm.DB {
+	return func(db *gorm.DB) *gorm.DB { return callbacks.WithPartialResults(db, result) }
 }
 
 // Shard is a scope that sends the statement to the named shard of its

@@ -167,3 +167,25 @@ func rowsErr(rows *sql.Rows, err error) error {
 	}
 	return err
 }
+
+func TestScatterFailingShard(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newShardFixture(t, b)
+		for c := int64(1); c <= 4; c++ {
+			require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: c, Note: "n"}).Error)
+		}
+		require.NoError(t, f.shard2.Open(t).Migrator().DropTable("orders"))
+		writers := f.db.Scopes(grant.AllShards(), grant.Role(grant.Writing)).Session(&gorm.Session{})
+
+		err := writers.Find(&[]KeyedOrder{}).Error
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "orders/shard2", "the error names the failing shard")
+
+		var result grant.ScatterResult
+		var orders []KeyedOrder
+		require.NoError(t, writers.Scopes(grant.PartialResults(&result)).Order("customer_id").Find(&orders).Error)
+		assert.Equal(t, []int64{2, 4}, []int64{orders[0].CustomerID, orders[1].CustomerID}, "shard1's rows")
+		assert.True(t, result.Partial(), "flagged as partial")
+		assert.Contains(t, result.Failures(), "orders/shard2")
+	})
+}

@@ -21,6 +21,20 @@ type scatterClause struct{ pool *sql.DB }
 
 func (scatterClause) Build(clause.Builder) {}
 
+// partialKey holds a statement's opt-in to partial scatter-gather results.
+const partialKey = "grant:partial"
+
+type partialClause struct{ result *scatter.Result }
+
+func (partialClause) Build(clause.Builder) {}
+
+// WithPartialResults lets the statement's scatter-gather read succeed when
+// some shards fail, recording which in result. It is what grant's scope calls.
+func WithPartialResults(db *gorm.DB, result *scatter.Result) *gorm.DB {
+	db.Statement.Clauses[partialKey] = clause.Clause{Expression: partialClause{result: result}}
+	return db
+}
+
 // scatterPool hands GORM the scatter-gather *sql.DB without its BeginTx: a
 // pool that cannot begin makes GORM skip its default write transaction
 // (gorm.ErrInvalidTransaction is ignored there), so an update or delete on
@@ -78,6 +92,9 @@ func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role stri
 		}
 	}
 	plan.NullsFirst = stmt.Dialector.Name() != "postgres"
+	if p, ok := stmt.Clauses[partialKey].Expression.(partialClause); ok && !fanOutWrite {
+		plan.AllowPartial, plan.Result = true, p.result
+	}
 	targets := make([]scatter.Target, len(d.shards))
 	for i, shard := range d.shards {
 		node, err := shard.Pick(role)
