@@ -142,3 +142,40 @@ func TestClusterConfigErrors(t *testing.T) {
 		assert.NotContains(t, err.Error(), "s3cret", name)
 	}
 }
+
+// LegacyOrder cannot have methods added: the configuration places it.
+type LegacyOrder struct {
+	ID         uint `gorm:"primaryKey"`
+	CustomerID int64
+}
+
+func TestShardKeysByConfiguration(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		primary, s1, s2 := b.CreateDatabase(t, "primary"), b.CreateDatabase(t, "s1"), b.CreateDatabase(t, "s2")
+		db, err := gorm.Open(primary.Dialector(), &gorm.Config{Logger: logger.Discard})
+		require.NoError(t, err)
+		require.NoError(t, db.Use(grant.New(grant.Config{
+			Tables: map[string]string{"legacy_orders": "orders"},
+			Clusters: map[string]grant.ClusterConfig{"orders": {
+				Shards: []grant.ShardConfig{
+					{Name: "s1", DatabaseConfig: grant.DatabaseConfig{Writer: &grant.NodeConfig{Dialector: s1.Dialector()}}},
+					{Name: "s2", DatabaseConfig: grant.DatabaseConfig{Writer: &grant.NodeConfig{Dialector: s2.Dialector()}}},
+				},
+				ShardKeys: map[string]grant.ShardKey{"legacy_orders": {Column: "customer_id", Strategy: grant.Modulo()}},
+			}},
+		})))
+		t.Cleanup(func() {
+			if sqlDB, err := db.DB(); err == nil {
+				_ = sqlDB.Close()
+			}
+		})
+		require.NoError(t, grant.AutoMigrate(db, &LegacyOrder{}))
+		require.NoError(t, db.Create(&[]LegacyOrder{{CustomerID: 1}, {CustomerID: 2}, {CustomerID: 4}}).Error)
+		assert.EqualValues(t, 2, s1.Count(t, "legacy_orders"), "even customers on s1")
+		assert.EqualValues(t, 1, s2.Count(t, "legacy_orders"))
+		var got []LegacyOrder
+		require.NoError(t, db.Where("customer_id = ?", 1).Find(&got).Error)
+		assert.Len(t, got, 1)
+		assert.False(t, primary.Open(t).Migrator().HasTable("legacy_orders"))
+	})
+}

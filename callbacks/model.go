@@ -62,7 +62,11 @@ func (r *Router) declaration(s *schema.Schema) *modelRoute {
 	}
 	cluster, isCluster := r.topology.Cluster(m.conn.Database)
 	if decl, ok := ptr.Interface().(ShardKeyed); ok {
-		m.key, m.err = declareShardKey(s, decl, cluster)
+		m.key, m.err = declareShardKey(s, decl.ShardKey(), cluster)
+	} else if isCluster {
+		if spec, ok := cluster.ShardKeyFor(s.Table); ok {
+			m.key, m.err = declareShardKey(s, spec, cluster)
+		}
 	}
 	if m.conn.Database != "" && !isCluster {
 		if _, err := r.topology.Database(m.conn.Database); err != nil {

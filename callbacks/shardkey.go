@@ -33,9 +33,8 @@ type shardKey struct {
 	primary      *schema.Field // set with ids: the primary key the IDs fill
 }
 
-// declareShardKey validates a model's ShardKey against its schema and cluster.
-func declareShardKey(s *schema.Schema, decl ShardKeyed, cluster *resolver.Cluster) (*shardKey, error) {
-	spec := decl.ShardKey()
+// declareShardKey validates a model's shard key against its schema and cluster.
+func declareShardKey(s *schema.Schema, spec sharding.ShardKey, cluster *resolver.Cluster) (*shardKey, error) {
 	fail := func(format string, args ...any) error {
 		return &resolver.RouteError{Err: resolver.ErrInvalidConfig, Table: s.Table,
 			Detail: fmt.Sprintf("model %s: ", s.Name) + fmt.Sprintf(format, args...)}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/grant-go/grant/sharding"
 )
 
 // ClusterConfig is a horizontally sharded database: named shards, each a
@@ -18,6 +20,9 @@ type ClusterConfig struct {
 	// Pool and Policy apply to every shard that sets none.
 	Pool   PoolConfig
 	Policy Policy
+	// ShardKeys declares shard keys by table name, for models that cannot
+	// have a ShardKey method; a model's own method wins.
+	ShardKeys map[string]sharding.ShardKey
 }
 
 // ShardConfig is one shard of a cluster: a name and a database.
@@ -41,6 +46,12 @@ func (c *Config) validateClusters() error {
 		}
 		if err := cluster.Pool.validate(path + ".pool"); err != nil {
 			return err
+		}
+		for _, table := range sortedKeys(cluster.ShardKeys) {
+			key := cluster.ShardKeys[table]
+			if table == "" || key.Column == "" || key.Strategy == nil {
+				return &ConfigError{Path: path + ".shard_keys." + table, Problem: "a shard key needs a table, a column and a strategy"}
+			}
 		}
 		seen := map[string]bool{}
 		for i, shard := range cluster.Shards {
@@ -70,6 +81,13 @@ type Cluster struct {
 	shards []*Database
 	byName map[string]*Database
 	names  []string
+	keys   map[string]sharding.ShardKey
+}
+
+// ShardKeyFor returns the shard key the configuration declares for table.
+func (c *Cluster) ShardKeyFor(table string) (sharding.ShardKey, bool) {
+	k, ok := c.keys[table]
+	return k, ok
 }
 
 // Name is the cluster's configured name.
@@ -97,7 +115,7 @@ func (c *Cluster) Shard(name string) (*Database, error) {
 func (t *Topology) buildClusters(cfg *Config, build func(path, name, shard string, dc DatabaseConfig) (*Database, error)) error {
 	for _, name := range sortedKeys(cfg.Clusters) {
 		cc := cfg.Clusters[name]
-		cluster := &Cluster{name: name, byName: map[string]*Database{}}
+		cluster := &Cluster{name: name, byName: map[string]*Database{}, keys: cc.ShardKeys}
 		for i, sc := range cc.Shards {
 			dc := sc.DatabaseConfig
 			dc.Pool = dc.Pool.merge(cc.Pool)
