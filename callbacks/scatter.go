@@ -164,6 +164,9 @@ func scatterPlan(stmt *gorm.Statement) (scatter.Plan, error) {
 	}
 	if c, ok := stmt.Clauses["LIMIT"]; ok {
 		l, _ := c.Expression.(clause.Limit)
+		if l.Limit != nil && *l.Limit == 0 {
+			return plan, fmt.Errorf("LIMIT 0 needs no shards")
+		}
 		if len(plan.GroupBy) > 0 && !orderedByGroups(plan) {
 			// Groups merge across shards: a shard's first N groups by
 			// another order are not the merged first N. Fetch all, cut after.
@@ -219,7 +222,9 @@ func isCount(stmt *gorm.Statement) bool {
 func aggregatePlan(stmt *gorm.Statement, plan *scatter.Plan) error {
 	if g, ok := stmt.Clauses["GROUP BY"].Expression.(clause.GroupBy); ok {
 		for _, col := range g.Columns {
-			plan.GroupBy = append(plan.GroupBy, unqualified(col.Name))
+			for _, name := range strings.Split(col.Name, ",") { // Group("region, name") is one GORM column
+				plan.GroupBy = append(plan.GroupBy, unqualified(strings.TrimSpace(name)))
+			}
 		}
 	}
 	if _, ok := stmt.Clauses["SELECT"].Expression.(clause.Expr); ok {
