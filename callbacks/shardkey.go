@@ -163,19 +163,29 @@ func (r *Router) mapKeys(stmt *gorm.Statement, key *shardKey, c *resolver.Cluste
 		}
 		return c.ShardNames()[i : i+1], nil // no copy: a point query allocates nothing here
 	}
+	names, err := shardOfEach(stmt, key, c, values)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
+// shardOfEach maps every key value to its shard, in order.
+func shardOfEach(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, values []any) ([]string, error) {
+	route := resolver.Route{Database: c.Name()}
 	keys := make([]sharding.Key, len(values))
 	for i, v := range values {
 		var err error
 		if keys[i], err = sharding.Normalize(v); err != nil {
-			return nil, wrap(err)
+			return nil, &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q of value %d", key.field.DBName, i)}
 		}
 	}
 	names, err := key.strategy.Map(stmt.Context, c.ShardNames(), keys)
 	if err != nil {
-		return nil, wrap(err)
+		return nil, &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
 	}
-	slices.Sort(names)
-	return slices.Compact(names), nil
+	return names, nil
 }
 
 // checkKeyChange refuses an update that assigns the shard key a value

@@ -4,14 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"reflect"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/grant-go/grant/resolver"
-	"github.com/grant-go/grant/sharding"
 )
 
 // splitKey marks a create whose rows belong to several shards.
@@ -101,17 +99,9 @@ func (r *Router) createSplit(db *gorm.DB, split splitClause) {
 
 // splitRows groups the rows being created by the shard their keys map to.
 func (r *Router) splitRows(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, values []any) (map[string][]int, []string, error) {
-	route := resolver.Route{Database: c.Name()}
-	keys := make([]sharding.Key, len(values))
-	for i, v := range values {
-		var err error
-		if keys[i], err = sharding.Normalize(v); err != nil {
-			return nil, nil, &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q of row %d", key.field.DBName, i)}
-		}
-	}
-	names, err := key.strategy.Map(stmt.Context, c.ShardNames(), keys)
+	names, err := shardOfEach(stmt, key, c, values)
 	if err != nil {
-		return nil, nil, &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
+		return nil, nil, err
 	}
 	parts := map[string][]int{}
 	var order []string
