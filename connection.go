@@ -33,9 +33,12 @@ func Cluster(name string) Connection { return Connection{Database: name} }
 // AllShards is a scope that runs a read on every shard of its model's
 // cluster in parallel and merges the rows as one database would return them:
 // Find concatenates, Order with Limit/Offset merges in order and cuts, Count
-// sums, First/Last/Take obey the order. Writes, raw SQL, Row/Rows, GROUP BY,
-// DISTINCT and aggregate selects across shards fail with ErrSpansShards
-// before anything is sent, as does a statement inside a transaction.
+// sums, First/Last/Take/Pluck obey the order, SUM/COUNT/MIN/MAX selects (with
+// an alias) and Group merge per group. An update or delete runs on every
+// shard's writer, RowsAffected summed. Creates, shard-key updates, locking
+// reads, raw SQL, Row/Rows, DISTINCT, HAVING and AVG fail with
+// ErrSpansShards before anything is sent, as does any of them inside a
+// transaction (ErrCrossShardTransaction).
 func AllShards() func(*gorm.DB) *gorm.DB {
 	return Connect(Connection{Shard: resolver.AllShards})
 }

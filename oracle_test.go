@@ -29,10 +29,7 @@ import (
 // with the primary key, so a total order makes pages comparable.
 //
 // Reproduce a failure with GRANT_ORACLE_SEED=<seed from the message>;
-// GRANT_ORACLE_QUERIES=<n> runs more (or fewer) queries than the default;
-// GRANT_ORACLE_GAPS=1 keeps the variants grant does not handle yet (see
-// gapOrderNotSelected) instead of rewriting them, with the same seed giving
-// the same queries.
+// GRANT_ORACLE_QUERIES=<n> runs more (or fewer) queries than the default.
 
 const (
 	oracleDefaultSeed    = 20260314
@@ -93,16 +90,15 @@ func oracleEnvUint(t *testing.T, name string, def uint64) uint64 {
 func TestOracle(t *testing.T) {
 	seed := oracleEnvUint(t, "GRANT_ORACLE_SEED", oracleDefaultSeed)
 	queries := int(oracleEnvUint(t, "GRANT_ORACLE_QUERIES", oracleDefaultQueries))
-	gaps := os.Getenv("GRANT_ORACLE_GAPS") == "1"
 	// The pure-Go SQLite is slow under -race: it runs the first quarter of
 	// the same query stream.
-	t.Run(testdb.NameSQLite, func(t *testing.T) { runOracle(t, testdb.SQLite(t), 3, seed, max(queries/4, 1), gaps) })
+	t.Run(testdb.NameSQLite, func(t *testing.T) { runOracle(t, testdb.SQLite(t), 3, seed, max(queries/4, 1)) })
 	testdb.Servers(t, func(t *testing.T, b *testdb.Backend) {
 		shards := 2
 		if b.Name == testdb.NamePostgres {
 			shards = 4
 		}
-		runOracle(t, b, shards, seed, queries, gaps)
+		runOracle(t, b, shards, seed, queries)
 	})
 }
 
@@ -164,7 +160,7 @@ func oracleData(r *rand.Rand) []oracleRow {
 	return rows
 }
 
-func runOracle(t *testing.T, b *testdb.Backend, nShards int, seed uint64, queries int, gaps bool) {
+func runOracle(t *testing.T, b *testdb.Backend, nShards int, seed uint64, queries int) {
 	start := time.Now()
 	r := rand.New(rand.NewPCG(seed, 0x6f7261636c65))
 	c := newOracleCluster(t, b, nShards)
@@ -206,14 +202,11 @@ func runOracle(t *testing.T, b *testdb.Backend, nShards int, seed uint64, querie
 	slices.SortFunc(sorted, func(a, b oracleRow) int { return cmp.Compare(a.ID, b.ID) })
 	require.Equal(t, sorted, everything, "every row came back as created")
 
-	families, rewritten := map[string]int{}, map[string]int{}
+	families := map[string]int{}
 	failures := 0
 	for i := range queries {
-		q := randomOracleQuery(r, gaps)
+		q := randomOracleQuery(r)
 		families[q.family]++
-		if q.gap != "" {
-			rewritten[q.gap]++
-		}
 		where := fmt.Sprintf("seed %d (GRANT_ORACLE_SEED), %s with %d shards, query %d: %s", seed, b.Name, nShards, i, q)
 		want, wantErr := q.run(c.union.Session(&gorm.Session{NewDB: true}), true)
 		require.NoError(t, ignoreNotFound(wantErr), where)
@@ -238,9 +231,9 @@ func runOracle(t *testing.T, b *testdb.Backend, nShards int, seed uint64, querie
 			}
 		}
 	}
-	t.Logf("seed %d: %s, %d shards, %d rows (%v) set up and loaded in %v, %d queries ×2 in %v, by family %v, rewritten around known gaps %v",
+	t.Logf("seed %d: %s, %d shards, %d rows (%v) set up and loaded in %v, %d queries ×2 in %v, by family %v",
 		seed, b.Name, nShards, len(rows), shardSizes(t, c), loaded.Round(time.Millisecond), queries,
-		(time.Since(start) - loaded).Round(time.Millisecond), families, rewritten)
+		(time.Since(start) - loaded).Round(time.Millisecond), families)
 }
 
 func shardSizes(t *testing.T, c *oracleCluster) []int64 {
@@ -269,7 +262,7 @@ type oracleQuery struct {
 	family  string
 	scatter bool // grant.AllShards; otherwise routed by a customer_id IN condition
 	conds   []oracleCond
-	selects string   // family "narrow", "group", "overall"
+	selects string   // family "narrow", "group", "overall"; may leave out what it orders or groups by
 	group   []string // family "group"
 	groupAs string   // "joined" (Group("a, b")) or "chained"
 	order   []string // terms like "amount desc"
@@ -279,7 +272,6 @@ type oracleQuery struct {
 	pluck   string   // family "pluck"
 	method  string   // family "one": First, Last or Take
 	sorted  bool     // family "find" without ORDER BY: compared sorted by id
-	gap     string   // the known gap this query was rewritten around (see gapOrderNotSelected)
 }
 
 func (q oracleQuery) String() string {
@@ -317,32 +309,12 @@ func (q oracleQuery) String() string {
 	if q.sorted {
 		b.WriteString(" (no ORDER BY: compared sorted by id)")
 	}
-	if q.gap != "" {
-		fmt.Fprintf(&b, " (rewritten around the known gap %q)", q.gap)
-	}
 	return b.String()
 }
 
-// Known gaps, where grant does not answer as one database would. By default
-// the generator rewrites such a query the way a user would work around it
-// (and counts it); GRANT_ORACLE_GAPS=1 keeps it, and the test fails.
-const (
-	// Select("id, name").Order("amount, id"), Pluck("name") with
-	// Order("name, id"): grant accepts the query, runs it on every shard,
-	// then fails the merge with `scatter: no such column "amount" in the
-	// shards' result` (not ErrSpansShards): it merges by result columns only.
-	// Workaround: select what you order by.
-	gapOrderNotSelected = "ORDER BY a column not selected"
-	// Limit(0): refused with ErrSpansShards ("LIMIT 0 needs no shards")
-	// where one database answers with no rows. (Grouped and ordered by an
-	// aggregate it once returned every group; the oracle found that and it
-	// is fixed: it is refused the same way now.)
-	gapLimitZero = "Limit(0)"
-)
-
 func pick[T any](r *rand.Rand, xs ...T) T { return xs[r.IntN(len(xs))] }
 
-func randomOracleQuery(r *rand.Rand, gaps bool) oracleQuery {
+func randomOracleQuery(r *rand.Rand) oracleQuery {
 	q := oracleQuery{scatter: r.IntN(10) < 7}
 	q.conds = randomConds(r, q.scatter)
 	switch n := r.IntN(100); {
@@ -353,11 +325,11 @@ func randomOracleQuery(r *rand.Rand, gaps bool) oracleQuery {
 		} else {
 			q.order = randomOrder(r, []string{"amount", "price", "name", "region", "customer_id"}, "id")
 		}
-		randomPage(r, &q, !q.sorted, gaps)
+		randomPage(r, &q, !q.sorted)
 	case n < 42:
 		q.family = "count"
 		if r.IntN(4) == 0 {
-			randomPage(r, &q, true, gaps) // Count ignores the order; an Offset empties it
+			randomPage(r, &q, true) // Count ignores the order; an Offset empties it
 		}
 	case n < 62:
 		q.family = "group"
@@ -368,6 +340,9 @@ func randomOracleQuery(r *rand.Rand, gaps bool) oracleQuery {
 		case 0: // by the group columns: a Limit is pushed to the shards
 			for _, g := range q.group {
 				q.order = append(q.order, g+pick(r, "", " desc"))
+			}
+			if r.IntN(3) == 0 { // grouped by columns it does not select
+				q.selects = "SUM(amount) AS total, COUNT(*) AS n, MIN(amount) AS lo, MAX(amount) AS hi"
 			}
 		case 1: // by an aggregate, the group columns breaking ties
 			q.order = append([]string{pick(r, "total desc", "n", "lo", "hi desc")}, q.group...)
@@ -380,7 +355,7 @@ func randomOracleQuery(r *rand.Rand, gaps bool) oracleQuery {
 		}
 		q.orderAs = pick(r, "joined", "chained")
 		if r.IntN(2) == 0 {
-			randomPage(r, &q, true, gaps)
+			randomPage(r, &q, true)
 		}
 	case n < 72:
 		q.family = "overall"
@@ -392,18 +367,7 @@ func randomOracleQuery(r *rand.Rand, gaps bool) oracleQuery {
 		q.family = "narrow"
 		q.selects = pick(r, "id, name", "id, amount, region", "id, customer_id, price")
 		q.order = randomOrder(r, []string{"amount", "price", "name", "region", "customer_id"}, "id")
-		randomPage(r, &q, true, gaps)
-		var missing []string
-		for _, o := range q.order {
-			col, _, _ := strings.Cut(strings.TrimPrefix(o, "oracle_rows."), " ")
-			if !slices.Contains(strings.Split(q.selects, ", "), col) {
-				missing = append(missing, col)
-			}
-		}
-		if len(missing) > 0 && !gaps {
-			q.gap = gapOrderNotSelected
-			q.selects += ", " + strings.Join(missing, ", ") // the workaround: select what you order by
-		}
+		randomPage(r, &q, true) // often ordered by columns it does not select
 	case n < 90:
 		q.family = "pluck"
 		q.pluck = pick(r, "name", "amount", "region", "customer_id")
@@ -411,14 +375,10 @@ func randomOracleQuery(r *rand.Rand, gaps bool) oracleQuery {
 		// plucked values, even with duplicates.
 		q.order = []string{q.pluck + pick(r, "", " desc")}
 		if r.IntN(3) == 0 {
-			if gaps {
-				q.order = append(q.order, "id") // not plucked
-			} else {
-				q.gap = gapOrderNotSelected
-			}
+			q.order = append(q.order, "id") // not plucked
 		}
 		q.orderAs = "joined"
-		randomPage(r, &q, true, gaps)
+		randomPage(r, &q, true)
 	default:
 		q.family = "one"
 		q.method = pick(r, "First", "Last", "Take")
@@ -474,7 +434,7 @@ func randomOrder(r *rand.Rand, columns []string, tiebreak string) []string {
 	return append(order, tiebreak+pick(r, "", " desc"))
 }
 
-func randomPage(r *rand.Rand, q *oracleQuery, limited, gaps bool) {
+func randomPage(r *rand.Rand, q *oracleQuery, limited bool) {
 	if q.orderAs == "" {
 		q.orderAs = pick(r, "joined", "chained", "clause")
 	}
@@ -490,9 +450,6 @@ func randomPage(r *rand.Rand, q *oracleQuery, limited, gaps bool) {
 	default:
 		q.limit = ptr(pick(r, 0, 1, 2, 5, 10, 37, 100))
 		q.offset = pick(r, 1, 3, 10, 50, 200, 1499, 5000)
-	}
-	if q.limit != nil && *q.limit == 0 && !gaps {
-		q.gap, q.limit = gapLimitZero, ptr(1)
 	}
 }
 

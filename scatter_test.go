@@ -48,6 +48,28 @@ func TestScatterGatherReads(t *testing.T) {
 		require.NoError(t, writers.Model(&KeyedOrder{}).Order("note").Limit(4).Pluck("note", &notes).Error)
 		assert.Equal(t, []string{"n01", "n02", "n03", "n04"}, notes)
 
+		// Ordering by a column the query does not select: grant adds the
+		// column to each shard's SELECT for the merge and removes it after.
+		var narrow []KeyedOrder
+		require.NoError(t, writers.Select("note").Order("customer_id desc").Limit(3).Find(&narrow).Error)
+		assert.Equal(t, []string{"n10", "n09", "n08"}, notesOf(narrow), "order by an unselected column")
+		for _, o := range narrow {
+			assert.Zero(t, o.CustomerID, "the added order column is not handed to GORM")
+		}
+		require.NoError(t, writers.Model(&KeyedOrder{}).Order(clause.OrderByColumn{Column: clause.Column{Name: "customer_id"}, Desc: true}).Limit(2).Pluck("note", &notes).Error)
+		assert.Equal(t, []string{"n10", "n09"}, notes, "Pluck ordered by another column")
+		var firstByKey KeyedOrder
+		require.NoError(t, writers.Select("note").Order("customer_id").Take(&firstByKey).Error)
+		assert.Equal(t, "n01", firstByKey.Note)
+
+		// Limit(0) answers no rows, as one database would.
+		require.NoError(t, writers.Order("note").Limit(0).Find(&orders).Error)
+		assert.Empty(t, orders, "Limit(0)")
+		require.NoError(t, writers.Limit(0).Offset(3).Find(&orders).Error)
+		assert.Empty(t, orders, "Limit(0) with Offset")
+		require.NoError(t, writers.Model(&KeyedOrder{}).Limit(0).Pluck("note", &notes).Error)
+		assert.Empty(t, notes, "Pluck with Limit(0)")
+
 		require.NoError(t, f.db.Scopes(grant.Role(grant.Writing)).Where("customer_id IN ?", []int64{1, 2, 3, 4}).Order("note").Find(&orders).Error)
 		assert.Equal(t, []string{"n01", "n02", "n03", "n04"}, notesOf(orders), "IN over two shards runs on exactly those")
 
@@ -69,6 +91,7 @@ func TestScatterGatherRefusals(t *testing.T) {
 			"avg":                     everywhere.Model(&KeyedOrder{}).Select("AVG(customer_id) AS mean").Find(&[]struct{ Mean float64 }{}).Error,
 			"aggregate without alias": everywhere.Model(&KeyedOrder{}).Select("SUM(customer_id)").Find(&[]map[string]any{}).Error,
 			"distinct":                everywhere.Model(&KeyedOrder{}).Distinct("note").Find(&[]KeyedOrder{}).Error,
+			"order outside the model": everywhere.Order("shipped_at").Find(&[]KeyedOrder{}).Error,
 			"rows":                    rowsErr(everywhere.Model(&KeyedOrder{}).Select("note").Rows()),
 			"locking read":            everywhere.Set("x", 1).Clauses(lockingForUpdate()).Find(&[]KeyedOrder{}).Error,
 			"in a transaction": f.db.Transaction(func(tx *gorm.DB) error {
@@ -110,6 +133,13 @@ func TestScatterGroupAndAggregates(t *testing.T) {
 
 		require.NoError(t, writers.Model(&KeyedOrder{}).Select(query).Group("note").Order("total desc").Limit(1).Find(&got).Error)
 		assert.Equal(t, []noteTotals{{"b", 13, 3, 3, 6}}, got, "a limit by an aggregate order is cut after the merge")
+
+		var totals []int64
+		require.NoError(t, writers.Model(&KeyedOrder{}).Select("SUM(customer_id) AS total").Group("note").Order("note desc").Pluck("total", &totals).Error)
+		assert.Equal(t, []int64{13, 8}, totals, "groups merge by a group column the query does not select")
+		var lone []noteTotals
+		require.NoError(t, writers.Model(&KeyedOrder{}).Select("SUM(customer_id) AS total").Group("note").Order("total").Limit(0).Find(&lone).Error)
+		assert.Empty(t, lone, "grouped Limit(0)")
 
 		var overall []noteTotals
 		require.NoError(t, writers.Model(&KeyedOrder{}).Select("SUM(customer_id) AS total, COUNT(*) AS n").Find(&overall).Error)

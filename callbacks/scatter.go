@@ -60,8 +60,10 @@ func (p scatterPool) QueryRowContext(ctx context.Context, query string, args ...
 // applied again after the merge; COUNT is summed. An update or delete under
 // AllShards runs on every shard's writer, each shard committing its own
 // part, with RowsAffected summed. Anything whose result grant cannot make
-// exact — creates, updates of the shard key, locking reads, raw SQL, GROUP
-// BY, aggregate selects, DISTINCT — is refused before anything is sent.
+// exact — creates, updates of the shard key, locking reads, raw SQL,
+// DISTINCT, HAVING, AVG — is refused before anything is sent. Columns the
+// merge orders or groups by are added to the SELECT if missing (see
+// selection).
 func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role string) {
 	stmt := db.Statement
 	route := resolver.Route{Database: d.shards[0].Name(), Shard: resolver.AllShards, Role: role}
@@ -126,10 +128,12 @@ func closeScatter(db *gorm.DB) {
 	}
 }
 
-// scatterPlan reads ORDER BY and LIMIT/OFFSET from the statement and
-// rewrites LIMIT so each shard returns enough rows for the merge.
+// scatterPlan reads ORDER BY, GROUP BY, aggregates and LIMIT/OFFSET from
+// the statement and rewrites it so each shard returns what the merge needs:
+// enough rows (LIMIT as limit+offset) and every column it sorts or groups by.
 func scatterPlan(stmt *gorm.Statement) (scatter.Plan, error) {
 	plan := scatter.Plan{Aggregates: map[string]scatter.Aggregate{}}
+	selected := newSelection(stmt, &plan)
 	if isCount(stmt) {
 		if hasClause(stmt, "GROUP BY") {
 			return plan, fmt.Errorf("Count with Group across shards is not supported yet")
@@ -140,7 +144,7 @@ func scatterPlan(stmt *gorm.Statement) (scatter.Plan, error) {
 			column = "count"
 		}
 		plan.Aggregates[column] = scatter.Sum
-	} else if err := aggregatePlan(stmt, &plan); err != nil {
+	} else if err := aggregatePlan(stmt, &plan, selected); err != nil {
 		return plan, err
 	}
 	if c, ok := stmt.Clauses["ORDER BY"].Expression.(clause.OrderBy); ok {
@@ -151,21 +155,37 @@ func scatterPlan(stmt *gorm.Statement) (scatter.Plan, error) {
 			if col.Column.Name == clause.PrimaryKey && stmt.Schema != nil && stmt.Schema.PrioritizedPrimaryField != nil {
 				col.Column.Name = stmt.Schema.PrioritizedPrimaryField.DBName
 			}
+			if !col.Column.Raw { // one column, quoted by GORM
+				name, err := selected.ensure(columnSQL(stmt, col.Column), unqualified(col.Column.Name))
+				if err != nil {
+					return plan, err
+				}
+				plan.OrderBy = append(plan.OrderBy, scatter.OrderColumn{Name: name, Desc: col.Desc})
+				continue
+			}
 			for _, term := range strings.Split(col.Column.Name, ",") {
 				fields := strings.Fields(term)
 				if len(fields) == 0 || len(fields) > 2 || strings.ContainsAny(fields[0], "()") {
 					return plan, fmt.Errorf("cannot merge ORDER BY %q across shards", term)
 				}
 				desc := col.Desc || len(fields) == 2 && strings.EqualFold(fields[1], "desc")
-				name := fields[0][strings.LastIndexByte(fields[0], '.')+1:]
-				plan.OrderBy = append(plan.OrderBy, scatter.OrderColumn{Name: strings.Trim(name, "`\""), Desc: desc})
+				name, err := selected.ensure(fields[0], unqualified(fields[0]))
+				if err != nil {
+					return plan, err
+				}
+				plan.OrderBy = append(plan.OrderBy, scatter.OrderColumn{Name: name, Desc: desc})
 			}
 		}
 	}
 	if c, ok := stmt.Clauses["LIMIT"]; ok {
 		l, _ := c.Expression.(clause.Limit)
 		if l.Limit != nil && *l.Limit == 0 {
-			return plan, fmt.Errorf("LIMIT 0 needs no shards")
+			// No rows, as one database would answer; each shard is asked
+			// for none, so the answer still carries the columns.
+			l.Offset = 0
+			c.Expression = l
+			stmt.Clauses["LIMIT"] = c
+			return plan, nil
 		}
 		if len(plan.GroupBy) > 0 && !orderedByGroups(plan) {
 			// Groups merge across shards: a shard's first N groups by
@@ -179,9 +199,6 @@ func scatterPlan(stmt *gorm.Statement) (scatter.Plan, error) {
 		}
 		plan.Offset = l.Offset
 		if l.Limit != nil {
-			if *l.Limit == 0 {
-				return plan, fmt.Errorf("LIMIT 0 needs no shards")
-			}
 			plan.Limit = *l.Limit
 			pushed := *l.Limit + l.Offset
 			l.Limit = &pushed
@@ -219,11 +236,24 @@ func isCount(stmt *gorm.Statement) bool {
 // SUM/COUNT/MIN/MAX(...) AS alias terms into the plan. Aggregates need an
 // alias (servers name them differently); AVG cannot be merged from per-shard
 // averages, so it is refused with the way out.
-func aggregatePlan(stmt *gorm.Statement, plan *scatter.Plan) error {
+func aggregatePlan(stmt *gorm.Statement, plan *scatter.Plan, selected *selection) error {
 	if g, ok := stmt.Clauses["GROUP BY"].Expression.(clause.GroupBy); ok {
 		for _, col := range g.Columns {
-			for _, name := range strings.Split(col.Name, ",") { // Group("region, name") is one GORM column
-				plan.GroupBy = append(plan.GroupBy, unqualified(strings.TrimSpace(name)))
+			terms := []string{col.Name}
+			if col.Raw {
+				terms = strings.Split(col.Name, ",") // Group("region, name") is one GORM column
+			}
+			for _, term := range terms {
+				term = strings.TrimSpace(term)
+				expr := term
+				if !col.Raw {
+					expr = columnSQL(stmt, col)
+				}
+				name, err := selected.ensure(expr, unqualified(term))
+				if err != nil {
+					return err
+				}
+				plan.GroupBy = append(plan.GroupBy, name)
 			}
 		}
 	}

@@ -24,7 +24,8 @@
 //
 //   - LIMIT l OFFSET o becomes LIMIT l+o with no OFFSET on the shards, and
 //     Plan{Limit: l, Offset: o}. Without a LIMIT, an OFFSET is removed
-//     from the SQL and kept in Plan.Offset. LIMIT 0 needs no scatter.
+//     from the SQL and kept in Plan.Offset. LIMIT 0 is sent as LIMIT 0
+//     with a zero Plan.Limit: no shard returns a row, nor does the merge.
 //   - ORDER BY terms become Plan.OrderBy by result column name, so every
 //     ORDER BY expression must be a selected column or alias — or be
 //     appended to the shards' SELECT and named in Plan.Drop, which removes

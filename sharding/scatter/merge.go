@@ -63,8 +63,8 @@ type Plan struct {
 	// Set it from the dialect. Per-term NULLS FIRST/LAST is not supported.
 	NullsFirst bool
 	// Limit and Offset of the original query. Limit <= 0 means no limit
-	// (so the zero Plan has none; a query with LIMIT 0 returns no rows and
-	// needs no scatter at all); Offset <= 0 means no offset. The caller
+	// (so the zero Plan has none; for LIMIT 0 the shards are sent LIMIT 0
+	// and return nothing); Offset <= 0 means no offset. The caller
 	// sends each shard LIMIT Limit+Offset and no OFFSET (see the package
 	// documentation for when it must send no LIMIT); scatter drops Offset
 	// merged rows and keeps at most Limit after the merge.
