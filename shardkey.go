@@ -36,9 +36,13 @@ type (
 	IDLayout    = sharding.IDLayout
 )
 
-// NewIDGenerator returns a generator for layout (sharding.DefaultIDLayout()
-// for 41 bits of milliseconds, 12 of sequence, 10 of shard).
-func NewIDGenerator(layout IDLayout) (*IDGenerator, error) { return sharding.NewIDGenerator(layout) }
+// NewIDGenerator returns a generator for layout and this process's worker
+// number, which must differ between processes issuing IDs for one cluster
+// (DefaultIDLayout: 41 bits of milliseconds, 6 of worker, 8 of sequence, 8
+// of shard). Errors wrap sharding.ErrInvalidIDLayout or ErrInvalidWorker.
+func NewIDGenerator(layout IDLayout, worker int) (*IDGenerator, error) {
+	return sharding.NewIDGenerator(layout, worker)
+}
 
 // DefaultIDLayout is the default ID layout.
 func DefaultIDLayout() IDLayout { return sharding.DefaultIDLayout() }

@@ -174,7 +174,7 @@ func TestScatterReadsOptIn(t *testing.T) {
 }
 
 var orderIDs = func() *grant.IDGenerator {
-	g, err := grant.NewIDGenerator(grant.DefaultIDLayout())
+	g, err := grant.NewIDGenerator(grant.DefaultIDLayout(), 0)
 	if err != nil {
 		panic(err)
 	}

@@ -21,7 +21,7 @@ import (
 func TestIDLayoutValidation(t *testing.T) {
 	def := DefaultIDLayout()
 	assert.Equal(t, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), def.Epoch)
-	assert.Equal(t, [3]uint8{41, 10, 12}, [3]uint8{def.TimestampBits, def.ShardBits, def.SequenceBits})
+	assert.Equal(t, [4]uint8{41, 6, 8, 8}, [4]uint8{def.TimestampBits, def.WorkerBits, def.SequenceBits, def.ShardBits})
 
 	recent := time.Now().Add(-time.Minute)
 	with := func(epoch time.Time, ts, shard, seq uint8) IDLayout {
@@ -45,10 +45,11 @@ func TestIDLayoutValidation(t *testing.T) {
 		{"future epoch", with(time.Now().Add(time.Hour), 41, 10, 12), "in the future"},
 		{"zero epoch: field already exhausted", with(time.Time{}, 41, 10, 12), "timestamp field ended"},
 		{"old epoch, few timestamp bits", with(def.Epoch, 21, 30, 12), "timestamp field ended"},
+		{"worker bits count in the sum", IDLayout{Epoch: def.Epoch, TimestampBits: 41, WorkerBits: 1, ShardBits: 10, SequenceBits: 12}, "sum to 64"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g, err := NewIDGenerator(tt.layout)
+			g, err := NewIDGenerator(tt.layout, 0)
 			if tt.want == "" {
 				require.NoError(t, err)
 				assert.Equal(t, tt.layout, g.Layout())
@@ -65,17 +66,64 @@ func TestIDLayoutValidation(t *testing.T) {
 // TestIDFormat pins the bit layout: stored IDs depend on it, so a change here
 // is a data migration, not a refactoring.
 func TestIDFormat(t *testing.T) {
-	g, err := NewIDGenerator(DefaultIDLayout())
+	g, err := NewIDGenerator(DefaultIDLayout(), 3)
 	require.NoError(t, err)
 	now := DefaultIDLayout().Epoch.Add(1000 * time.Millisecond)
 	g.now = func() time.Time { return now }
 
+	// timestamp << 22 | worker << 16 | sequence << 8 | shard
 	id, err := g.Next(5)
 	require.NoError(t, err)
-	assert.Equal(t, int64(1000<<22|0<<10|5), id)
+	assert.Equal(t, int64(1000<<22|3<<16|0<<8|5), id)
 	id, err = g.Next(7) // same millisecond: sequence 1
 	require.NoError(t, err)
-	assert.Equal(t, int64(1000<<22|1<<10|7), id)
+	assert.Equal(t, int64(1000<<22|3<<16|1<<8|7), id)
+	w, ok := g.Worker(id)
+	assert.True(t, ok)
+	assert.Equal(t, 3, w)
+	s, _ := g.Shard(id)
+	assert.Equal(t, 7, s)
+	assert.Equal(t, now.UTC(), g.Time(id))
+}
+
+// TestIDWorkersNeverCollide: two processes (generators with different
+// workers) issuing IDs for the same shard in the same milliseconds.
+func TestIDWorkersNeverCollide(t *testing.T) {
+	layout := DefaultIDLayout()
+	now := layout.Epoch.Add(time.Hour)
+	seen := map[int64]int{}
+	for _, worker := range []int{0, 1, 63} {
+		g, err := NewIDGenerator(layout, worker)
+		require.NoError(t, err)
+		g.now = func() time.Time { return now } // every generator on the same millisecond
+		for range 256 {                         // a whole sequence
+			id, err := g.Next(9)
+			require.NoError(t, err)
+			prev, dup := seen[id]
+			require.False(t, dup, "worker %d issued worker %d's ID %d", worker, prev, id)
+			seen[id] = worker
+			w, _ := g.Worker(id)
+			require.Equal(t, worker, w)
+		}
+	}
+
+	for _, worker := range []int{-1, 64} {
+		g, err := NewIDGenerator(layout, worker)
+		require.ErrorIs(t, err, ErrInvalidWorker)
+		assert.Nil(t, g)
+		assert.Contains(t, err.Error(), "64 workers (0..63)")
+	}
+	single := layout
+	single.WorkerBits, single.SequenceBits = 0, 14
+	_, err := NewIDGenerator(single, 1)
+	require.ErrorIs(t, err, ErrInvalidWorker, "no worker bits: only worker 0")
+	g, err := NewIDGenerator(single, 0)
+	require.NoError(t, err)
+	id, err := g.Next(1)
+	require.NoError(t, err)
+	w, ok := g.Worker(id)
+	assert.Equal(t, 0, w)
+	assert.True(t, ok)
 }
 
 func TestIDGeneratorConcurrent(t *testing.T) {
@@ -84,7 +132,7 @@ func TestIDGeneratorConcurrent(t *testing.T) {
 		goroutines = 8
 		per        = total / goroutines
 	)
-	g, err := NewIDGenerator(DefaultIDLayout())
+	g, err := NewIDGenerator(DefaultIDLayout(), 0)
 	require.NoError(t, err)
 	shards := 1 << g.Layout().ShardBits // every index, 0 and the largest included
 
@@ -136,8 +184,8 @@ func TestIDGeneratorConcurrent(t *testing.T) {
 
 func TestIDGeneratorClockBackwards(t *testing.T) {
 	layout := DefaultIDLayout()
-	layout.ShardBits, layout.SequenceBits = 20, 2 // 4 IDs per millisecond
-	g, err := NewIDGenerator(layout)
+	layout.WorkerBits, layout.ShardBits, layout.SequenceBits = 0, 20, 2 // 4 IDs per millisecond
+	g, err := NewIDGenerator(layout, 0)
 	require.NoError(t, err)
 	base := layout.Epoch.UnixMilli() + 1000
 	var ms, tick, polls atomic.Int64 // each clock read returns ms, then adds tick to it
@@ -173,8 +221,8 @@ func TestIDGeneratorClockBackwards(t *testing.T) {
 
 func TestIDGeneratorSequenceExhaustion(t *testing.T) {
 	layout := DefaultIDLayout()
-	layout.ShardBits, layout.SequenceBits = 20, 2 // 4 IDs per millisecond
-	g, err := NewIDGenerator(layout)
+	layout.WorkerBits, layout.ShardBits, layout.SequenceBits = 0, 20, 2 // 4 IDs per millisecond
+	g, err := NewIDGenerator(layout, 0)
 	require.NoError(t, err)
 	base := layout.Epoch.UnixMilli() + 1000
 	var ms, polls atomic.Int64
@@ -224,7 +272,7 @@ func TestIDGeneratorSequenceExhaustion(t *testing.T) {
 func TestIDGeneratorOverflow(t *testing.T) {
 	// 20 timestamp bits: the ID space ends 2^20 ms (~17.5 min) after Epoch.
 	layout := IDLayout{Epoch: time.Now().Add(-time.Minute), TimestampBits: 20, ShardBits: 40, SequenceBits: 3}
-	g, err := NewIDGenerator(layout)
+	g, err := NewIDGenerator(layout, 0)
 	require.NoError(t, err)
 	end := layout.Epoch.UnixMilli() + 1<<20
 	var ms, tick atomic.Int64
@@ -251,7 +299,7 @@ func TestIDGeneratorOverflow(t *testing.T) {
 }
 
 func TestIDGeneratorTimeRoundTrip(t *testing.T) {
-	g, err := NewIDGenerator(DefaultIDLayout())
+	g, err := NewIDGenerator(DefaultIDLayout(), 0)
 	require.NoError(t, err)
 
 	before := time.Now()
@@ -277,42 +325,43 @@ func TestIDGeneratorTimeRoundTrip(t *testing.T) {
 }
 
 func TestIDGeneratorShardOutOfRange(t *testing.T) {
-	g, err := NewIDGenerator(DefaultIDLayout())
+	g, err := NewIDGenerator(DefaultIDLayout(), 0)
 	require.NoError(t, err)
 
-	for _, shard := range []int{0, 1023} {
+	for _, shard := range []int{0, 255} {
 		id, err := g.Next(shard)
 		require.NoError(t, err)
 		s, ok := g.Shard(id)
 		assert.True(t, ok)
 		assert.Equal(t, shard, s)
 	}
-	for _, shard := range []int{-1, 1024, math.MaxInt, math.MinInt} {
+	for _, shard := range []int{-1, 256, math.MaxInt, math.MinInt} {
 		id, err := g.Next(shard)
 		assert.Zero(t, id)
 		require.ErrorIs(t, err, ErrInvalidShardIndex)
 		var idErr *IDError
 		require.True(t, errors.As(err, &idErr))
 		assert.Equal(t, shard, idErr.Shard)
-		assert.Equal(t, 1024, idErr.MaxShards)
+		assert.Equal(t, 256, idErr.MaxShards)
 		assert.True(t, strings.HasPrefix(err.Error(), "grant: shard index out of range"), err.Error())
 		assert.Contains(t, err.Error(), "shard "+strconv.Itoa(shard))
-		assert.Contains(t, err.Error(), "1024 shards")
+		assert.Contains(t, err.Error(), "256 shards")
 	}
 }
 
 // BenchmarkIDNext measures one goroutine. With the default layout it is
-// bound by the 4096 IDs per millisecond cap (≥ 244ns/ID); 18 sequence bits
+// bound by the 256 IDs per millisecond cap (≥ 3.9µs/ID); 18 sequence bits
 // lift the cap to show the generator's own cost.
 func BenchmarkIDNext(b *testing.B) {
 	for _, l := range []struct {
 		name               string
 		shardBits, seqBits uint8
-	}{{"layout=41-10-12", 10, 12}, {"layout=41-4-18", 4, 18}} {
+	}{{"layout=41-6-8-8", 8, 8}, {"layout=41-0-18-4", 4, 18}} {
 		b.Run(l.name, func(b *testing.B) {
 			layout := DefaultIDLayout()
 			layout.ShardBits, layout.SequenceBits = l.shardBits, l.seqBits
-			g, err := NewIDGenerator(layout)
+			layout.WorkerBits = 63 - layout.TimestampBits - l.shardBits - l.seqBits
+			g, err := NewIDGenerator(layout, 0)
 			require.NoError(b, err)
 			mask := 1<<l.shardBits - 1
 			b.ReportAllocs()
@@ -332,11 +381,12 @@ func BenchmarkIDNextParallel(b *testing.B) {
 	for _, l := range []struct {
 		name               string
 		shardBits, seqBits uint8
-	}{{"layout=41-10-12", 10, 12}, {"layout=41-4-18", 4, 18}} {
+	}{{"layout=41-6-8-8", 8, 8}, {"layout=41-0-18-4", 4, 18}} {
 		b.Run(l.name, func(b *testing.B) {
 			layout := DefaultIDLayout()
 			layout.ShardBits, layout.SequenceBits = l.shardBits, l.seqBits
-			g, err := NewIDGenerator(layout)
+			layout.WorkerBits = 63 - layout.TimestampBits - l.shardBits - l.seqBits
+			g, err := NewIDGenerator(layout, 0)
 			require.NoError(b, err)
 			mask := 1<<l.shardBits - 1
 			b.ReportAllocs()
