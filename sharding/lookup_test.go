@@ -285,3 +285,40 @@ func TestSQLTableSource(t *testing.T) {
 	assert.Contains(t, err.Error(), "no_such_table")
 	assert.NotErrorIs(t, err, ErrNoShardForKey)
 }
+
+// FuzzLookup: whatever the keys and whatever the directory answers (shard
+// names the cluster has or lacks, missing entries), Map never panics, and
+// either fails with ErrNoShardForKey or returns configured shards — the
+// directory's own, also when answered from the cache.
+func FuzzLookup(f *testing.F) {
+	f.Add(int64(1), "a", "s0", "s1", uint8(3), 8)
+	f.Add(int64(-5), "", "nowhere", "s0", uint8(0), 0)
+	f.Add(int64(0), "é\x00", "", "s63", uint8(63), -1)
+	f.Fuzz(func(t *testing.T, i int64, s, answerInt, answerString string, n uint8, cacheSize int) {
+		shards := fuzzShards(n)
+		directory := map[string]string{IntKey(i).String(): answerInt, StringKey(s).String(): answerString}
+		st := Lookup(LookupConfig{CacheSize: cacheSize % 16, Source: LookupFunc(func(_ context.Context, keys []Key) (map[string]string, error) {
+			out := map[string]string{}
+			for _, k := range keys {
+				if shard, ok := directory[k.String()]; ok && shard != "" {
+					out[k.String()] = shard
+				}
+			}
+			return out, nil
+		})})
+		require.NoError(t, st.Validate(shards))
+		keys := []Key{IntKey(i), StringKey(s), IntKey(i)}
+		for range 2 { // the second round may come from the cache
+			got, err := st.Map(context.Background(), shards, keys)
+			if err != nil {
+				require.ErrorIs(t, err, ErrNoShardForKey)
+				continue
+			}
+			require.Len(t, got, len(keys))
+			for j, k := range keys {
+				require.Contains(t, shards, got[j])
+				require.Equal(t, directory[k.String()], got[j])
+			}
+		}
+	})
+}

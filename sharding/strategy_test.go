@@ -234,3 +234,30 @@ func BenchmarkMapOne(b *testing.B) {
 		})
 	}
 }
+
+// FuzzFunc: a user function may return any string; Map never panics and
+// either returns a configured shard or fails with an error naming the
+// strategy.
+func FuzzFunc(f *testing.F) {
+	f.Add(int64(1), "s0", uint8(3), false)
+	f.Add(int64(-1), "elsewhere", uint8(0), false)
+	f.Add(int64(7), "", uint8(63), true)
+	f.Fuzz(func(t *testing.T, i int64, answer string, n uint8, fail bool) {
+		shards := fuzzShards(n)
+		st := Func("fuzzed", func(_ context.Context, k Key) (string, error) {
+			if fail {
+				return "", errors.New("directory down")
+			}
+			return answer, nil
+		})
+		require.NoError(t, st.Validate(shards))
+		got, err := st.Map(context.Background(), shards, []Key{IntKey(i), StringKey(answer)})
+		if err != nil {
+			require.Contains(t, err.Error(), "fuzzed")
+			return
+		}
+		for _, s := range got {
+			require.Contains(t, shards, s)
+		}
+	})
+}
