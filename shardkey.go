@@ -63,6 +63,19 @@ func Range(ranges ...KeyRange) Strategy { return sharding.Range(ranges...) }
 // TimeInterval places time keys by calendar or fixed intervals.
 func TimeInterval(cfg TimeIntervalConfig) Strategy { return sharding.TimeInterval(cfg) }
 
+// Lookup sources; see sharding.LookupSource.
+type (
+	LookupSource = sharding.LookupSource
+	LookupFunc   = sharding.LookupFunc
+)
+
+// DirectoryTable is a Lookup source reading table (keyColumn → shardColumn)
+// in the database grant knows by that name, on its writer; see
+// sharding.DirectoryTable.
+func DirectoryTable(database, table, keyColumn, shardColumn string) LookupSource {
+	return sharding.DirectoryTable(database, table, keyColumn, shardColumn)
+}
+
 // Lookup places keys by a directory kept elsewhere, behind a bounded cache.
 func Lookup(cfg LookupConfig) Strategy { return sharding.Lookup(cfg) }
 

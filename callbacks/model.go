@@ -62,10 +62,10 @@ func (r *Router) declaration(s *schema.Schema) *modelRoute {
 	}
 	cluster, isCluster := r.topology.Cluster(m.conn.Database)
 	if decl, ok := ptr.Interface().(ShardKeyed); ok {
-		m.key, m.err = declareShardKey(s, decl.ShardKey(), cluster)
+		m.key, m.err = declareShardKey(s, decl.ShardKey(), cluster, r.resolveDatabase)
 	} else if isCluster {
 		if spec, ok := cluster.ShardKeyFor(s.Table); ok {
-			m.key, m.err = declareShardKey(s, spec, cluster)
+			m.key, m.err = declareShardKey(s, spec, cluster, r.resolveDatabase)
 		}
 	}
 	if m.conn.Database != "" && !isCluster {

@@ -34,7 +34,7 @@ type shardKey struct {
 }
 
 // declareShardKey validates a model's shard key against its schema and cluster.
-func declareShardKey(s *schema.Schema, spec sharding.ShardKey, cluster *resolver.Cluster) (*shardKey, error) {
+func declareShardKey(s *schema.Schema, spec sharding.ShardKey, cluster *resolver.Cluster, databases sharding.DatabaseResolver) (*shardKey, error) {
 	fail := func(format string, args ...any) error {
 		return &resolver.RouteError{Err: resolver.ErrInvalidConfig, Table: s.Table,
 			Detail: fmt.Sprintf("model %s: ", s.Name) + fmt.Sprintf(format, args...)}
@@ -54,6 +54,11 @@ func declareShardKey(s *schema.Schema, spec sharding.ShardKey, cluster *resolver
 	if err := spec.Strategy.Validate(cluster.ShardNames()); err != nil {
 		return nil, fail("shard key %q: %v", field.DBName, err)
 	}
+	if b, ok := spec.Strategy.(sharding.DatabaseBinder); ok {
+		if err := b.BindDatabases(databases); err != nil {
+			return nil, fail("shard key %q: %v", field.DBName, err)
+		}
+	}
 	key := &shardKey{field: field, strategy: spec.Strategy, scatterReads: spec.ScatterReads, ids: spec.IDs}
 	if spec.IDs != nil {
 		key.primary = s.PrioritizedPrimaryField
@@ -65,6 +70,16 @@ func declareShardKey(s *schema.Schema, spec sharding.ShardKey, cluster *resolver
 		}
 	}
 	return key, nil
+}
+
+// resolveDatabase gives strategies that read a grant database (a shard
+// directory) its writer.
+func (r *Router) resolveDatabase(name string) (sharding.Querier, string, error) {
+	d, err := r.topology.Database(name)
+	if err != nil {
+		return nil, "", err
+	}
+	return d.Writer(), d.Writer().Dialect(), nil
 }
 
 // shardByKey finds the one shard the statement's keys map to: the values
@@ -179,6 +194,13 @@ func shardOfEach(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, value
 		var err error
 		if keys[i], err = sharding.Normalize(v); err != nil {
 			return nil, &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q of value %d", key.field.DBName, i)}
+		}
+		// One column holds one type: a list mixing 7 and "7" is a mistake,
+		// and the two would hash to different shards.
+		if keys[i].Kind() != keys[0].Kind() {
+			return nil, &resolver.RouteError{Err: sharding.ErrKeyType, Route: route, Detail: fmt.Sprintf(
+				"shard key %q: the values mix kinds (value 0 is %s %s, value %d is %s %s)",
+				key.field.DBName, keys[0].Kind(), keys[0], i, keys[i].Kind(), keys[i])}
 		}
 	}
 	names, err := key.strategy.Map(stmt.Context, c.ShardNames(), keys)

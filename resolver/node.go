@@ -24,9 +24,10 @@ type Node struct {
 	label                string // "primary/reading#1": what trace mode prints
 	key                  string // "primary/reading/1": Stats keys
 	weight               int
-	dialector            gorm.Dialector
-	dsn                  string // redacted, for errors
-	password             string // scrubbed from driver errors
+	dialector            gorm.Dialector // nil for the handle's own pool (adopted)
+	dialect              string         // the adopted pool's dialect name
+	dsn                  string         // redacted, for errors
+	password             string         // scrubbed from driver errors
 	pool                 PoolConfig
 	settings             *openSettings
 
@@ -50,6 +51,14 @@ type openSettings struct {
 	nowFunc    func() time.Time
 	prepareMax int
 	prepareTTL time.Duration
+}
+
+// Dialect is the node's dialect name ("postgres", "mysql", "sqlite").
+func (n *Node) Dialect() string {
+	if n.dialector != nil {
+		return n.dialector.Name()
+	}
+	return n.dialect
 }
 
 // Label is "database/writing" for a writer, else "database/role#N".

@@ -92,7 +92,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			// The default database's writer is the handle's own pool; the
 			// database's pool settings apply to it like to any other node.
 			d.writer = &Node{owner: d, database: name, role: Writing, name: "writer", label: name + "/" + Writing,
-				key: name + "/" + Writing + "/writer", weight: 1, settings: settings}
+				key: name + "/" + Writing + "/writer", weight: 1, settings: settings, dialect: h.Dialect}
 			d.writer.adopt(h.Pool, h.SQLDB, false)
 			if h.SQLDB != nil {
 				applyPool(h.SQLDB, dc.Pool)

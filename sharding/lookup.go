@@ -221,11 +221,15 @@ func SQLTableSource(db *sql.DB, table, keyColumn, shardColumn string, placeholde
 	if placeholder == nil {
 		placeholder = func(int) string { return "?" }
 	}
-	return &sqlTableSource{db: db, table: table, key: keyColumn, shard: shardColumn, ph: placeholder}
+	var q Querier
+	if db != nil {
+		q = db
+	}
+	return &sqlTableSource{db: q, table: table, key: keyColumn, shard: shardColumn, ph: placeholder}
 }
 
 type sqlTableSource struct {
-	db                *sql.DB
+	db                Querier
 	table, key, shard string
 	ph                func(i int) string
 }
@@ -234,7 +238,7 @@ const sqlLookupBatch = 500
 
 // Validate checks the handle and the identifiers.
 func (s *sqlTableSource) Validate() error {
-	if s.db == nil {
+	if s.db == nil || s.db == (*sql.DB)(nil) {
 		return fmt.Errorf("SQLTableSource: db is nil")
 	}
 	for _, id := range []string{s.table, s.key, s.shard} {

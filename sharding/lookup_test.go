@@ -322,3 +322,41 @@ func FuzzLookup(f *testing.F) {
 		}
 	})
 }
+
+func TestDirectoryTableBinding(t *testing.T) {
+	src := DirectoryTable("primary", "customer_shards", "customer_id", "shard")
+	_, err := src.LookupShards(context.Background(), []Key{IntKey(1)})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "DirectoryTable primary.customer_shards is not bound")
+
+	st := Lookup(LookupConfig{Source: src})
+	binder, ok := st.(DatabaseBinder)
+	require.True(t, ok, "the Lookup strategy forwards binding to its source")
+	require.ErrorContains(t, binder.BindDatabases(func(name string) (Querier, string, error) {
+		return nil, "", errors.New("no database " + name)
+	}), "DirectoryTable primary.customer_shards: no database primary")
+
+	db, err := sql.Open("sqlite", filepath.Join(t.TempDir(), "dir.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = db.Close() })
+	_, err = db.Exec("CREATE TABLE customer_shards (customer_id INTEGER PRIMARY KEY, shard TEXT); INSERT INTO customer_shards VALUES (7, 's1')")
+	require.NoError(t, err)
+	var asked string
+	require.NoError(t, binder.BindDatabases(func(name string) (Querier, string, error) {
+		asked = name
+		return db, "sqlite", nil
+	}))
+	assert.Equal(t, "primary", asked)
+	got, err := st.Map(context.Background(), []string{"s0", "s1"}, []Key{IntKey(7)})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"s1"}, got)
+
+	for _, bad := range []LookupSource{
+		DirectoryTable("", "t", "k", "s"),
+		DirectoryTable("primary", "t; DROP TABLE x", "k", "s"),
+	} {
+		err := Lookup(LookupConfig{Source: bad}).Validate([]string{"s0"})
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "DirectoryTable")
+	}
+}
