@@ -127,8 +127,19 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if err != nil {
 		return err
 	}
-	router, err := callbacks.Register(db, topology, callbacks.Options{TraceRoutes: p.config.TraceRoutes})
-	if err != nil {
+	router := callbacks.NewRouter(topology, callbacks.Options{TraceRoutes: p.config.TraceRoutes})
+	for i, model := range p.config.Models {
+		stmt := &gorm.Statement{DB: db}
+		err := stmt.Parse(model)
+		if err == nil {
+			err = router.CheckModel(stmt.Schema)
+		}
+		if err != nil { // both sentinels hold: ErrInvalidConfig and the model's own
+			_ = topology.Close()
+			return fmt.Errorf("%w: models[%d] (%T): %w", ErrInvalidConfig, i, model, err)
+		}
+	}
+	if err := router.Install(db); err != nil {
 		return err
 	}
 	p.router = router

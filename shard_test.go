@@ -134,6 +134,11 @@ func TestClusterConfigErrors(t *testing.T) {
 		"shard w/o writer": {map[string]grant.ClusterConfig{"orders": {Shards: []grant.ShardConfig{{Name: "s1"}}}}, `clusters.orders.shards[0].writer: missing`},
 		"empty shard name": {map[string]grant.ClusterConfig{"orders": {Shards: []grant.ShardConfig{{DatabaseConfig: grant.DatabaseConfig{Writer: w}}}}}, "clusters.orders.shards[0].name: empty name"},
 		"name clash":       {map[string]grant.ClusterConfig{"primary": {Shards: []grant.ShardConfig{{Name: "s1", DatabaseConfig: grant.DatabaseConfig{Writer: w}}}}}, `clusters.primary: "primary" is also a database name`},
+		"overlapping ranges": {ranged(w, grant.KeyRange{From: 0, To: 20, Shard: "s1"}, grant.KeyRange{From: 10, To: 30, Shard: "s2"}),
+			`clusters.orders.shard_keys.orders.strategy: grant: invalid range strategy: ranges [0, 20) → "s1" and [10, 30) → "s2" overlap`},
+		"gapped ranges": {ranged(w, grant.KeyRange{From: 0, To: 10, Shard: "s1"}, grant.KeyRange{From: 20, To: 30, Shard: "s2"}),
+			"keys from 10 to 20 have no shard"},
+		"range on an unknown shard": {ranged(w, grant.KeyRange{From: 0, To: 10, Shard: "s9"}), `unknown shard "s9"`},
 	}
 	for name, tc := range cases {
 		err := handle.Use(grant.New(grant.Config{Clusters: tc.clusters}))
@@ -141,6 +146,59 @@ func TestClusterConfigErrors(t *testing.T) {
 		assert.Contains(t, err.Error(), tc.says, name)
 		assert.NotContains(t, err.Error(), "s3cret", name)
 	}
+}
+
+// ranged is cluster "orders" (shards s1, s2) keyed by ranges on table orders.
+func ranged(w *grant.NodeConfig, ranges ...grant.KeyRange) map[string]grant.ClusterConfig {
+	return map[string]grant.ClusterConfig{"orders": {
+		Shards:    []grant.ShardConfig{{Name: "s1", DatabaseConfig: grant.DatabaseConfig{Writer: w}}, {Name: "s2", DatabaseConfig: grant.DatabaseConfig{Writer: w}}},
+		ShardKeys: map[string]grant.ShardKey{"orders": {Column: "customer_id", Strategy: grant.Range(ranges...)}},
+	}}
+}
+
+// StrayOrder names a database the configuration lacks.
+type StrayOrder struct{ ID uint }
+
+func (StrayOrder) ConnectsTo() grant.Connection { return grant.Connection{Database: "archive"} }
+
+// Config.Models moves a model's mistakes from its first statement to
+// Initialize, and a refused Initialize leaves the handle as it was.
+func TestModelsCheckedAtInitialize(t *testing.T) {
+	db := testdb.SQLite(t).CreateDatabase(t, "h")
+	w := &grant.NodeConfig{Dialector: testdb.SQLite(t).CreateDatabase(t, "s").Dialector()}
+	clusters := func(shards ...string) map[string]grant.ClusterConfig {
+		c := grant.ClusterConfig{}
+		for _, name := range shards {
+			c.Shards = append(c.Shards, grant.ShardConfig{Name: name, DatabaseConfig: grant.DatabaseConfig{Writer: w}})
+		}
+		return map[string]grant.ClusterConfig{"orders": c}
+	}
+	cases := map[string]struct {
+		clusters map[string]grant.ClusterConfig
+		model    any
+		is       error
+		says     string
+	}{
+		"key column missing":     {clusters("shard1", "shard2"), &MisKeyedOrder{}, grant.ErrInvalidConfig, `models[0] (*grant_test.MisKeyedOrder): grant: invalid configuration: table "orders": model MisKeyedOrder: shard key column "customer_idx" is not a column of the model`},
+		"range on unknown shard": {clusters("shard1", "shard3"), &RangedOrder{}, grant.ErrInvalidConfig, `unknown shard "shard2"`},
+		"unknown database":       {clusters("shard1"), &StrayOrder{}, grant.ErrUnknownDatabase, `"archive"`},
+		"not a model":            {clusters("shard1"), 42, grant.ErrInvalidConfig, "models[0] (int)"},
+	}
+	for name, tc := range cases {
+		handle, err := gorm.Open(db.Dialector(), &gorm.Config{Logger: logger.Discard})
+		require.NoError(t, err)
+		err = handle.Use(grant.New(grant.Config{Clusters: tc.clusters, Models: []any{tc.model}}))
+		require.Error(t, err, name)
+		assert.ErrorIs(t, err, tc.is, name)
+		assert.ErrorIs(t, err, grant.ErrInvalidConfig, name)
+		assert.Contains(t, err.Error(), tc.says, name)
+		assert.Nil(t, handle.Callback().Query().Get(grant.PluginName+":route"), "%s: no callback installed", name)
+		require.NoError(t, handle.Exec("SELECT 1").Error, "%s: the handle still works alone", name)
+	}
+
+	handle, err := gorm.Open(db.Dialector(), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	require.NoError(t, handle.Use(grant.New(grant.Config{Clusters: clusters("shard1", "shard2"), Models: []any{&KeyedOrder{}, &RangedOrder{}, &User{}}})))
 }
 
 // LegacyOrder cannot have methods added: the configuration places it.

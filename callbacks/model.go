@@ -22,6 +22,11 @@ type modelRoute struct {
 	err  error
 }
 
+// CheckModel reports what is wrong with a model's declaration (ConnectsTo,
+// ShardKey, configured shard keys) against the topology, or nil. Statements
+// of a model with an error fail with that error.
+func (r *Router) CheckModel(s *schema.Schema) error { return r.model(s).err }
+
 // model returns s's declaration. The cache is a plain map behind an atomic
 // pointer, copied on the rare write (once per model): a read is one atomic
 // load and one pointer-keyed map lookup, cheaper than sync.Map's.

@@ -39,14 +39,21 @@ type Options struct {
 	TraceRoutes bool
 }
 
-// Register installs grant on db: the handle's ConnPool becomes a RoutingPool
-// (so that db.Begin and db.Transaction begin where the first statement
-// routes) and a callback named CallbackName runs before every other callback
-// of every processor. It returns an error if a callback cannot be registered.
-func Register(db *gorm.DB, topology *resolver.Topology, opts Options) (*Router, error) {
+// NewRouter returns a Router for topology, not yet installed on a handle:
+// CheckModel works before Install, so a bad model can fail a plugin's
+// Initialize without leaving callbacks behind.
+func NewRouter(topology *resolver.Topology, opts Options) *Router {
 	r := &Router{topology: topology, trace: opts.TraceRoutes}
 	r.models.Store(&map[*schema.Schema]*modelRoute{})
 	r.entry = &RoutingPool{router: r}
+	return r
+}
+
+// Install puts r on db: the handle's ConnPool becomes a RoutingPool (so that
+// db.Begin and db.Transaction begin where the first statement routes) and a
+// callback named CallbackName runs before every other callback of every
+// processor. It returns an error if a callback cannot be registered.
+func (r *Router) Install(db *gorm.DB) error {
 	db.Config.ConnPool = r.entry
 	db.Statement.ConnPool = r.entry
 
@@ -68,18 +75,18 @@ func Register(db *gorm.DB, topology *resolver.Topology, opts Options) (*Router, 
 		{cb.Delete().After("*").Register, "grant:scatter_close", closeScatter},
 	} {
 		if err := reg.register(reg.name, reg.handler); err != nil {
-			return nil, fmt.Errorf("grant: registering callback %s: %w", reg.name, err)
+			return fmt.Errorf("grant: registering callback %s: %w", reg.name, err)
 		}
 	}
 	if create := cb.Create().Get("gorm:create"); create != nil {
 		if err := cb.Create().Replace("gorm:create", r.wrapCreate(create)); err != nil {
-			return nil, fmt.Errorf("grant: wrapping gorm:create: %w", err)
+			return fmt.Errorf("grant: wrapping gorm:create: %w", err)
 		}
 	}
-	if opts.TraceRoutes {
+	if r.trace {
 		db.Config.Logger = TraceLogger(db.Config.Logger)
 	}
-	return r, nil
+	return nil
 }
 
 // Topology returns the router's topology.

@@ -52,6 +52,13 @@ func (c *Config) validateClusters() error {
 			if table == "" || key.Column == "" || key.Strategy == nil {
 				return &ConfigError{Path: path + ".shard_keys." + table, Problem: "a shard key needs a table, a column and a strategy"}
 			}
+			names := make([]string, len(cluster.Shards))
+			for i, shard := range cluster.Shards {
+				names[i] = shard.Name
+			}
+			if err := key.Strategy.Validate(names); err != nil {
+				return &ConfigError{Path: path + ".shard_keys." + table + ".strategy", Problem: err.Error()}
+			}
 		}
 		seen := map[string]bool{}
 		for i, shard := range cluster.Shards {

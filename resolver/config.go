@@ -51,6 +51,12 @@ type Config struct {
 	// TraceRoutes prefixes every statement GORM logs with its route,
 	// "[primary/reading#1] SELECT ...". It costs two allocations per statement.
 	TraceRoutes bool
+	// Models are checked when the plugin initializes: each one's ConnectsTo
+	// must name a known database or cluster, and its shard key a column of
+	// the model and a strategy valid for the cluster's shards. Models not
+	// listed are checked on their first statement, which then fails with the
+	// same error. Pointers to zero values are enough: []any{&Order{}}.
+	Models []any
 }
 
 // DatabaseConfig is one logical database: one writer and any number of replicas and
