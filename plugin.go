@@ -34,6 +34,9 @@ type (
 	NodeConfig = resolver.NodeConfig
 	// PoolConfig tunes a node's database/sql pool.
 	PoolConfig = resolver.PoolConfig
+	// MigrationsConfig says where a database's or cluster's migrations are
+	// and whether grant's migrator runs them.
+	MigrationsConfig = resolver.MigrationsConfig
 	// ClusterConfig is a sharded cluster: shards in order, each a database.
 	ClusterConfig = resolver.ClusterConfig
 	// ShardConfig is one shard: a name and a database configuration.
@@ -161,6 +164,16 @@ func (p *Plugin) Stats() map[string]sql.DBStats {
 func (p *Plugin) Close() error {
 	if r := p.routerOrNil(); r != nil {
 		return r.Topology().Close()
+	}
+	return nil
+}
+
+// Resolver returns the runtime topology (databases, clusters, shards and
+// their nodes) for tools built on grant, such as package migrator; nil
+// before Initialize. Its methods are safe for concurrent use.
+func (p *Plugin) Resolver() *resolver.Topology {
+	if r := p.routerOrNil(); r != nil {
+		return r.Topology()
 	}
 	return nil
 }

@@ -23,6 +23,9 @@ type ClusterConfig struct {
 	// ShardKeys declares shard keys by table name, for models that cannot
 	// have a ShardKey method; a model's own method wins.
 	ShardKeys map[string]sharding.ShardKey
+	// Migrations apply to every shard: one schema, migrated on each
+	// shard's writer. A shard's own DatabaseConfig.Migrations is ignored.
+	Migrations MigrationsConfig
 }
 
 // ShardConfig is one shard of a cluster: a name and a database.
@@ -125,6 +128,7 @@ func (t *Topology) buildClusters(cfg *Config, build func(path, name, shard strin
 		cluster := &Cluster{name: name, byName: map[string]*Database{}, keys: cc.ShardKeys}
 		for i, sc := range cc.Shards {
 			dc := sc.DatabaseConfig
+			dc.Migrations = cc.Migrations
 			dc.Pool = dc.Pool.merge(cc.Pool)
 			if dc.Policy == nil {
 				dc.Policy = cc.Policy

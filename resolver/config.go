@@ -74,7 +74,28 @@ type DatabaseConfig struct {
 	Pool PoolConfig
 	// Policy overrides Config.Policy for this database.
 	Policy Policy
+	// Migrations tells grant's migrator where this database's migrations
+	// are and whether to run them; routing ignores it.
+	Migrations MigrationsConfig
 }
+
+// MigrationsConfig is what the migrator (package migrator, grant migrate)
+// needs to know about a database or cluster. The zero value means: no SQL
+// directory (Go migrations only), the default version table, migrate.
+type MigrationsConfig struct {
+	// Dir holds the SQL migrations (NNN_name.sql or timestamped, with
+	// "-- +goose Up" / "-- +goose Down" sections).
+	Dir string
+	// Table is the version table; "" means DefaultMigrationsTable.
+	Table string
+	// Disabled marks a database grant connects to but never migrates (the
+	// YAML file's "tasks: false"), like Rails' database_tasks: false.
+	Disabled bool
+}
+
+// DefaultMigrationsTable is the version table when MigrationsConfig.Table
+// is empty.
+const DefaultMigrationsTable = "grant_schema_migrations"
 
 // NodeConfig is one physical server: a Dialector, or a DSN with an adapter name.
 type NodeConfig struct {

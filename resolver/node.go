@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,20 @@ func (n *Node) Pool(prepared bool) (gorm.ConnPool, error) {
 		return o.prepared, nil
 	}
 	return o.pool, nil
+}
+
+// DB opens the node's pool if needed and returns its *sql.DB, for work
+// outside GORM's statements (migrations). The pool stays the node's: do not
+// close it. Errors are *NodeError with the DSN redacted.
+func (n *Node) DB() (*sql.DB, error) {
+	o, err := n.open()
+	if err != nil {
+		return nil, err
+	}
+	if o.sqlDB == nil {
+		return nil, n.errorf(errors.New("the handle's connection pool is not a *sql.DB"))
+	}
+	return o.sqlDB, nil
 }
 
 // SQLDB returns the node's *sql.DB if it is open.

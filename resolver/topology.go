@@ -38,6 +38,7 @@ type Database struct {
 	roles     map[string][]gorm.ConnPool
 	roleNames []string
 	policy    Policy
+	migrate   MigrationsConfig
 }
 
 // Handle describes the *gorm.DB grant is installed on: the default writer's
@@ -70,7 +71,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		if shard != "" {
 			qualified = name + "/" + shard
 		}
-		d := &Database{name: name, shard: shard, qualified: qualified, roles: map[string][]gorm.ConnPool{}, policy: defaultPolicy}
+		d := &Database{name: name, shard: shard, qualified: qualified, roles: map[string][]gorm.ConnPool{}, policy: defaultPolicy, migrate: dc.Migrations}
 		if dc.Policy != nil {
 			d.policy = guardPolicy(dc.Policy)
 		}
@@ -169,6 +170,24 @@ func (t *Topology) newNode(cfg *Config, path, database, role string, nc NodeConf
 	return n, nil
 }
 
+// Databases lists the databases that are not clusters, by name.
+func (t *Topology) Databases() []*Database {
+	out := make([]*Database, 0, len(t.databases))
+	for _, name := range sortedKeys(t.databases) {
+		out = append(out, t.databases[name])
+	}
+	return out
+}
+
+// Clusters lists the sharded clusters, by name.
+func (t *Topology) Clusters() []*Cluster {
+	out := make([]*Cluster, 0, len(t.clusters))
+	for _, name := range sortedKeys(t.clusters) {
+		out = append(out, t.clusters[name])
+	}
+	return out
+}
+
 // Default is the database statements go to when nothing routes them elsewhere.
 func (t *Topology) Default() *Database { return t.def }
 
@@ -239,6 +258,10 @@ func (d *Database) Cluster() *Cluster { return d.cluster }
 
 // Qualified is "database" or "cluster/shard", as node labels show it.
 func (d *Database) Qualified() string { return d.qualified }
+
+// Migrations is the database's migrations configuration (a shard's is its
+// cluster's).
+func (d *Database) Migrations() MigrationsConfig { return d.migrate }
 
 // Writer is the node serving the writing role.
 func (d *Database) Writer() *Node { return d.writer }
