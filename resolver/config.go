@@ -292,6 +292,11 @@ func (c *Config) DatabaseNames() []string {
 	return names
 }
 
+// LookupAdapter returns the adapter registered under name: Config.Adapters
+// first, then the built-in "postgres" and "mysql"; nil if there is none.
+// Tools that open a node's dialector themselves (the grant CLI) use it.
+func (c *Config) LookupAdapter(name string) Adapter { return c.adapter(name) }
+
 func (c *Config) adapter(name string) Adapter {
 	if a, ok := c.Adapters[name]; ok {
 		return a

@@ -54,6 +54,10 @@ type openSettings struct {
 	prepareTTL time.Duration
 }
 
+// DSN is the node's DSN with its password replaced by "xxxxx"; "" for the
+// handle's own pool, whose DSN grant never sees.
+func (n *Node) DSN() string { return n.dsn }
+
 // Dialect is the node's dialect name ("postgres", "mysql", "sqlite").
 func (n *Node) Dialect() string {
 	if n.dialector != nil {

@@ -1,6 +1,9 @@
 // Command grant is the command-line companion of the grant GORM plugin.
 //
-//	grant demo [--dir DIR]   run a tour of grant's routing on SQLite files
+//	grant demo [--dir DIR]                 a tour of grant's routing on SQLite files
+//	grant status [--config F] [--json]     check every node of a topology file
+//	grant migrate up|down|status|new NAME  migrations per database and shard
+//	      [--config F] [--database NAME] [--parallel N] [--dry-run]
 //
 // Each subcommand lives in its own file and is added by newRootCmd.
 package main
@@ -28,12 +31,14 @@ func newRootCmd() *cobra.Command {
 plugin that gives one *gorm.DB many named databases, each with a writer,
 replicas and custom roles, and routes every statement to the right one.
 
-Run "grant demo" to watch the routing happen on throwaway SQLite files.`,
+Run "grant demo" to watch the routing happen on throwaway SQLite files,
+"grant status" to check the nodes of a topology file (grant.yml), and
+"grant migrate" to migrate every database and shard it names.`,
 		// A failing run reports its error; the usage text is for bad flags.
 		SilenceUsage: true,
 		// "grant completion bash" still works; it just stays out of the list.
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
 	}
-	root.AddCommand(newDemoCmd())
+	root.AddCommand(newDemoCmd(), newStatusCmd(), newMigrateCmd())
 	return root
 }

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/grant-go/grant/resolver"
+)
+
+// nodeStatus is what "grant status" reports about one node.
+type nodeStatus struct {
+	Node       string   `json:"node"` // "primary/reading#1"
+	Database   string   `json:"database"`
+	Shard      string   `json:"shard,omitempty"`
+	Role       string   `json:"role"`
+	DSN        string   `json:"dsn,omitempty"` // password redacted
+	Reachable  bool     `json:"reachable"`
+	Version    string   `json:"version,omitempty"`
+	Replica    bool     `json:"replica"`               // the server says it replays another's changes
+	LagSeconds *float64 `json:"lag_seconds,omitempty"` // known only for replicas
+	PingMillis float64  `json:"ping_ms"`
+	Error      string   `json:"error,omitempty"`
+}
+
+func newStatusCmd() *cobra.Command {
+	var (
+		config  string
+		asJSON  bool
+		timeout time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Check every node of the topology file: reachable, role, server version, replica lag",
+		Long: `status connects to every node in the topology file (writers, replicas,
+custom roles, every shard) in parallel and reports whether it answers, the
+role grant gives it, the server's version and, for servers that replay
+another's changes, their lag. It exits non-zero if any node is unreachable.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, plugin, err := openTopology(config)
+			if err != nil {
+				return err
+			}
+			defer closeHandle(db, plugin)
+			statuses := checkNodes(cmd.Context(), plugin.Resolver().Nodes(), timeout)
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(statuses); err != nil {
+					return err
+				}
+			} else {
+				printStatuses(cmd.OutOrStdout(), statuses)
+			}
+			down := 0
+			for _, s := range statuses {
+				if !s.Reachable {
+					down++
+				}
+			}
+			if down > 0 {
+				return fmt.Errorf("%d of %d nodes unreachable", down, len(statuses))
+			}
+			return nil
+		},
+	}
+	addConfigFlag(cmd, &config)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for each node")
+	return cmd
+}
+
+// checkNodes asks every node at once (at most 16 in flight).
+func checkNodes(ctx context.Context, nodes []*resolver.Node, timeout time.Duration) []nodeStatus {
+	out := make([]nodeStatus, len(nodes))
+	var g errgroup.Group
+	g.SetLimit(16)
+	for i, n := range nodes {
+		g.Go(func() error {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			out[i] = checkNode(ctx, n)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	return out
+}
+
+func checkNode(ctx context.Context, n *resolver.Node) nodeStatus {
+	s := nodeStatus{Node: n.Label(), Database: n.Owner().Name(), Shard: n.Owner().Shard(), Role: n.Role(), DSN: n.DSN()}
+	db, err := n.DB()
+	if err == nil {
+		start := time.Now()
+		err = db.PingContext(ctx)
+		s.PingMillis = float64(time.Since(start).Microseconds()) / 1000
+	}
+	if err != nil {
+		s.Error = err.Error()
+		return s
+	}
+	s.Reachable = true
+	switch n.Dialect() {
+	case "postgres":
+		_ = db.QueryRowContext(ctx, "SHOW server_version").Scan(&s.Version)
+		var lag sql.NullFloat64
+		if db.QueryRowContext(ctx, "SELECT pg_is_in_recovery(), EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8").Scan(&s.Replica, &lag) == nil && s.Replica && lag.Valid {
+			s.LagSeconds = &lag.Float64
+		}
+	case "mysql":
+		_ = db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&s.Version)
+		s.Replica, s.LagSeconds = mysqlReplicaLag(ctx, db)
+	case "sqlite":
+		_ = db.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&s.Version)
+	}
+	return s
+}
+
+// mysqlReplicaLag reads Seconds_Behind_Master from SHOW SLAVE STATUS: no
+// row means the server replicates from nobody. Without the privilege to ask,
+// the lag is simply unknown.
+func mysqlReplicaLag(ctx context.Context, db *sql.DB) (bool, *float64) {
+	rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
+	if err != nil {
+		return false, nil
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil || !rows.Next() {
+		return false, nil
+	}
+	values := make([]sql.RawBytes, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range values {
+		ptrs[i] = &values[i]
+	}
+	if rows.Scan(ptrs...) != nil {
+		return true, nil
+	}
+	for i, c := range cols {
+		if c == "Seconds_Behind_Master" && values[i] != nil {
+			var lag float64
+			if _, err := fmt.Sscan(string(values[i]), &lag); err == nil {
+				return true, &lag
+			}
+		}
+	}
+	return true, nil
+}
+
+func printStatuses(out io.Writer, statuses []nodeStatus) {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tROLE\tREACHABLE\tVERSION\tLAG\tPING\tERROR")
+	for _, s := range statuses {
+		reachable, lag := "yes", "-"
+		if !s.Reachable {
+			reachable = "NO"
+		}
+		if s.LagSeconds != nil {
+			lag = fmt.Sprintf("%.1fs", *s.LagSeconds)
+		} else if s.Replica {
+			lag = "unknown"
+		}
+		version, _, _ := strings.Cut(s.Version, " ")
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fms\t%s\n", s.Node, s.Role, reachable, version, lag, s.PingMillis, s.Error)
+	}
+	_ = tw.Flush()
+}

@@ -1,0 +1,99 @@
+package grant_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/grant-go/grant"
+)
+
+func TestLoadConfigFromFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "grant.yml")
+	require.NoError(t, os.WriteFile(path, []byte(`
+databases:
+  primary:
+    adapter: postgres
+    dsn: postgres://app@${GRANT_TEST_CONFIG_HOST:-localhost}/app
+    replicas:
+      - dsn: postgres://app@replica/app
+    migrations: migrate
+`), 0o600))
+	t.Setenv("GRANT_TEST_CONFIG_HOST", "db.internal")
+
+	cfg, err := grant.LoadConfig(path)
+	require.NoError(t, err)
+	db := cfg.Databases["primary"]
+	assert.Equal(t, &grant.NodeConfig{DSN: "postgres://app@db.internal/app", Adapter: "postgres"}, db.Writer)
+	assert.Equal(t, []grant.NodeConfig{{DSN: "postgres://app@replica/app", Adapter: "postgres"}}, db.Replicas)
+	assert.Equal(t, filepath.Join(dir, "migrate"), db.Migrations.Dir)
+}
+
+func TestLoadConfigReportsFileErrors(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "grant.yml")
+	require.NoError(t, os.WriteFile(path, []byte("databases:\n  primary:\n    replicas:\n      - name: r1\n"), 0o600))
+
+	_, err := grant.LoadConfig(path)
+	require.Error(t, err)
+	assert.ErrorIs(t, err, grant.ErrInvalidConfig)
+	var fe *grant.FileError
+	require.True(t, errors.As(err, &fe))
+	assert.Equal(t, 4, fe.Line)
+	assert.Equal(t, "databases.primary.replicas[0].dsn", fe.Key)
+	assert.Equal(t, path+":4: databases.primary.replicas[0].dsn: missing DSN", err.Error())
+}
+
+// TestLoadConfigExampleFile keeps docs/grant.example.yml loadable and
+// describing what the documentation says it does.
+func TestLoadConfigExampleFile(t *testing.T) {
+	for _, name := range []string{"GRANT_POSTGRES_HOST", "GRANT_POSTGRES_PORT", "GRANT_PRIMARY_DSN", "GRANT_ANALYTICS_DSN", "GRANT_ORDERS_SHARD1_DSN", "GRANT_ORDERS_SHARD2_DSN"} {
+		t.Setenv(name, "") // empty: defaults apply, overrides are ignored
+	}
+	cfg, err := grant.LoadConfig(filepath.Join("docs", "grant.example.yml"))
+	require.NoError(t, err)
+	docs, err := filepath.Abs("docs")
+	require.NoError(t, err)
+	pg := func(db string) string {
+		return "postgres://postgres@127.0.0.1:5432/" + db + "?sslmode=disable"
+	}
+
+	assert.Equal(t, "primary", cfg.Default)
+	assert.False(t, cfg.TraceRoutes)
+	assert.Equal(t, grant.RoundRobinPolicy(), cfg.Policy)
+	assert.Equal(t, map[string]string{"legacy_orders": "orders"}, cfg.Tables)
+
+	primary := cfg.Databases["primary"]
+	assert.Equal(t, &grant.NodeConfig{DSN: pg("grant_example_primary"), Adapter: "postgres"}, primary.Writer)
+	assert.Equal(t, []grant.NodeConfig{{Name: "replica1", DSN: pg("grant_example_primary") + "&application_name=grant_replica1", Adapter: "postgres", Weight: 1}}, primary.Replicas)
+	assert.Equal(t, grant.MigrationsConfig{Dir: filepath.Join(docs, "db", "migrate", "primary"), Table: "grant_schema_migrations"}, primary.Migrations)
+	assert.Equal(t, 20, primary.Pool.MaxOpenConns)
+
+	analytics := cfg.Databases["analytics"]
+	assert.Equal(t, &grant.NodeConfig{DSN: pg("grant_example_analytics"), Adapter: "postgres"}, analytics.Writer)
+	assert.True(t, analytics.Migrations.Disabled)
+
+	orders := cfg.Clusters["orders"]
+	require.Len(t, orders.Shards, 2)
+	assert.Equal(t, "shard1", orders.Shards[0].Name)
+	assert.Equal(t, &grant.NodeConfig{DSN: pg("grant_example_orders_1"), Adapter: "postgres"}, orders.Shards[0].Writer)
+	assert.Equal(t, "shard2", orders.Shards[1].Name)
+	assert.Equal(t, &grant.NodeConfig{Name: "writer", DSN: pg("grant_example_orders_2"), Adapter: "postgres"}, orders.Shards[1].Writer)
+	assert.Equal(t, grant.ShardKey{Column: "customer_id", Strategy: grant.JumpHash()}, orders.ShardKeys["orders"])
+	assert.Equal(t, filepath.Join(docs, "db", "migrate", "orders"), orders.Migrations.Dir)
+	assert.Equal(t, 10, orders.Pool.MaxOpenConns)
+
+	require.NoError(t, cfg.Validate())
+
+	// The overrides the file's comments promise.
+	t.Setenv("GRANT_POSTGRES_HOST", "pg.internal")
+	t.Setenv("GRANT_ORDERS_SHARD2_DSN", "postgres://app@shard2.internal/orders")
+	cfg, err = grant.LoadConfig(filepath.Join("docs", "grant.example.yml"))
+	require.NoError(t, err)
+	assert.Equal(t, "postgres://postgres@pg.internal:5432/grant_example_primary?sslmode=disable", cfg.Databases["primary"].Writer.DSN)
+	assert.Equal(t, "postgres://app@shard2.internal/orders", cfg.Clusters["orders"].Shards[1].Writer.DSN)
+}
