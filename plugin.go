@@ -54,6 +54,12 @@ type (
 	ConfigError = resolver.ConfigError
 	// NodeError is a node whose pool could not be opened (DSN redacted).
 	NodeError = resolver.NodeError
+	// HealthConfig turns on background health checks of replicas, lag-aware
+	// rotation and read failover (Config.Health, DatabaseConfig.Health,
+	// ClusterConfig.Health).
+	HealthConfig = resolver.HealthConfig
+	// NodeHealth is a node's last health check result (Node.Health).
+	NodeHealth = resolver.NodeHealth
 )
 
 // Built-in role names.
@@ -74,6 +80,9 @@ var (
 	ErrUnknownShard             = resolver.ErrUnknownShard
 	ErrShardKeyMissing          = resolver.ErrShardKeyMissing
 	ErrCrossShardTransaction    = resolver.ErrCrossShardTransaction
+	// ErrNoHealthyReplica: no replica is in rotation and
+	// HealthConfig.FailWithoutReplica keeps reads off the writer.
+	ErrNoHealthyReplica = resolver.ErrNoHealthyReplica
 )
 
 // PluginName is the name grant registers under in gorm.Config.Plugins.
@@ -102,8 +111,10 @@ func (p *Plugin) Name() string { return PluginName }
 // Initialize implements gorm.Plugin: it builds the topology around db's own
 // pool (the default database's writer unless the config gives it one),
 // rejects nodes whose SQL dialect differs from db's, and registers grant's
-// callbacks. It opens no connection. A Plugin can be installed on one
-// *gorm.DB only.
+// callbacks. It opens no connection, except that with health checks
+// configured (HealthConfig.Interval > 0) it starts them: goroutines that
+// open and check replicas in the background until Close. A Plugin can be
+// installed on one *gorm.DB only.
 func (p *Plugin) Initialize(db *gorm.DB) error {
 	if p.err != nil {
 		return p.err
@@ -130,7 +141,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if err != nil {
 		return err
 	}
-	router := callbacks.NewRouter(topology, callbacks.Options{TraceRoutes: p.config.TraceRoutes})
+	router := callbacks.NewRouter(topology, callbacks.Options{TraceRoutes: p.config.TraceRoutes, Consistency: p.config.Consistency})
 	for i, model := range p.config.Models {
 		stmt := &gorm.Statement{DB: db}
 		err := stmt.Parse(model)
@@ -146,6 +157,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		return err
 	}
 	p.router = router
+	topology.StartHealthChecks()
 	return nil
 }
 
@@ -159,8 +171,12 @@ func (p *Plugin) Stats() map[string]sql.DBStats {
 	return map[string]sql.DBStats{}
 }
 
-// Close closes every pool grant opened. The *gorm.DB's own pool is left to
-// its owner (close it with db.DB()). Nodes reopen if used again.
+// Close stops the health checks (waiting for their goroutines to exit) and
+// closes every pool grant opened. The *gorm.DB's own pool is left to its
+// owner (close it with db.DB()). Nodes reopen if used again, but health
+// checks do not restart. Call Close when done with a handle whose config
+// turns health checks on, or their goroutines run for the life of the
+// process.
 func (p *Plugin) Close() error {
 	if r := p.routerOrNil(); r != nil {
 		return r.Topology().Close()

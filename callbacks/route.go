@@ -122,6 +122,33 @@ type decision struct {
 // decide applies the precedence scope → context → model → table mapping →
 // default, field by field. It allocates nothing on the way to a route.
 func (r *Router) decide(db *gorm.DB, kind statement) (decision, error) {
+	d, err := r.decideUnlocked(db, kind)
+	if err == nil {
+		if shard, locked := resolver.ShardLockFrom(db.Statement.Context); locked {
+			err = checkShardLock(d, shard)
+		}
+	}
+	return d, err
+}
+
+// checkShardLock refuses a decision that leaves the shard a request is
+// locked to: another shard of a cluster, or several.
+func checkShardLock(d decision, shard string) error {
+	if d.database == nil || d.database.Cluster() == nil {
+		return nil
+	}
+	if d.shards == nil && d.split == nil && d.database.Shard() == shard {
+		return nil
+	}
+	target := d.database.Shard()
+	if d.shards != nil || d.split != nil {
+		target = "several shards"
+	}
+	return &resolver.RouteError{Err: resolver.ErrShardLocked, Route: resolver.Route{Database: d.database.Name(), Shard: d.database.Shard()},
+		Detail: fmt.Sprintf("the request is locked to shard %q; the statement goes to %s", shard, target)}
+}
+
+func (r *Router) decideUnlocked(db *gorm.DB, kind statement) (decision, error) {
 	stmt := db.Statement
 	conn := scopeConnection(stmt)
 	if outer, ok := resolver.ConnectionFrom(stmt.Context); ok {
@@ -266,14 +293,27 @@ func (r *Router) route(db *gorm.DB, kind statement) {
 		r.markSplit(db, d.split)
 		return
 	}
+	// A session that wrote reads its writes (see consistency.go).
+	var node *resolver.Node
+	consistent := role == resolver.Reading && d.conn.Role == "" && r.consistency.Mode != resolver.Eventual
 	if d.shards != nil {
+		if consistent && r.wroteToAny(db.Statement.Context, d.shards) {
+			role = resolver.Writing
+		}
 		r.routeScatter(db, kind, d, role)
 		return
 	}
-	node, err := d.database.Pick(role)
-	if err != nil {
-		r.refuse(db, err)
-		return
+	if consistent {
+		node = r.consistentNode(db.Statement.Context, d.database)
+	}
+	if node == nil {
+		if node, err = d.database.Pick(role); err != nil {
+			r.refuse(db, err)
+			return
+		}
+	}
+	if kind.writes {
+		r.noteWrite(db, d.database)
 	}
 	pool, err := node.Pool(db.Statement.DB.PrepareStmt)
 	if err != nil {

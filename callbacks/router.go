@@ -30,6 +30,8 @@ type Router struct {
 	modelsMu sync.Mutex // serializes writers of models
 	bySQLDB  sync.Map   // *sql.DB → *resolver.Node, for statements pinned to a transaction
 	entry    *RoutingPool
+
+	consistency resolver.ConsistencyConfig
 }
 
 // Options tune a Router.
@@ -37,13 +39,16 @@ type Options struct {
 	// TraceRoutes puts each statement's Route in its context so that the
 	// logger returned by TraceLogger can print it. Two allocations per statement.
 	TraceRoutes bool
+	// Consistency is the read-your-writes mode for statements whose context
+	// carries a resolver.Session.
+	Consistency resolver.ConsistencyConfig
 }
 
 // NewRouter returns a Router for topology, not yet installed on a handle:
 // CheckModel works before Install, so a bad model can fail a plugin's
 // Initialize without leaving callbacks behind.
 func NewRouter(topology *resolver.Topology, opts Options) *Router {
-	r := &Router{topology: topology, trace: opts.TraceRoutes}
+	r := &Router{topology: topology, trace: opts.TraceRoutes, consistency: opts.Consistency}
 	r.models.Store(&map[*schema.Schema]*modelRoute{})
 	r.entry = &RoutingPool{router: r}
 	return r
@@ -73,6 +78,10 @@ func (r *Router) Install(db *gorm.DB) error {
 		{cb.Query().After("*").Register, "grant:scatter_close", closeScatter},
 		{cb.Update().After("*").Register, "grant:scatter_close", closeScatter},
 		{cb.Delete().After("*").Register, "grant:scatter_close", closeScatter},
+		{cb.Create().After("*").Register, "grant:session", r.afterWrite},
+		{cb.Update().After("*").Register, "grant:session", r.afterWrite},
+		{cb.Delete().After("*").Register, "grant:session", r.afterWrite},
+		{cb.Raw().After("*").Register, "grant:session", r.afterWrite},
 	} {
 		if err := reg.register(reg.name, reg.handler); err != nil {
 			return fmt.Errorf("grant: registering callback %s: %w", reg.name, err)

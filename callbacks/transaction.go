@@ -31,6 +31,7 @@ type lazyTx struct {
 	tx       gorm.ConnPool // *sql.Tx or *gorm.PreparedStmtTX once begun
 	pending  []string      // savepoint statements issued before BEGIN
 	done     bool
+	wrote    bool // a write ran: a session in ctx learns of it at commit
 }
 
 // errNotBegun is returned by a lazyTx used directly before any statement
@@ -76,6 +77,7 @@ func (r *Router) routeInLazyTx(db *gorm.DB, kind statement, tx *lazyTx) {
 		}
 	}
 	db.Statement.ConnPool = tx.tx
+	tx.wrote = tx.wrote || kind.writes
 	if r.trace {
 		route.Database, route.Shard, route.Node = tx.database.Name(), tx.database.Shard(), tx.node.Label()
 		r.traceRoute(db, route)
@@ -120,8 +122,19 @@ func (tx *lazyTx) begin(database *resolver.Database, prepared bool) error {
 	return nil
 }
 
-// Commit commits the real transaction; with none begun there is nothing to commit.
-func (tx *lazyTx) Commit() error { return tx.finish(gorm.TxCommitter.Commit) }
+// Commit commits the real transaction; with none begun there is nothing to
+// commit. A session in the transaction's context learns of its writes.
+func (tx *lazyTx) Commit() error {
+	if err := tx.finish(gorm.TxCommitter.Commit); err != nil {
+		return err
+	}
+	if tx.wrote && tx.router.consistency.Mode != resolver.Eventual {
+		if s, ok := resolver.SessionFrom(tx.ctx); ok {
+			tx.router.recordWrite(tx.ctx, s, tx.database)
+		}
+	}
+	return nil
+}
 
 // Rollback rolls the real transaction back, if one began.
 func (tx *lazyTx) Rollback() error { return tx.finish(gorm.TxCommitter.Rollback) }
@@ -232,6 +245,9 @@ func (r *Router) routePinned(db *gorm.DB, kind statement, pinned gorm.ConnPool) 
 
 // nodeOf finds the node a pinned transaction or connection belongs to, or nil.
 func (r *Router) nodeOf(pool gorm.ConnPool) *resolver.Node {
+	if n, ok := resolver.NodeOf(pool); ok { // a replica's failover pool (health checks on)
+		return n
+	}
 	sqlDB := sqlDBOf(pool)
 	if sqlDB == nil {
 		return nil

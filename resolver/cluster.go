@@ -26,6 +26,9 @@ type ClusterConfig struct {
 	// Migrations apply to every shard: one schema, migrated on each
 	// shard's writer. A shard's own DatabaseConfig.Migrations is ignored.
 	Migrations MigrationsConfig
+	// Health overrides Config.Health for every shard of the cluster; a
+	// shard's own DatabaseConfig.Health wins over it.
+	Health *HealthConfig
 }
 
 // ShardConfig is one shard of a cluster: a name and a database.
@@ -49,6 +52,11 @@ func (c *Config) validateClusters() error {
 		}
 		if err := cluster.Pool.validate(path + ".pool"); err != nil {
 			return err
+		}
+		if cluster.Health != nil {
+			if err := cluster.Health.validate(path + ".health"); err != nil {
+				return err
+			}
 		}
 		for _, table := range sortedKeys(cluster.ShardKeys) {
 			key := cluster.ShardKeys[table]
@@ -132,6 +140,9 @@ func (t *Topology) buildClusters(cfg *Config, build func(path, name, shard strin
 			dc.Pool = dc.Pool.merge(cc.Pool)
 			if dc.Policy == nil {
 				dc.Policy = cc.Policy
+			}
+			if dc.Health == nil {
+				dc.Health = cc.Health
 			}
 			d, err := build(fmt.Sprintf("clusters.%s.shards[%d]", name, i), name, sc.Name, dc)
 			if err != nil {

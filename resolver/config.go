@@ -51,12 +51,19 @@ type Config struct {
 	// TraceRoutes prefixes every statement GORM logs with its route,
 	// "[primary/reading#1] SELECT ...". It costs two allocations per statement.
 	TraceRoutes bool
+	// Health turns on background health checks of replicas and custom-role
+	// nodes, for every database and shard that does not set its own. The
+	// zero value checks nothing and opens nothing in the background.
+	Health HealthConfig
 	// Models are checked when the plugin initializes: each one's ConnectsTo
 	// must name a known database or cluster, and its shard key a column of
 	// the model and a strategy valid for the cluster's shards. Models not
 	// listed are checked on their first statement, which then fails with the
 	// same error. Pointers to zero values are enough: []any{&Order{}}.
 	Models []any
+	// Consistency is the read-your-writes mode for statements whose context
+	// carries a Session (see ConsistencyConfig); the zero value is Eventual.
+	Consistency ConsistencyConfig
 }
 
 // DatabaseConfig is one logical database: one writer and any number of replicas and
@@ -77,6 +84,9 @@ type DatabaseConfig struct {
 	// Migrations tells grant's migrator where this database's migrations
 	// are and whether to run them; routing ignores it.
 	Migrations MigrationsConfig
+	// Health overrides Config.Health for this database (for a shard, it
+	// overrides its cluster's ClusterConfig.Health).
+	Health *HealthConfig
 }
 
 // MigrationsConfig is what the migrator (package migrator, grant migrate)
@@ -163,6 +173,9 @@ var builtinAdapters = []string{"mariadb", "mysql", "postgres", "postgresql"}
 // table mappings. It opens no connection. The first problem found is
 // returned as a *ConfigError.
 func (c *Config) Validate() error {
+	if err := c.Consistency.validate(); err != nil {
+		return err
+	}
 	if c.Default != "" {
 		if err := checkName("default", c.Default); err != nil {
 			return err
@@ -181,6 +194,9 @@ func (c *Config) Validate() error {
 		if err := c.validateDatabase(path, name, c.Databases[name]); err != nil {
 			return err
 		}
+	}
+	if err := c.Health.validate("health"); err != nil {
+		return err
 	}
 	if err := c.validateClusters(); err != nil {
 		return err
@@ -209,6 +225,11 @@ func (c *Config) validateDatabase(path, name string, d DatabaseConfig) error {
 	}
 	if err := d.Pool.validate(path + ".pool"); err != nil {
 		return err
+	}
+	if d.Health != nil {
+		if err := d.Health.validate(path + ".health"); err != nil {
+			return err
+		}
 	}
 	names := map[string]bool{}
 	check := func(p, role string, n NodeConfig, defaultName string) error {

@@ -38,8 +38,14 @@ var (
 	// the row belongs on another shard. Rows never move between shards by
 	// update; nothing was sent.
 	ErrShardKeyChange = errors.New("grant: update would move the row to another shard")
-	// ErrNodeUnavailable: a node's pool could not be opened.
+	// ErrNodeUnavailable: a node's pool could not be opened; also the
+	// sentinel of NodeHealth.Err, why a node failed its health check.
 	ErrNodeUnavailable = errors.New("grant: node unavailable")
+	// ErrNoHealthyReplica: a read found no replica in rotation (health
+	// checks took them all out) and HealthConfig.FailWithoutReplica forbids
+	// sending it to the writer. Nothing was sent; the *RouteError names the
+	// database.
+	ErrNoHealthyReplica = errors.New("grant: no healthy replica")
 )
 
 // PartialWriteError reports a create whose rows were split over several

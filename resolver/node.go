@@ -34,6 +34,15 @@ type Node struct {
 
 	mu     sync.Mutex
 	opened atomic.Pointer[openNode]
+
+	// health is the last check's snapshot; nil before the first check.
+	health atomic.Pointer[NodeHealth]
+	// good counts consecutive passed checks while out of rotation; guarded
+	// by owner.healthMu.
+	good int
+	// failover is non-nil for a replica of a database with health checks
+	// configured; Pool hands it out while the checks run.
+	failover *failoverPools
 }
 
 // openNode is a Node's pool once opened. prepared shares the pool and keeps
@@ -95,7 +104,25 @@ func (n *Node) Opened() bool { return n.opened.Load() != nil }
 // prepared true it returns the pool wrapped in the node's own
 // prepared-statement cache. The error is a *NodeError naming the node with
 // its DSN redacted.
+//
+// For a replica whose database runs health checks, Pool returns instead a
+// pool with read failover, made once per node: queries that fail with a
+// connection error before returning rows run once more on another replica
+// in rotation or the writer, and the replica leaves the rotation; writes
+// (Exec, Begin, Prepare) are never retried. That pool opens the node on
+// first use, so its open errors surface (and fail over) on the query.
 func (n *Node) Pool(prepared bool) (gorm.ConnPool, error) {
+	if f := n.failover; f != nil && n.owner.checking.Load() {
+		if prepared {
+			return f.prepared, nil
+		}
+		return f.plain, nil
+	}
+	return n.rawPool(prepared)
+}
+
+// rawPool is Pool without failover.
+func (n *Node) rawPool(prepared bool) (gorm.ConnPool, error) {
 	o := n.opened.Load()
 	if o == nil {
 		var err error

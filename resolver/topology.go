@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -14,8 +16,9 @@ import (
 )
 
 // Topology is the runtime form of a Config: databases with their role nodes.
-// It is built once and never changes, so every method is safe for concurrent
-// use without locks; only node pools open lazily.
+// Its shape is built once and never changes, so every method is safe for
+// concurrent use; node pools open lazily, and health checks (when
+// configured) change which replicas are in rotation.
 type Topology struct {
 	databases     map[string]*Database
 	clusters      map[string]*Cluster
@@ -24,6 +27,10 @@ type Topology struct {
 	tables        map[string]*Database
 	clusterTables map[string]*Cluster
 	nodes         []*Node
+
+	healthMu sync.Mutex // guards run
+	run      *healthRun // the running health checks, nil when none
+	probe    probeFunc  // nil: probeNode; tests inject fakes
 }
 
 // Database is one logical database of a Topology, or one shard of a
@@ -34,11 +41,15 @@ type Database struct {
 	qualified string // name, or "cluster/shard"
 	cluster   *Cluster
 	writer    *Node
-	replicas  []gorm.ConnPool // *Node values, the slice a Policy sees
-	roles     map[string][]gorm.ConnPool
+	replicas  *roleNodes // *Node values; the healthy ones are what a Policy sees
+	roles     map[string]*roleNodes
 	roleNames []string
 	policy    Policy
 	migrate   MigrationsConfig
+
+	health   HealthConfig // resolved; Interval 0 when checks are off
+	healthMu sync.Mutex   // serializes changes to node health and rotation
+	checking atomic.Bool  // health checks are running
 }
 
 // Handle describes the *gorm.DB grant is installed on: the default writer's
@@ -71,9 +82,13 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		if shard != "" {
 			qualified = name + "/" + shard
 		}
-		d := &Database{name: name, shard: shard, qualified: qualified, roles: map[string][]gorm.ConnPool{}, policy: defaultPolicy, migrate: dc.Migrations}
+		d := &Database{name: name, shard: shard, qualified: qualified, replicas: newRoleNodes(false), roles: map[string]*roleNodes{},
+			policy: defaultPolicy, migrate: dc.Migrations, health: cfg.Health.resolved()}
 		if dc.Policy != nil {
 			d.policy = guardPolicy(dc.Policy)
+		}
+		if dc.Health != nil {
+			d.health = dc.Health.resolved()
 		}
 		newNode := func(nodePath, role string, nc NodeConfig, defaultName string) (*Node, error) {
 			n, err := t.newNode(&cfg, path+"."+nodePath, qualified, role, nc, defaultName, dc.Pool, settings, h.Dialect)
@@ -105,15 +120,19 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			if err != nil {
 				return nil, err
 			}
-			d.replicas = append(d.replicas, n)
+			if d.health.enabled() {
+				n.failover = newFailoverPools(n)
+			}
+			d.replicas.add(n)
 		}
 		for _, role := range sortedKeys(dc.Roles) {
+			d.roles[role] = newRoleNodes(true)
 			for i, nc := range dc.Roles[role] {
 				n, err := newNode(fmt.Sprintf("roles.%s[%d]", role, i), role, nc, strconv.Itoa(i+1))
 				if err != nil {
 					return nil, err
 				}
-				d.roles[role] = append(d.roles[role], n)
+				d.roles[role].add(n)
 			}
 			d.roleNames = append(d.roleNames, role)
 		}
@@ -237,9 +256,13 @@ func (t *Topology) Stats() map[string]sql.DBStats {
 	return stats
 }
 
-// Close closes every pool grant opened; the handle's own pool is left to its
-// owner. Nodes reopen on next use.
+// Close stops the health checks, if running, and waits for their
+// goroutines to exit; every node is then back in rotation. It then closes
+// every pool grant opened; the handle's own pool is left to its owner.
+// Nodes reopen on next use (health checks restart only with
+// StartHealthChecks). Calling Close again is harmless.
 func (t *Topology) Close() error {
+	t.stopHealthChecks()
 	var errs []error
 	for _, n := range t.nodes {
 		errs = append(errs, n.close())
@@ -267,25 +290,31 @@ func (d *Database) Migrations() MigrationsConfig { return d.migrate }
 func (d *Database) Writer() *Node { return d.writer }
 
 // Pick chooses the node that serves role: the writer for Writing; a replica
-// chosen by the policy for Reading (the writer when there are none); a
-// custom role's node otherwise. An unknown role is a *RouteError wrapping
-// ErrUnknownRole that lists the database's roles.
+// in rotation chosen by the policy for Reading; a custom role's node in
+// rotation otherwise. With health checks off every node is in rotation.
+// When no replica is (none configured, or none healthy) a read goes to the
+// writer, or, with HealthConfig.FailWithoutReplica and replicas configured,
+// fails with a *RouteError wrapping ErrNoHealthyReplica. A custom role whose
+// nodes are all unhealthy keeps all of them in rotation. An unknown role is
+// a *RouteError wrapping ErrUnknownRole that lists the database's roles.
+//
+// Pick reads the rotation with one atomic load: no lock, no allocation.
 func (d *Database) Pick(role string) (*Node, error) {
 	var pools []gorm.ConnPool
 	switch role {
 	case Writing:
 		return d.writer, nil
 	case Reading:
-		if len(d.replicas) == 0 {
-			return d.writer, nil
+		if pools = *d.replicas.healthy.Load(); len(pools) == 0 {
+			return d.noHealthyReplica()
 		}
-		pools = d.replicas
 	default:
-		var ok bool
-		if pools, ok = d.roles[role]; !ok {
+		nodes, ok := d.roles[role]
+		if !ok {
 			return nil, &RouteError{Err: ErrUnknownRole, Route: Route{Database: d.name, Shard: d.shard, Role: role},
 				Detail: fmt.Sprintf("database %q has roles: %s", d.qualified, strings.Join(d.Roles(), ", "))}
 		}
+		pools = *nodes.healthy.Load()
 	}
 	if len(pools) == 1 {
 		return pools[0].(*Node), nil

@@ -1,0 +1,172 @@
+package grant_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/internal/testdb"
+	"github.com/grant-go/grant/resolver"
+)
+
+const readYourWritesTrials = 1000
+
+// TestReadYourWritesOnARealReplica writes and immediately reads back, 1,000
+// times per mode, while the replica's replay is paused (so it lags without
+// bound): plain replica reads go stale every time, timed and causal reads
+// never do. Then, with replay running, causal reads are still never stale.
+func TestReadYourWritesOnARealReplica(t *testing.T) {
+	for _, kind := range []struct {
+		name string
+		open func(testing.TB) *testdb.ReplicaSet
+	}{{"postgres", testdb.PostgresReplica}, {"mariadb", testdb.MariaDBReplica}} {
+		t.Run(kind.name, func(t *testing.T) { readYourWrites(t, kind.open(t)) })
+	}
+}
+
+func readYourWrites(t *testing.T, rs *testdb.ReplicaSet) {
+	require.NoError(t, rs.Primary.Open(t).AutoMigrate(&Memo{}))
+	rs.WaitCaughtUp(t, 10*time.Second)
+
+	open := func(consistency grant.ConsistencyConfig) *gorm.DB { return openReplicated(t, rs, consistency) }
+	trials := func(db *gorm.DB) (stale int) {
+		for i := range readYourWritesTrials {
+			ctx := grant.WithSession(context.Background(), grant.NewSession())
+			note := Memo{Text: "trial"}
+			require.NoError(t, db.WithContext(ctx).Create(&note).Error, "trial %d", i)
+			err := db.WithContext(ctx).First(&Memo{}, note.ID).Error
+			if errors.Is(err, gorm.ErrRecordNotFound) {
+				stale++
+				continue
+			}
+			require.NoError(t, err, "trial %d", i)
+		}
+		return stale
+	}
+
+	modes := []struct {
+		name        string
+		consistency grant.ConsistencyConfig
+	}{
+		{"eventual", grant.ConsistencyConfig{}},
+		{"timed", grant.ConsistencyConfig{Mode: grant.Timed, Delay: 5 * time.Second}},
+		{"causal", grant.ConsistencyConfig{Mode: grant.Causal}},
+	}
+	rs.Pause(t)
+	for _, m := range modes {
+		start := time.Now()
+		stale := trials(open(m.consistency))
+		t.Logf("replay paused, %s: %d stale reads in %d trials (%v)", m.name, stale, readYourWritesTrials, time.Since(start).Round(time.Millisecond))
+		if m.consistency.Mode == grant.Eventual {
+			assert.Greater(t, stale, readYourWritesTrials/2, "the test can fail: plain replica reads miss writes while replay is paused")
+		} else {
+			assert.Zero(t, stale, m.name)
+		}
+	}
+	rs.Resume(t)
+
+	causal := open(grant.ConsistencyConfig{Mode: grant.Causal, CausalWait: 20 * time.Millisecond})
+	// Count the reads the replica served: the statement's pool is then one
+	// of the replica node's.
+	var onReplica int
+	require.NoError(t, causal.Callback().Query().After("gorm:query").Register("test:count_replica", func(tx *gorm.DB) {
+		if n, ok := resolver.NodeOf(tx.Statement.ConnPool); ok && n.Role() == grant.Reading {
+			onReplica++
+		}
+	}))
+	start := time.Now()
+	stale := trials(causal)
+	t.Logf("replay running, causal with 20ms wait: %d stale reads in %d trials, %d served by the replica (%v)",
+		stale, readYourWritesTrials, onReplica, time.Since(start).Round(time.Millisecond))
+	assert.Zero(t, stale)
+	assert.Positive(t, onReplica, "caught-up replicas serve causal reads")
+}
+
+// openReplicated is a grant handle on rs: its primary as the writer, its
+// replica as the one replica, health checks every 100ms.
+func openReplicated(t testing.TB, rs *testdb.ReplicaSet, consistency grant.ConsistencyConfig) *gorm.DB {
+	db, err := gorm.Open(rs.Primary.Dialector(), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	require.NoError(t, db.Use(grant.New(grant.Config{
+		Databases: map[string]grant.DatabaseConfig{"primary": {
+			Replicas: []grant.NodeConfig{{Dialector: rs.Replica.Dialector()}},
+		}},
+		Health:      grant.HealthConfig{Interval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond},
+		Consistency: consistency,
+	})))
+	t.Cleanup(func() {
+		if p, ok := grant.From(db); ok {
+			_ = p.Close()
+		}
+		if sqlDB, err := db.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	})
+	return db
+}
+
+// BenchmarkReadYourWrites: a point read by a session that wrote to the
+// database earlier, on the real PostgreSQL replica. eventual: any replica;
+// timed: within Delay, so the writer; causal: the replica has replayed the
+// write and the health checks have seen it, so the replica, chosen by
+// comparing positions in memory (no extra query).
+func BenchmarkReadYourWrites(b *testing.B) {
+	rs := testdb.PostgresReplica(b)
+	require.NoError(b, rs.Primary.Open(b).AutoMigrate(&Memo{}))
+	for _, m := range []struct {
+		name        string
+		consistency grant.ConsistencyConfig
+	}{
+		{"eventual", grant.ConsistencyConfig{}},
+		{"timed", grant.ConsistencyConfig{Mode: grant.Timed, Delay: time.Hour}},
+		{"causal", grant.ConsistencyConfig{Mode: grant.Causal}},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			db := openReplicated(b, rs, m.consistency)
+			ctx := grant.WithSession(context.Background(), grant.NewSession())
+			memo := Memo{Text: "bench"}
+			require.NoError(b, db.WithContext(ctx).Create(&memo).Error)
+			rs.WaitCaughtUp(b, 10*time.Second)
+			time.Sleep(250 * time.Millisecond) // two health checks: the replay position is known
+			read := db.WithContext(ctx)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := read.First(&Memo{}, memo.ID).Error; err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkWriteInASession: causal mode's cost on the write side, one query
+// for the writer's position after each committed write.
+func BenchmarkWriteInASession(b *testing.B) {
+	rs := testdb.PostgresReplica(b)
+	require.NoError(b, rs.Primary.Open(b).AutoMigrate(&Memo{}))
+	for _, m := range []struct {
+		name        string
+		consistency grant.ConsistencyConfig
+	}{
+		{"eventual", grant.ConsistencyConfig{}},
+		{"timed", grant.ConsistencyConfig{Mode: grant.Timed}},
+		{"causal", grant.ConsistencyConfig{Mode: grant.Causal}},
+	} {
+		b.Run(m.name, func(b *testing.B) {
+			write := openReplicated(b, rs, m.consistency).WithContext(grant.WithSession(context.Background(), grant.NewSession()))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := write.Create(&Memo{Text: "bench"}).Error; err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -1,0 +1,306 @@
+#!/usr/bin/env bash
+# A throw-away PostgreSQL 15 primary with one streaming replica (hot standby)
+# for the replica tests (internal/testdb.PostgresReplica). Run as root: the
+# servers run as the postgres user (runuser); running as postgres works too.
+#
+#   usage: scripts/pg-replica.sh start|stop|pause|resume|stop-replica|start-replica|status
+#
+#   start          create (initdb + pg_basebackup) and start both servers, then
+#                  wait until the replica streams; already running -> no-op
+#   stop           stop both servers and remove the directory
+#   pause/resume   pg_wal_replay_pause() / pg_wal_replay_resume() on the replica
+#   stop-replica   stop only the replica (pg_ctl -m fast), for failover tests
+#   start-replica  start the replica again and wait until it streams
+#   status         print whether each server is up and the replica's lag;
+#                  exit 0 when both are up and streaming, 1 otherwise
+#
+# Environment (defaults in brackets):
+#   GRANT_PG_REPLICA_DIR           work directory [/tmp/grant-pg-replica]
+#   GRANT_PG_REPLICA_PRIMARY_PORT  primary port on 127.0.0.1 [55432]
+#   GRANT_PG_REPLICA_PORT          replica port on 127.0.0.1 [55433]
+#   GRANT_PG_REPLICA_TIMEOUT       seconds to wait for each step [60]
+#   GRANT_PG_BIN                   PostgreSQL binaries [/usr/lib/postgresql/15/bin]
+#
+# Both servers trust every local connection (user postgres, no password).
+# The primary runs fsync=off but synchronous_commit=on, so a commit has been
+# handed to the WAL senders when it returns; the replica is asynchronous (no
+# synchronous_standby_names) and uses a physical replication slot, so a
+# stopped replica catches up when started again.
+set -euo pipefail
+
+DIR=${GRANT_PG_REPLICA_DIR:-/tmp/grant-pg-replica}
+PRIMARY_PORT=${GRANT_PG_REPLICA_PRIMARY_PORT:-55432}
+REPLICA_PORT=${GRANT_PG_REPLICA_PORT:-55433}
+TIMEOUT=${GRANT_PG_REPLICA_TIMEOUT:-60}
+BIN=${GRANT_PG_BIN:-/usr/lib/postgresql/15/bin}
+PG_USER=postgres
+SLOT=grant_replica
+
+PRIMARY_DATA=$DIR/primary
+REPLICA_DATA=$DIR/replica
+PRIMARY_LOG=$DIR/primary.log
+REPLICA_LOG=$DIR/replica.log
+READY=$DIR/ready # written once both servers were set up completely
+# The lock lives outside $DIR, which stop removes.
+LOCK=${DIR%/}.lock
+
+me=$(basename "$0")
+die() {
+  echo "$me: $*" >&2
+  exit 1
+}
+log() { echo "$me: $*"; }
+
+# Paths must not depend on the caller's directory, which the postgres user
+# may not be allowed to enter.
+case $DIR in /*) ;; *) die "GRANT_PG_REPLICA_DIR must be an absolute path, got '$DIR'" ;; esac
+cd /
+
+[ -x "$BIN/pg_ctl" ] || die "no PostgreSQL binaries in $BIN (set GRANT_PG_BIN)"
+
+# as_pg COMMAND...: run COMMAND as the postgres user, without the lock's file
+# descriptor (a postmaster started by pg_ctl would hold the lock forever).
+as_pg() {
+  if [ "$(id -u)" = 0 ]; then
+    runuser -u "$PG_USER" -- "$@" 9<&-
+  elif [ "$(id -un)" = "$PG_USER" ]; then
+    "$@" 9<&-
+  else
+    die "run as root (or as $PG_USER); running as $(id -un)"
+  fi
+}
+
+# sql PORT QUERY: run QUERY on database postgres, print unaligned tuples.
+sql() {
+  as_pg env PGCONNECT_TIMEOUT=5 "$BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 \
+    -h 127.0.0.1 -p "$1" -U postgres -d postgres -c "$2"
+}
+
+# Both servers are ours when their data directories exist; pg_ctl status
+# looks at the postmaster.pid in the data directory.
+running() { [ -f "$1/PG_VERSION" ] && as_pg "$BIN/pg_ctl" status -D "$1" >/dev/null 2>&1; }
+answers() { "$BIN/pg_isready" -q -h 127.0.0.1 -p "$1" -t 2 9<&-; }
+
+tail_log() {
+  if [ -f "$1" ]; then
+    echo "---- last lines of $1 ----" >&2
+    tail -n 30 "$1" >&2 || true
+    echo "----" >&2
+  fi
+}
+
+# fail MSG: die, pointing at both logs.
+fail() {
+  tail_log "$PRIMARY_LOG"
+  tail_log "$REPLICA_LOG"
+  die "$* (logs: $PRIMARY_LOG, $REPLICA_LOG)"
+}
+
+# wait_until DESCRIPTION COMMAND...: retry COMMAND every 0.1s for $TIMEOUT s.
+wait_until() {
+  local what=$1
+  shift
+  local deadline=$((SECONDS + TIMEOUT))
+  until "$@" >/dev/null 2>&1; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      fail "timed out after ${TIMEOUT}s waiting for $what"
+    fi
+    sleep 0.1
+  done
+}
+
+port_free() {
+  if timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null 9<&-; then
+    die "port $1 on 127.0.0.1 is already used by another server (not one in $DIR); set $2"
+  fi
+}
+
+start_server() { # DATA LOG PORT NAME
+  if running "$1"; then return 0; fi
+  port_free "$3" "$([ "$4" = primary ] && echo GRANT_PG_REPLICA_PRIMARY_PORT || echo GRANT_PG_REPLICA_PORT)"
+  if ! as_pg "$BIN/pg_ctl" start -w -t "$TIMEOUT" -D "$1" -l "$2" >/dev/null; then
+    fail "could not start the $4 on port $3"
+  fi
+}
+
+stop_server() { # DATA NAME
+  if ! running "$1"; then return 0; fi
+  if ! as_pg "$BIN/pg_ctl" stop -w -t "$TIMEOUT" -m fast -D "$1" >/dev/null; then
+    log "the $2 did not stop in ${TIMEOUT}s with -m fast; using -m immediate"
+    as_pg "$BIN/pg_ctl" stop -w -t "$TIMEOUT" -m immediate -D "$1" >/dev/null || fail "could not stop the $2"
+  fi
+}
+
+is_streaming() {
+  [ "$(sql "$REPLICA_PORT" "SELECT pg_is_in_recovery()")" = t ] &&
+    [ "$(sql "$PRIMARY_PORT" "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")" -ge 1 ]
+}
+
+wait_streaming() {
+  wait_until "the replica on port $REPLICA_PORT to stream from the primary on port $PRIMARY_PORT" is_streaming
+}
+
+create() {
+  if [ -e "$DIR" ]; then
+    log "removing the incomplete setup in $DIR"
+    destroy
+  fi
+  mkdir -p "$DIR"
+  chown "$PG_USER": "$DIR"
+  chmod 700 "$DIR"
+
+  as_pg "$BIN/initdb" -D "$PRIMARY_DATA" --auth=trust -U postgres -E UTF8 --locale=C.UTF-8 --no-sync \
+    >"$DIR/initdb.log" 2>&1 || {
+    tail_log "$DIR/initdb.log"
+    die "initdb failed (log: $DIR/initdb.log)"
+  }
+  as_pg tee -a "$PRIMARY_DATA/postgresql.conf" >/dev/null <<EOF
+
+# ---- scripts/pg-replica.sh ----
+listen_addresses = '127.0.0.1'
+port = $PRIMARY_PORT
+unix_socket_directories = '$DIR'
+cluster_name = 'grant_primary'
+wal_level = replica
+max_wal_senders = 10
+max_replication_slots = 10
+wal_keep_size = 64MB
+hot_standby = on
+hot_standby_feedback = on
+wal_receiver_status_interval = 1s
+fsync = off
+synchronous_commit = on
+shared_buffers = 16MB
+max_connections = 100
+log_min_messages = warning
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+  start_server "$PRIMARY_DATA" "$PRIMARY_LOG" "$PRIMARY_PORT" primary
+
+  # -C -S: a permanent slot keeps the WAL a stopped replica still needs.
+  as_pg "$BIN/pg_basebackup" -h 127.0.0.1 -p "$PRIMARY_PORT" -U postgres -D "$REPLICA_DATA" \
+    -R -X stream -c fast -C -S "$SLOT" --no-sync >"$DIR/basebackup.log" 2>&1 || {
+    tail_log "$DIR/basebackup.log"
+    fail "pg_basebackup failed (log: $DIR/basebackup.log)"
+  }
+  # Later settings win: the copy of the primary's file gets the replica's.
+  as_pg tee -a "$REPLICA_DATA/postgresql.conf" >/dev/null <<EOF
+port = $REPLICA_PORT
+cluster_name = 'grant_replica'
+EOF
+  start_server "$REPLICA_DATA" "$REPLICA_LOG" "$REPLICA_PORT" replica
+  wait_streaming
+  touch "$READY"
+}
+
+destroy() {
+  for d in "$REPLICA_DATA" "$PRIMARY_DATA"; do
+    if running "$d"; then
+      as_pg "$BIN/pg_ctl" stop -w -t "$TIMEOUT" -m immediate -D "$d" >/dev/null || die "could not stop the server in $d"
+    fi
+  done
+  rm -rf "$DIR"
+}
+
+cmd_start() {
+  local t0=$SECONDS
+  if [ -f "$READY" ] && running "$PRIMARY_DATA" && running "$REPLICA_DATA" && is_streaming >/dev/null 2>&1; then
+    log "already running: primary 127.0.0.1:$PRIMARY_PORT, replica 127.0.0.1:$REPLICA_PORT"
+    return 0
+  fi
+  if [ -f "$READY" ]; then
+    start_server "$PRIMARY_DATA" "$PRIMARY_LOG" "$PRIMARY_PORT" primary
+    start_server "$REPLICA_DATA" "$REPLICA_LOG" "$REPLICA_PORT" replica
+    wait_streaming
+  else
+    create
+  fi
+  log "running: primary 127.0.0.1:$PRIMARY_PORT, replica 127.0.0.1:$REPLICA_PORT (streaming; $((SECONDS - t0))s; dir $DIR)"
+}
+
+cmd_stop() {
+  if [ -e "$DIR" ]; then
+    for d in "$REPLICA_DATA:replica" "$PRIMARY_DATA:primary"; do
+      stop_server "${d%:*}" "${d##*:}"
+    done
+    rm -rf "$DIR"
+  fi
+  log "stopped; $DIR removed"
+}
+
+need_ready() {
+  [ -f "$READY" ] || die "not set up in $DIR; run: $0 start"
+}
+
+need_replica_up() {
+  need_ready
+  running "$REPLICA_DATA" || die "the replica (port $REPLICA_PORT) is not running; run: $0 start-replica"
+}
+
+cmd_pause() {
+  need_replica_up
+  sql "$REPLICA_PORT" "SELECT pg_wal_replay_pause()" >/dev/null || fail "pg_wal_replay_pause() failed"
+  log "replay paused on the replica ($(sql "$REPLICA_PORT" "SELECT pg_get_wal_replay_pause_state()"))"
+}
+
+cmd_resume() {
+  need_replica_up
+  sql "$REPLICA_PORT" "SELECT pg_wal_replay_resume()" >/dev/null || fail "pg_wal_replay_resume() failed"
+  log "replay resumed on the replica"
+}
+
+cmd_stop_replica() {
+  need_ready
+  stop_server "$REPLICA_DATA" replica
+  log "replica stopped (port $REPLICA_PORT)"
+}
+
+cmd_start_replica() {
+  need_ready
+  running "$PRIMARY_DATA" || die "the primary (port $PRIMARY_PORT) is not running; run: $0 start"
+  start_server "$REPLICA_DATA" "$REPLICA_LOG" "$REPLICA_PORT" replica
+  wait_streaming
+  log "replica running and streaming (port $REPLICA_PORT)"
+}
+
+cmd_status() {
+  local ok=0 p=down r=down
+  if running "$PRIMARY_DATA" && answers "$PRIMARY_PORT"; then p=up; else ok=1; fi
+  if running "$REPLICA_DATA" && answers "$REPLICA_PORT"; then r=up; else ok=1; fi
+  echo "dir:     $DIR$([ -f "$READY" ] || echo ' (not set up)')"
+  echo "primary: $p (127.0.0.1:$PRIMARY_PORT, log $PRIMARY_LOG)"
+  echo "replica: $r (127.0.0.1:$REPLICA_PORT, log $REPLICA_LOG)"
+  if [ $p = up ]; then
+    local rep
+    rep=$(sql "$PRIMARY_PORT" "SELECT application_name || ': ' || state || ', sent ' || sent_lsn || ', replayed ' || coalesce(replay_lsn::text, '-') || ', replay lag ' || coalesce(replay_lag::text, '0') FROM pg_stat_replication" 2>/dev/null || true)
+    echo "pg_stat_replication on the primary: ${rep:-(no replica connected)}"
+    [ -n "$rep" ] || ok=1
+  fi
+  if [ $p = up ] && [ $r = up ]; then
+    local lsn lag
+    lsn=$(sql "$PRIMARY_PORT" "SELECT pg_current_wal_lsn()" 2>/dev/null || true)
+    lag=$(sql "$REPLICA_PORT" "SELECT pg_is_in_recovery() || ', replay ' || pg_get_wal_replay_pause_state() || ', replayed ' || coalesce(pg_last_wal_replay_lsn()::text, '-') || ', lag ' || coalesce(pg_wal_lsn_diff('$lsn', pg_last_wal_replay_lsn())::bigint::text, '?') || ' bytes, last replayed commit ' || coalesce((now() - pg_last_xact_replay_timestamp())::text || ' ago', 'none')" 2>/dev/null || true)
+    echo "replica in recovery: ${lag:-?}"
+  fi
+  return $ok
+}
+
+[ $# = 1 ] || die "usage: $me start|stop|pause|resume|stop-replica|start-replica|status"
+
+# One invocation at a time (a test binary and a developer may race).
+# Opened read-only: fs.protected_regular forbids O_CREAT on another user's
+# file in /tmp, even for root.
+[ -e "$LOCK" ] || : >"$LOCK"
+exec 9<"$LOCK"
+flock -w "$((TIMEOUT * 3))" 9 || die "another $me holds $LOCK"
+
+case $1 in
+start) cmd_start ;;
+stop) cmd_stop ;;
+pause) cmd_pause ;;
+resume) cmd_resume ;;
+stop-replica) cmd_stop_replica ;;
+start-replica) cmd_start_replica ;;
+status) cmd_status ;;
+*) die "unknown command '$1'; usage: $me start|stop|pause|resume|stop-replica|start-replica|status" ;;
+esac
