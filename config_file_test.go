@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -63,6 +64,8 @@ func TestLoadConfigExampleFile(t *testing.T) {
 	}
 
 	assert.Equal(t, "primary", cfg.Default)
+	assert.Equal(t, grant.HealthConfig{Interval: time.Second, MaxReplicaLag: 5 * time.Second}, cfg.Health)
+	assert.Equal(t, grant.ConsistencyConfig{Mode: grant.Causal, CausalWait: 20 * time.Millisecond}, cfg.Consistency)
 	assert.False(t, cfg.TraceRoutes)
 	assert.Equal(t, grant.RoundRobinPolicy(), cfg.Policy)
 	assert.Equal(t, map[string]string{"legacy_orders": "orders"}, cfg.Tables)

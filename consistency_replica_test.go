@@ -170,3 +170,29 @@ func BenchmarkWriteInASession(b *testing.B) {
 		})
 	}
 }
+
+// Write prevention on a real read-only MariaDB replica, as a user without
+// SUPER (root could write to a --read-only server): grant refuses the write
+// before sending it, and the server itself would have refused it too.
+func TestWritePreventionOnARealMariaDBReplica(t *testing.T) {
+	rs := testdb.MariaDBReplica(t)
+	require.NoError(t, rs.Primary.Open(t).AutoMigrate(&Memo{}))
+	rs.WaitCaughtUp(t, 10*time.Second)
+	db, err := gorm.Open(rs.AppPrimary.Dialector(), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	require.NoError(t, db.Use(grant.New(grant.Config{Databases: map[string]grant.DatabaseConfig{"primary": {
+		Replicas: []grant.NodeConfig{{Dialector: rs.AppReplica.Dialector()}},
+	}}})))
+
+	err = db.Scopes(grant.Role(grant.Reading)).Create(&Memo{Text: "to the replica"}).Error
+	require.ErrorIs(t, err, grant.ErrReadOnly)
+	err = db.Scopes(grant.Role(grant.Reading)).Exec("INSERT INTO memos (text) VALUES ('raw')").Error
+	require.ErrorIs(t, err, grant.ErrReadOnly)
+	direct := rs.AppReplica.Open(t).Exec("INSERT INTO memos (text) VALUES ('direct')").Error
+	require.Error(t, direct, "the replica is read-only for the application's user")
+	assert.Contains(t, direct.Error(), "read-only")
+
+	require.NoError(t, db.Create(&Memo{Text: "to the writer"}).Error)
+	rs.WaitCaughtUp(t, 10*time.Second)
+	assert.EqualValues(t, 1, rs.Replica.Count(t, "memos"), "only the writer's row, replicated")
+}

@@ -245,3 +245,14 @@ func TestShardSelector(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, rec.Code)
 	assert.Contains(t, rec.Body.String(), "X-Shard header missing")
 }
+
+// Timed mode measures Delay with the application's monotonic clock: a skewed
+// clock elsewhere (GORM's NowFunc, the database's) changes nothing.
+func TestTimedIgnoresOtherClocks(t *testing.T) {
+	db, _ := standIn(t, grant.ConsistencyConfig{Mode: grant.Timed, Delay: time.Minute})
+	db.Config.NowFunc = func() time.Time { return time.Now().Add(-24 * time.Hour) }
+	ctx := grant.WithSession(context.Background(), grant.NewSession())
+	note := Memo{Text: "skewed"}
+	require.NoError(t, db.WithContext(ctx).Create(&note).Error)
+	require.NoError(t, db.WithContext(ctx).First(&Memo{}, note.ID).Error)
+}

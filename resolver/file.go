@@ -205,13 +205,15 @@ func (p *parser) syntaxError(err error, data []byte) *FileError {
 }
 
 var (
-	topKeys      = []string{"default", "trace_routes", "policy", "tables", "databases", "clusters"}
-	databaseKeys = []string{"adapter", "dsn", "writer", "replicas", "roles", "pool", "policy", "migrations", "migrations_table", "tasks"}
-	clusterKeys  = []string{"adapter", "pool", "policy", "migrations", "migrations_table", "tasks", "shard_keys", "shards"}
-	shardKeys    = []string{"name", "dsn", "writer", "replicas", "roles", "pool", "policy"}
-	nodeKeys     = []string{"name", "dsn", "adapter", "weight", "pool"}
-	poolKeys     = []string{"max_open_conns", "max_idle_conns", "conn_max_lifetime", "conn_max_idle_time"}
-	shardKeyKeys = []string{"column", "strategy"}
+	topKeys         = []string{"default", "trace_routes", "policy", "tables", "databases", "clusters", "health", "consistency"}
+	databaseKeys    = []string{"adapter", "dsn", "writer", "replicas", "roles", "pool", "policy", "migrations", "migrations_table", "tasks", "health"}
+	clusterKeys     = []string{"adapter", "pool", "policy", "migrations", "migrations_table", "tasks", "health", "shard_keys", "shards"}
+	shardKeys       = []string{"name", "dsn", "writer", "replicas", "roles", "pool", "policy", "health"}
+	nodeKeys        = []string{"name", "dsn", "adapter", "weight", "pool"}
+	poolKeys        = []string{"max_open_conns", "max_idle_conns", "conn_max_lifetime", "conn_max_idle_time"}
+	healthKeys      = []string{"interval", "timeout", "max_replica_lag", "rejoin_after", "fail_without_replica"}
+	consistencyKeys = []string{"mode", "delay", "causal_wait"}
+	shardKeyKeys    = []string{"column", "strategy"}
 )
 
 // policies and strategies are the names the file may use.
@@ -222,6 +224,9 @@ var (
 	}
 	strategies = map[string]func() sharding.Strategy{
 		"modulo": sharding.Modulo, "hash": sharding.Hash, "jump_hash": sharding.JumpHash,
+	}
+	consistencyModes = map[string]ConsistencyMode{
+		"eventual": Eventual, "timed": Timed, "causal": Causal,
 	}
 )
 
@@ -248,6 +253,10 @@ func (p *parser) config(root *yaml.Node) (Config, error) {
 			databases = &e
 		case "clusters":
 			clusters = &e
+		case "health":
+			cfg.Health, err = p.health(e.key, e.value)
+		case "consistency":
+			cfg.Consistency, err = p.consistency(e.key, e.value)
 		}
 		if err != nil {
 			return cfg, err
@@ -334,6 +343,80 @@ func (p *parser) pool(path string, n *yaml.Node) (PoolConfig, error) {
 		}
 	}
 	return pool, nil
+}
+
+// health reads a health mapping: the top-level one, or a database's,
+// cluster's or shard's override.
+func (p *parser) health(path string, n *yaml.Node) (HealthConfig, error) {
+	var h HealthConfig
+	entries, err := p.mapping(path, n, healthKeys)
+	if err != nil {
+		return h, err
+	}
+	for _, e := range entries {
+		key := join(path, e.key)
+		switch e.key {
+		case "interval":
+			h.Interval, err = p.duration(key, e.value)
+		case "timeout":
+			h.Timeout, err = p.duration(key, e.value)
+		case "max_replica_lag":
+			h.MaxReplicaLag, err = p.duration(key, e.value)
+		case "rejoin_after":
+			h.RejoinAfter, err = p.integer(key, e.value)
+		case "fail_without_replica":
+			h.FailWithoutReplica, _, err = p.boolean(key, e.value)
+		}
+		if err != nil {
+			return h, err
+		}
+	}
+	return h, nil
+}
+
+// healthOverride is health for a database, cluster or shard: a pointer,
+// since an override that is given (even empty, "health: {}", which turns
+// checks off there) differs from none. A null value is none.
+func (p *parser) healthOverride(path string, n *yaml.Node) (*HealthConfig, error) {
+	if isNull(n) {
+		return nil, nil
+	}
+	h, err := p.health(path, n)
+	if err != nil {
+		return nil, err
+	}
+	return &h, nil
+}
+
+func (p *parser) consistency(path string, n *yaml.Node) (ConsistencyConfig, error) {
+	var c ConsistencyConfig
+	entries, err := p.mapping(path, n, consistencyKeys)
+	if err != nil {
+		return c, err
+	}
+	for _, e := range entries {
+		key := join(path, e.key)
+		switch e.key {
+		case "mode":
+			var name string
+			if name, err = p.str(key, e.value); err != nil || isNull(e.value) {
+				break
+			}
+			mode, ok := consistencyModes[name]
+			if !ok {
+				return c, p.fail(lineOf(e.value), key, "unknown mode %s (known: %s)", quoteValue(name), strings.Join(sortedKeys(consistencyModes), ", "))
+			}
+			c.Mode = mode
+		case "delay":
+			c.Delay, err = p.duration(key, e.value)
+		case "causal_wait":
+			c.CausalWait, err = p.duration(key, e.value)
+		}
+		if err != nil {
+			return c, err
+		}
+	}
+	return c, nil
 }
 
 // migrations reads the migrations keys shared by databases and clusters;

@@ -68,17 +68,17 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 		{"empty file", []byte("# nothing\n"), nil, 0, "", "empty file"},
 		{"null document", []byte("~\n"), nil, 1, "", "empty file"},
 		{"two documents", yml("{}", "---", "databases: {}"), nil, 2, "", "a second YAML document"},
-		{"top level is a list", yml("- databases"), nil, 1, "", "expected a mapping (default, trace_routes, policy, tables, databases, clusters), got a list"},
+		{"top level is a list", yml("- databases"), nil, 1, "", "expected a mapping (default, trace_routes, policy, tables, databases, clusters, health, consistency), got a list"},
 		{"unknown top-level key", yml(
 			"default: primary",
 			"databasez: {}",
-		), nil, 2, "databasez", `unknown key "databasez" (did you mean "databases"?); allowed keys: default, trace_routes, policy, tables, databases, clusters`},
+		), nil, 2, "databasez", `unknown key "databasez" (did you mean "databases"?); allowed keys: default, trace_routes, policy, tables, databases, clusters, health, consistency`},
 		{"unknown database key", yml(
 			"databases:",
 			"  primary:",
 			"    adapter: postgres",
 			"    replica: []",
-		), nil, 4, "databases.primary.replica", `unknown key "replica" (did you mean "replicas"?); allowed keys: adapter, dsn, writer, replicas, roles, pool, policy, migrations, migrations_table, tasks`},
+		), nil, 4, "databases.primary.replica", `unknown key "replica" (did you mean "replicas"?); allowed keys: adapter, dsn, writer, replicas, roles, pool, policy, migrations, migrations_table, tasks, health`},
 		{"unknown node key", yml(
 			"databases:",
 			"  primary:",
@@ -96,7 +96,7 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 			"    shards:",
 			"      - name: s1",
 			"        migrations: db",
-		), nil, 5, "clusters.orders.shards[0].migrations", `unknown key "migrations"; allowed keys: name, dsn, writer, replicas, roles, pool, policy`},
+		), nil, 5, "clusters.orders.shards[0].migrations", `unknown key "migrations"; allowed keys: name, dsn, writer, replicas, roles, pool, policy, health`},
 		{"unknown pool key", yml(
 			"databases:",
 			"  primary:",
@@ -335,6 +335,72 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 			"  primary:",
 			"    <<: postgres",
 		), nil, 3, "databases.primary.<<", `a merge key takes a mapping or a list of mappings, got "postgres"`},
+		{"unknown top-level health key", yml(
+			"health:",
+			"  interval: 1s",
+			"  max_lag: 5s",
+		), nil, 3, "health.max_lag", `unknown key "max_lag"; allowed keys: interval, timeout, max_replica_lag, rejoin_after, fail_without_replica`},
+		{"unknown database health key", yml(
+			"databases:",
+			"  primary:",
+			"    health: {intervall: 1s}",
+		), nil, 3, "databases.primary.health.intervall", `unknown key "intervall" (did you mean "interval"?); allowed keys: interval, timeout, max_replica_lag, rejoin_after, fail_without_replica`},
+		{"unknown shard health key", yml(
+			"clusters:",
+			"  orders:",
+			"    adapter: postgres",
+			"    shards:",
+			"      - name: s1",
+			"        dsn: host=a",
+			"        health:",
+			"          rejoin: 3",
+		), nil, 8, "clusters.orders.shards[0].health.rejoin", `unknown key "rejoin"`},
+		{"health not a mapping", yml(
+			"clusters:",
+			"  orders:",
+			"    health: 1s",
+			"    shards: [{name: s1, adapter: postgres, dsn: a}]",
+		), nil, 3, "clusters.orders.health", `expected a mapping (interval, timeout, max_replica_lag, rejoin_after, fail_without_replica), got "1s"`},
+		{"health interval without unit", yml(
+			"health:",
+			"  interval: 5",
+		), nil, 2, "health.interval", `expected a duration such as "30s", "5m" or "1h30m", got "5"`},
+		{"bad max_replica_lag", yml(
+			"databases:",
+			"  primary:",
+			"    health:",
+			"      max_replica_lag: five seconds",
+		), nil, 4, "databases.primary.health.max_replica_lag", `expected a duration such as "30s", "5m" or "1h30m", got "five seconds"`},
+		{"non-integer rejoin_after", yml(
+			"health: {interval: 1s, rejoin_after: 2.5}",
+		), nil, 1, "health.rejoin_after", `expected an integer, got "2.5"`},
+		{"bad fail_without_replica", yml(
+			"health:",
+			"  fail_without_replica: yes",
+		), nil, 2, "health.fail_without_replica", `expected true or false, got "yes"`},
+		{"unknown consistency mode", yml(
+			"consistency:",
+			"  mode: strong",
+		), nil, 2, "consistency.mode", `unknown mode "strong" (known: causal, eventual, timed)`},
+		{"empty consistency mode", yml(
+			"consistency: {mode: ''}",
+		), nil, 1, "consistency.mode", `unknown mode ""`},
+		{"unknown consistency key", yml(
+			"consistency:",
+			"  mode: timed",
+			"  delays: 2s",
+		), nil, 3, "consistency.delays", `unknown key "delays" (did you mean "delay"?); allowed keys: mode, delay, causal_wait`},
+		{"bad consistency delay", yml(
+			"consistency:",
+			"  mode: timed",
+			"  delay: 2",
+		), nil, 3, "consistency.delay", `expected a duration such as "30s", "5m" or "1h30m", got "2"`},
+		{"bad causal_wait", yml(
+			"consistency: {mode: causal, causal_wait: [20ms]}",
+		), nil, 1, "consistency.causal_wait", "expected a duration, got a list"},
+		{"consistency not a mapping", yml(
+			"consistency: causal",
+		), nil, 1, "consistency", `expected a mapping (mode, delay, causal_wait), got "causal"`},
 		{"non-scalar key", yml(
 			"databases:",
 			"  ? [a, b]",
@@ -364,6 +430,11 @@ func TestParseConfigReturnsValidateErrorsUnchanged(t *testing.T) {
 		{"negative pool size", "databases: {primary: {pool: {max_open_conns: -1}}}", "databases.primary.pool.max_open_conns"},
 		{"negative weight", "databases: {primary: {adapter: postgres, replicas: [{dsn: a, weight: -1}]}}", "databases.primary.replicas[0].weight"},
 		{"names differing in case", "databases: {Orders: {adapter: postgres, dsn: a}, orders: {adapter: postgres, dsn: b}}", "databases.orders"},
+		{"negative rejoin_after", "health: {interval: 1s, rejoin_after: -1}", "health.rejoin_after"},
+		{"negative database health interval", "databases: {primary: {health: {interval: -1s}}}", "databases.primary.health.interval"},
+		{"cluster health timeout over its interval", "clusters: {orders: {adapter: postgres, health: {interval: 1s, timeout: 2s}, shards: [{name: s1, dsn: a}]}}", "clusters.orders.health.timeout"},
+		{"negative shard rejoin_after", "clusters: {orders: {adapter: postgres, shards: [{name: s1, dsn: a, health: {rejoin_after: -2}}]}}", "clusters.orders.shards[0].health.rejoin_after"},
+		{"negative consistency delay", "consistency: {mode: timed, delay: -2s}", "consistency.delay"},
 		{"cluster named like a database", "databases: {orders: {adapter: postgres, dsn: a}}\nclusters: {orders: {adapter: postgres, shards: [{name: s1, dsn: b}]}}", "clusters.orders"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -398,6 +469,8 @@ func TestFileErrorsNeverPrintPasswords(t *testing.T) {
 			{"DSN as shard name", []string{"clusters: {orders: {shards: [{name: '" + dsn + "'}]}}"}},
 			{"DSN as strategy", []string{"clusters: {orders: {shard_keys: {t: {column: c, strategy: '" + dsn + "'}}, shards: [{name: s}]}}"}},
 			{"DSN as tasks", []string{"databases: {primary: {tasks: '" + dsn + "'}}"}},
+			{"DSN as health duration", []string{"health: {max_replica_lag: '" + dsn + "'}"}},
+			{"DSN as consistency mode", []string{"consistency: {mode: '" + dsn + "'}"}},
 			{"DSN as merge", []string{"databases: {primary: {<<: '" + dsn + "'}}"}},
 			{"DSN with a bad variable", []string{"databases: {primary: {dsn: '" + dsn + "${'}}"}},
 			{"DSN with an undefined variable", []string{"databases: {primary: {dsn: '" + dsn + "${PORT}'}}"}},

@@ -33,6 +33,9 @@ var fuzzSeeds = []string{
 	"a: &x [*x]\n",
 	"databases: &d {primary: {<<: *d}}\n",
 	"databases: {primary: {roles: {reporting: [{dsn: 'postgres://u:s3cret@h/db'}]}}}\n",
+	"health: {interval: 1s, timeout: 200ms, max_replica_lag: 5s, rejoin_after: 3, fail_without_replica: true}\nconsistency: {mode: causal, causal_wait: 20ms}\n",
+	"databases:\n  primary:\n    adapter: postgres\n    health: &h {interval: 2s}\nclusters:\n  orders:\n    adapter: postgres\n    health: *h\n    shards:\n      - {name: s1, dsn: a, health: {<<: *h, max_replica_lag: 1s}}\n      - {name: s2, dsn: b, health: {}}\nconsistency: {mode: timed, delay: 3s}\n",
+	"health: {interval: 1s, timeout: 2s, rejoin_after: -1, max_lag: x}\nconsistency: {mode: strong, delay: 2}\n",
 	"{}\n---\ndatabases: {}\n",
 	"databases:\n  ? [a]\n  : {}\n",
 }

@@ -29,6 +29,16 @@ func yml(lines ...string) []byte { return []byte(strings.Join(lines, "\n") + "\n
 const fullFile = `default: main
 trace_routes: true
 policy: weighted
+health:
+  interval: 1s
+  timeout: 500ms
+  max_replica_lag: 5s
+  rejoin_after: 3
+  fail_without_replica: true
+consistency:
+  mode: timed
+  delay: 3s
+  causal_wait: 20ms
 tables:
   legacy_orders: orders
   events: analytics
@@ -56,6 +66,7 @@ databases:
     migrations: db/migrate/main
     migrations_table: schema_versions
     tasks: true
+    health: {interval: 2s, fail_without_replica: false}
   analytics:
     adapter: sqlite
     writer:
@@ -66,11 +77,15 @@ databases:
       pool: {conn_max_lifetime: 1h}
     policy: least_in_use
     tasks: false
+    health: {}
 clusters:
   orders:
     adapter: postgres
     pool: {max_open_conns: 4}
     policy: random
+    health:
+      interval: 10s
+      max_replica_lag: 1m
     migrations: /srv/migrate/orders
     migrations_table: orders_versions
     tasks: true
@@ -88,6 +103,7 @@ clusters:
             - dsn: postgres://app@s1b/orders
         pool: {max_idle_conns: 2}
         policy: weighted
+        health: {interval: 5s, timeout: 1s, rejoin_after: 4}
       - name: shard2
         writer: {name: w2, dsn: postgres://app@s2/orders, adapter: postgresql}
 `
@@ -102,6 +118,11 @@ func TestParseConfigReadsEveryKey(t *testing.T) {
 		TraceRoutes: true,
 		Policy:      WeightedPolicy(),
 		Tables:      map[string]string{"legacy_orders": "orders", "events": "analytics"},
+		Health: HealthConfig{
+			Interval: time.Second, Timeout: 500 * time.Millisecond, MaxReplicaLag: 5 * time.Second,
+			RejoinAfter: 3, FailWithoutReplica: true,
+		},
+		Consistency: ConsistencyConfig{Mode: Timed, Delay: 3 * time.Second, CausalWait: 20 * time.Millisecond},
 		Databases: map[string]DatabaseConfig{
 			"main": {
 				Writer: &NodeConfig{DSN: "postgres://app@db1/main", Adapter: "postgres"},
@@ -113,11 +134,13 @@ func TestParseConfigReadsEveryKey(t *testing.T) {
 				Pool:       PoolConfig{MaxOpenConns: 10, MaxIdleConns: 5, ConnMaxLifetime: 30 * time.Minute, ConnMaxIdleTime: 5 * time.Minute},
 				Policy:     RoundRobinPolicy(),
 				Migrations: MigrationsConfig{Dir: "db/migrate/main", Table: "schema_versions"},
+				Health:     &HealthConfig{Interval: 2 * time.Second},
 			},
 			"analytics": {
 				Writer:     &NodeConfig{Name: "w", DSN: "file:analytics.db", Adapter: "sqlite", Weight: 1, Pool: pool(PoolConfig{ConnMaxLifetime: time.Hour})},
 				Policy:     LeastInUsePolicy(),
 				Migrations: MigrationsConfig{Disabled: true},
+				Health:     &HealthConfig{}, // "health: {}" turns checks off here
 			},
 		},
 		Clusters: map[string]ClusterConfig{
@@ -130,6 +153,7 @@ func TestParseConfigReadsEveryKey(t *testing.T) {
 					"refunds":  {Column: "id", Strategy: sharding.Hash()},
 				},
 				Migrations: MigrationsConfig{Dir: "/srv/migrate/orders", Table: "orders_versions"},
+				Health:     &HealthConfig{Interval: 10 * time.Second, MaxReplicaLag: time.Minute},
 				Shards: []ShardConfig{
 					{Name: "shard1", DatabaseConfig: DatabaseConfig{
 						Writer:   &NodeConfig{DSN: "postgres://app@s1/orders", Adapter: "postgres"},
@@ -137,6 +161,7 @@ func TestParseConfigReadsEveryKey(t *testing.T) {
 						Roles:    map[string][]NodeConfig{"backup": {{DSN: "postgres://app@s1b/orders", Adapter: "postgres"}}},
 						Pool:     PoolConfig{MaxIdleConns: 2},
 						Policy:   WeightedPolicy(),
+						Health:   &HealthConfig{Interval: 5 * time.Second, Timeout: time.Second, RejoinAfter: 4},
 					}},
 					{Name: "shard2", DatabaseConfig: DatabaseConfig{
 						Writer: &NodeConfig{Name: "w2", DSN: "postgres://app@s2/orders", Adapter: "postgresql"},
@@ -182,6 +207,64 @@ func TestParseConfigMinimalFiles(t *testing.T) {
 		"default: main",
 	), nil)
 	require.NoError(t, err)
+}
+
+func TestParseConfigHealthAndConsistency(t *testing.T) {
+	// Every consistency mode name, and null values.
+	for _, tc := range []struct {
+		mode string
+		want ConsistencyMode
+	}{{"eventual", Eventual}, {"timed", Timed}, {"causal", Causal}, {"~", Eventual}} {
+		cfg, err := ParseConfig("grant.yml", yml("consistency: {mode: "+tc.mode+"}"), nil)
+		require.NoError(t, err, tc.mode)
+		assert.Equal(t, ConsistencyConfig{Mode: tc.want}, cfg.Consistency, tc.mode)
+	}
+
+	// Null health and consistency count as absent; a null override is no
+	// override (nil), unlike "health: {}".
+	cfg, err := ParseConfig("grant.yml", yml(
+		"health:",
+		"consistency: ~",
+		"databases:",
+		"  primary:",
+		"    adapter: postgres",
+		"    health: ~",
+		"clusters:",
+		"  orders:",
+		"    adapter: postgres",
+		"    health:",
+		"    shards: [{name: s1, dsn: a, health: ~}]",
+	), nil)
+	require.NoError(t, err)
+	assert.Zero(t, cfg.Health)
+	assert.Zero(t, cfg.Consistency)
+	assert.Nil(t, cfg.Databases["primary"].Health)
+	assert.Nil(t, cfg.Clusters["orders"].Health)
+	assert.Nil(t, cfg.Clusters["orders"].Shards[0].Health)
+
+	// Anchors, merge keys and ${VAR} work inside health and consistency.
+	cfg, err = ParseConfig("grant.yml", yml(
+		"health: &health",
+		"  interval: ${HEALTH_INTERVAL:-1s}",
+		"  max_replica_lag: 5s",
+		"consistency:",
+		"  mode: ${CONSISTENCY:-eventual}",
+		"  causal_wait: '${CAUSAL_WAIT}'",
+		"databases:",
+		"  primary:",
+		"    adapter: postgres",
+		"    health: {<<: *health, rejoin_after: '${REJOIN}', fail_without_replica: '${STRICT}'}",
+		"  analytics:",
+		"    adapter: postgres",
+		"    dsn: host=a",
+		"    health: *health",
+	), envOf(map[string]string{"CONSISTENCY": "causal", "CAUSAL_WAIT": "20ms", "REJOIN": "5", "STRICT": "true"}))
+	require.NoError(t, err)
+	base := HealthConfig{Interval: time.Second, MaxReplicaLag: 5 * time.Second}
+	assert.Equal(t, base, cfg.Health)
+	assert.Equal(t, ConsistencyConfig{Mode: Causal, CausalWait: 20 * time.Millisecond}, cfg.Consistency)
+	assert.Equal(t, &HealthConfig{Interval: time.Second, MaxReplicaLag: 5 * time.Second, RejoinAfter: 5, FailWithoutReplica: true}, cfg.Databases["primary"].Health)
+	assert.Equal(t, &base, cfg.Databases["analytics"].Health)
 }
 
 func TestParseConfigMergeKeysAndAliases(t *testing.T) {

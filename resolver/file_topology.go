@@ -32,7 +32,7 @@ type dbSpec struct {
 	// replicas and roles in file order; roles by name.
 	replicas []nodeSpec
 	roles    map[string][]nodeSpec
-	db       DatabaseConfig // Pool, Policy, Migrations
+	db       DatabaseConfig // Pool, Policy, Migrations, Health
 }
 
 func (p *parser) databases(n *yaml.Node, defaultName string) (map[string]DatabaseConfig, error) {
@@ -106,6 +106,8 @@ func (p *parser) cluster(name, path string, line int, n *yaml.Node) (ClusterConf
 			c.Pool, err = p.pool(path+".pool", e.value)
 		case "policy":
 			c.Policy, err = p.policy(path+".policy", e.value)
+		case "health":
+			c.Health, err = p.healthOverride(path+".health", e.value)
 		case "shard_keys":
 			c.ShardKeys, err = p.shardKeys(path+".shard_keys", e.value)
 		case "shards":
@@ -195,6 +197,8 @@ func (p *parser) dbSection(path string, line int, n *yaml.Node, allowed []string
 			spec.db.Pool, err = p.pool(key, e.value)
 		case "policy":
 			spec.db.Policy, err = p.policy(key, e.value)
+		case "health":
+			spec.db.Health, err = p.healthOverride(key, e.value)
 		}
 		if err != nil {
 			return nil, err
