@@ -17,9 +17,11 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
 	"github.com/grant-go/grant/callbacks"
+	"github.com/grant-go/grant/observe"
 	"github.com/grant-go/grant/resolver"
 )
 
@@ -60,6 +62,12 @@ type (
 	HealthConfig = resolver.HealthConfig
 	// NodeHealth is a node's last health check result (Node.Health).
 	NodeHealth = resolver.NodeHealth
+	// LogConfig turns on the routing log (Config.Log): one slog record per
+	// statement. See docs/observability.md.
+	LogConfig = resolver.LogConfig
+	// MetricsConfig turns on the Prometheus route metrics (Config.Metrics);
+	// Plugin.Collectors returns them. See docs/observability.md.
+	MetricsConfig = resolver.MetricsConfig
 )
 
 // Built-in role names.
@@ -94,8 +102,9 @@ type Plugin struct {
 	config Config
 	err    error // from validating config in New
 
-	mu     sync.Mutex
-	router *callbacks.Router
+	mu      sync.Mutex
+	router  *callbacks.Router
+	metrics *observe.Metrics
 }
 
 // New validates cfg and returns the plugin to pass to db.Use. It opens no
@@ -129,7 +138,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		pool = prepared.ConnPool
 	}
 	sqlDB, _ := pool.(*sql.DB)
-	topology, err := resolver.Build(p.config, resolver.Handle{
+	handle := resolver.Handle{
 		Dialect:    db.Dialector.Name(),
 		Pool:       pool,
 		SQLDB:      sqlDB,
@@ -137,11 +146,27 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		NowFunc:    db.Config.NowFunc,
 		PrepareMax: db.Config.PrepareStmtMaxSize,
 		PrepareTTL: db.Config.PrepareStmtTTL,
-	})
+	}
+	if p.config.Metrics.OpenTelemetryPools {
+		handle.OnOpen = reportPoolToOpenTelemetry
+	}
+	topology, err := resolver.Build(p.config, handle)
 	if err != nil {
 		return err
 	}
-	router := callbacks.NewRouter(topology, callbacks.Options{TraceRoutes: p.config.TraceRoutes, Consistency: p.config.Consistency})
+	var observers []callbacks.Observer
+	if p.config.Log.Logger != nil {
+		observers = append(observers, observe.NewLogger(p.config.Log))
+	}
+	metrics := observe.NewMetrics(p.config.Metrics, topology)
+	if p.config.Metrics.Enabled {
+		observers = append(observers, metrics)
+	}
+	router := callbacks.NewRouter(topology, callbacks.Options{
+		TraceRoutes: p.config.TraceRoutes,
+		Consistency: p.config.Consistency,
+		Observers:   observers,
+	})
 	for i, model := range p.config.Models {
 		stmt := &gorm.Statement{DB: db}
 		err := stmt.Parse(model)
@@ -157,6 +182,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		return err
 	}
 	p.router = router
+	p.metrics = metrics
 	topology.StartHealthChecks()
 	return nil
 }
@@ -169,6 +195,37 @@ func (p *Plugin) Stats() map[string]sql.DBStats {
 		return r.Topology().Stats()
 	}
 	return map[string]sql.DBStats{}
+}
+
+// Collectors returns grant's Prometheus collectors: replica health
+// (grant_node_healthy, grant_node_lag_seconds) and the database/sql
+// statistics of every opened pool always, and the route metrics
+// (grant_statements_total, grant_statement_duration_seconds,
+// grant_scatter_fanout) when Config.Metrics.Enabled. Register them on your
+// own registry (registry.MustRegister(p.Collectors()...)) and serve it as
+// you like: grant starts no HTTP server and never touches the global
+// registry. Nil before Initialize.
+func (p *Plugin) Collectors() []prometheus.Collector {
+	if m := p.metricsOrNil(); m != nil {
+		return m.Collectors()
+	}
+	return nil
+}
+
+// RouteCounts returns how many statements went where, keyed
+// "database/shard/role/operation/outcome" (shard "" outside clusters;
+// outcome ok, error or refused). Empty unless Config.Metrics.Enabled.
+func (p *Plugin) RouteCounts() map[string]uint64 {
+	if m := p.metricsOrNil(); m != nil {
+		return m.RouteCounts()
+	}
+	return map[string]uint64{}
+}
+
+func (p *Plugin) metricsOrNil() *observe.Metrics {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.metrics
 }
 
 // Close stops the health checks (waiting for their goroutines to exit) and

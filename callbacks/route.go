@@ -87,6 +87,9 @@ func (r *Router) handle(db *gorm.DB, kind statement) {
 	if db.Error != nil {
 		return // GORM will not run the statement; nothing to route
 	}
+	if len(r.observers) > 0 {
+		r.startObserving(db)
+	}
 	pool := db.Statement.ConnPool
 	switch p := pool.(type) {
 	case *gorm.PreparedStmtDB:
@@ -321,8 +324,8 @@ func (r *Router) route(db *gorm.DB, kind statement) {
 		return
 	}
 	db.Statement.ConnPool = pool
-	if r.trace {
-		r.traceRoute(db, resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: role, Node: node.Label(), PreventWrites: preventWrites})
+	if r.trace || len(r.observers) > 0 {
+		r.noteRoute(db, resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: role, Node: node.Label(), PreventWrites: preventWrites})
 	}
 }
 

@@ -32,6 +32,7 @@ type Router struct {
 	entry    *RoutingPool
 
 	consistency resolver.ConsistencyConfig
+	observers   []Observer
 }
 
 // Options tune a Router.
@@ -42,13 +43,16 @@ type Options struct {
 	// Consistency is the read-your-writes mode for statements whose context
 	// carries a resolver.Session.
 	Consistency resolver.ConsistencyConfig
+	// Observers receive every statement's Observation (logs, metrics). With
+	// none, observing costs nothing; with any, one allocation per statement.
+	Observers []Observer
 }
 
 // NewRouter returns a Router for topology, not yet installed on a handle:
 // CheckModel works before Install, so a bad model can fail a plugin's
 // Initialize without leaving callbacks behind.
 func NewRouter(topology *resolver.Topology, opts Options) *Router {
-	r := &Router{topology: topology, trace: opts.TraceRoutes, consistency: opts.Consistency}
+	r := &Router{topology: topology, trace: opts.TraceRoutes, consistency: opts.Consistency, observers: opts.Observers}
 	r.models.Store(&map[*schema.Schema]*modelRoute{})
 	r.entry = &RoutingPool{router: r}
 	return r
@@ -85,6 +89,20 @@ func (r *Router) Install(db *gorm.DB) error {
 	} {
 		if err := reg.register(reg.name, reg.handler); err != nil {
 			return fmt.Errorf("grant: registering callback %s: %w", reg.name, err)
+		}
+	}
+	if err := r.registerSpanHooks(db); err != nil {
+		return err
+	}
+	if len(r.observers) > 0 {
+		for operation, register := range map[string]func(string, func(*gorm.DB)) error{
+			"create": cb.Create().After("*").Register, "query": cb.Query().After("*").Register,
+			"update": cb.Update().After("*").Register, "delete": cb.Delete().After("*").Register,
+			"row": cb.Row().After("*").Register, "raw": cb.Raw().After("*").Register,
+		} {
+			if err := register("grant:observe", r.observer(operation)); err != nil {
+				return fmt.Errorf("grant: registering callback grant:observe: %w", err)
+			}
 		}
 	}
 	if create := cb.Create().Get("gorm:create"); create != nil {

@@ -17,7 +17,10 @@ import (
 // pool is closed once the query's callbacks are done.
 const scatterKey = "grant:scatter"
 
-type scatterClause struct{ pool *sql.DB }
+type scatterClause struct {
+	pool  *sql.DB
+	route resolver.Route // for span attributes
+}
 
 func (scatterClause) Build(clause.Builder) {}
 
@@ -112,11 +115,10 @@ func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role stri
 		targets[i] = scatter.Target{Name: shard.Qualified(), Pool: pool}
 	}
 	pool := scatter.Open(targets, plan)
-	stmt.Clauses[scatterKey] = clause.Clause{Expression: scatterClause{pool: pool}}
+	stmt.Clauses[scatterKey] = clause.Clause{Expression: scatterClause{pool: pool, route: route}}
 	stmt.ConnPool = scatterPool{db: pool}
-	if r.trace {
-		r.traceRoute(db, route) // "[orders/*/reading]": every shard of the cluster
-	}
+	r.noteRoute(db, route) // trace: "[orders/*/reading]", every shard of the cluster
+	r.noteScatter(db, len(targets))
 }
 
 // closeScatter runs after every query callback and closes the statement's

@@ -78,9 +78,9 @@ func (r *Router) routeInLazyTx(db *gorm.DB, kind statement, tx *lazyTx) {
 	}
 	db.Statement.ConnPool = tx.tx
 	tx.wrote = tx.wrote || kind.writes
-	if r.trace {
+	if r.trace || len(r.observers) > 0 {
 		route.Database, route.Shard, route.Node = tx.database.Name(), tx.database.Shard(), tx.node.Label()
-		r.traceRoute(db, route)
+		r.noteRoute(db, route)
 	}
 }
 
@@ -238,9 +238,7 @@ func (r *Router) routePinned(db *gorm.DB, kind statement, pinned gorm.ConnPool) 
 		r.refuse(db, r.readOnly(db, route))
 		return
 	}
-	if r.trace {
-		r.traceRoute(db, route)
-	}
+	r.noteRoute(db, route)
 }
 
 // nodeOf finds the node a pinned transaction or connection belongs to, or nil.

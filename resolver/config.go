@@ -64,6 +64,10 @@ type Config struct {
 	// Consistency is the read-your-writes mode for statements whose context
 	// carries a Session (see ConsistencyConfig); the zero value is Eventual.
 	Consistency ConsistencyConfig
+	// Log is the routing log (off unless Log.Logger is set).
+	Log LogConfig
+	// Metrics are grant's Prometheus collectors (see Plugin.Collectors).
+	Metrics MetricsConfig
 }
 
 // DatabaseConfig is one logical database: one writer and any number of replicas and

@@ -61,6 +61,7 @@ type openSettings struct {
 	nowFunc    func() time.Time
 	prepareMax int
 	prepareTTL time.Duration
+	onOpen     func(*Node, *sql.DB)
 }
 
 // DSN is the node's DSN with its password replaced by "xxxxx"; "" for the
@@ -180,7 +181,11 @@ func (n *Node) open() (*openNode, error) {
 		return nil, n.errorf(err)
 	}
 	applyPool(sqlDB, n.pool)
-	return n.adopt(sqlDB, sqlDB, true), nil
+	o := n.adopt(sqlDB, sqlDB, true)
+	if n.settings.onOpen != nil {
+		n.settings.onOpen(n, sqlDB)
+	}
+	return o, nil
 }
 
 // adopt installs an already open pool (the handle's own, for the default

@@ -62,6 +62,9 @@ type Handle struct {
 	NowFunc    func() time.Time
 	PrepareMax int
 	PrepareTTL time.Duration
+	// OnOpen, if set, is called once for each node's pool as it opens (and
+	// for the handle's own pool at Build), e.g. to report its statistics.
+	OnOpen func(n *Node, db *sql.DB)
 }
 
 // Build validates cfg against the handle and builds the topology. It opens
@@ -71,7 +74,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	settings := &openSettings{logger: h.Logger, nowFunc: h.NowFunc, prepareMax: h.PrepareMax, prepareTTL: h.PrepareTTL}
+	settings := &openSettings{logger: h.Logger, nowFunc: h.NowFunc, prepareMax: h.PrepareMax, prepareTTL: h.PrepareTTL, onOpen: h.OnOpen}
 	t := &Topology{databases: map[string]*Database{}, clusters: map[string]*Cluster{}, tables: map[string]*Database{}, clusterTables: map[string]*Cluster{}}
 	defaultPolicy := guardPolicy(cfg.Policy)
 
@@ -112,6 +115,9 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			d.writer.adopt(h.Pool, h.SQLDB, false)
 			if h.SQLDB != nil {
 				applyPool(h.SQLDB, dc.Pool)
+				if h.OnOpen != nil {
+					h.OnOpen(d.writer, h.SQLDB)
+				}
 			}
 			t.nodes = append(t.nodes, d.writer)
 		}

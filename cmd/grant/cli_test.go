@@ -183,12 +183,15 @@ clusters:
     shards:
       - name: shard1
         dsn: "postgres://app:s3cret@127.0.0.1:1/orders?connect_timeout=1&sslmode=disable"
+      - name: shard2
+        dsn: "host=127.0.0.1 port=1 user=app password=s3cret dbname=orders connect_timeout=1 sslmode=disable"
 `)
 	stdout, stderr, code := run(t, dir, "status", "--config", "down.yml", "--timeout", "3s")
 	assert.NotZero(t, code)
 	assert.Contains(t, stdout, "orders/shard1/writing")
 	assert.Contains(t, stdout, "NO")
-	assert.Contains(t, stderr, "1 of 2 nodes unreachable")
+	assert.Contains(t, stdout, "orders/shard2/writing")
+	assert.Contains(t, stderr, "2 of 3 nodes unreachable")
 	assert.NotContains(t, stdout+stderr, "s3cret")
 
 	stdout, _, code = run(t, dir, "status", "--config", "down.yml", "--json", "--timeout", "3s")

@@ -60,6 +60,7 @@ another's changes, their lag. It exits non-zero if any node is unreachable.`,
 				}
 			} else {
 				printStatuses(cmd.OutOrStdout(), statuses)
+				printFooter(cmd.OutOrStdout(), plugin.Resolver())
 			}
 			down := 0
 			for _, s := range statuses {
@@ -174,4 +175,15 @@ func printStatuses(out io.Writer, statuses []nodeStatus) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fms\t%s\n", s.Node, s.Role, reachable, version, lag, s.PingMillis, s.Error)
 	}
 	_ = tw.Flush()
+}
+
+// printFooter sums the topology up under the table (not in --json output,
+// which stays a plain array of nodes).
+func printFooter(out io.Writer, t *resolver.Topology) {
+	shards := 0
+	for _, c := range t.Clusters() {
+		shards += len(c.Shards())
+	}
+	fmt.Fprintf(out, "grant status: %d databases, %d clusters (%d shards), %d nodes\n",
+		len(t.Databases()), len(t.Clusters()), shards, len(t.Nodes()))
 }

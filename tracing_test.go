@@ -1,0 +1,135 @@
+package grant_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"go.opentelemetry.io/otel/trace"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/internal/testdb"
+)
+
+func spanAttrs(s tracetest.SpanStub) map[attribute.Key]string {
+	out := map[attribute.Key]string{}
+	for _, kv := range s.Attributes {
+		out[kv.Key] = kv.Value.Emit()
+	}
+	return out
+}
+
+// A statement's OpenTelemetry span carries its route. Installed after grant,
+// a plugin in the style of gorm.io/plugin/opentelemetry (same callback
+// names) starts the statement's span; grant decorates that span, not the
+// request's.
+func TestSpansCarryTheRoute(t *testing.T) {
+	db, _ := standIn(t, grant.ConsistencyConfig{})
+	exporter := tracetest.NewInMemoryExporter()
+	provider := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
+	tracer := provider.Tracer("test")
+	require.NoError(t, db.Callback().Query().Before("gorm:query").Register("otel:before:select", func(tx *gorm.DB) {
+		tx.Statement.Context, _ = tracer.Start(tx.Statement.Context, "gorm.Query")
+	}))
+	require.NoError(t, db.Callback().Query().After("gorm:query").Register("otel:after:select", func(tx *gorm.DB) {
+		trace.SpanFromContext(tx.Statement.Context).End()
+	}))
+
+	ctx, request := tracer.Start(context.Background(), "request")
+	require.NoError(t, db.WithContext(ctx).Find(&[]Memo{}).Error)
+	require.NoError(t, db.WithContext(ctx).Create(&Memo{Text: "x"}).Error)
+	request.End()
+
+	spans := exporter.GetSpans()
+	byName := map[string]tracetest.SpanStub{}
+	for _, s := range spans {
+		byName[s.Name] = s
+	}
+	query := spanAttrs(byName["gorm.Query"])
+	assert.Equal(t, "primary/reading/1", query["db.client.connection.pool.name"])
+	assert.Equal(t, "primary", query["grant.database"])
+	assert.Equal(t, "reading", query["grant.role"])
+	assert.Equal(t, "primary/reading#1", query["grant.node"])
+	request_ := spanAttrs(byName["request"])
+	assert.Equal(t, "writing", request_["grant.role"], "with no statement span (the create), the span in the context gets the route")
+	assert.Equal(t, "primary/writing/writer", request_["db.client.connection.pool.name"])
+
+	// Without a recording span nothing is set, and nothing fails.
+	require.NoError(t, db.Find(&[]Memo{}).Error)
+}
+
+// The same when the OpenTelemetry plugin was installed before grant: its
+// span starts before grant's first decoration, and grant decorates it.
+func TestSpansCarryTheRouteWhateverTheInstallOrder(t *testing.T) {
+	exporter := tracetest.NewInMemoryExporter()
+	tracer := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter)).Tracer("test")
+	b := testdb.SQLite(t)
+	primary := b.CreateDatabase(t, "primary")
+	db, err := gorm.Open(primary.Dialector(), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	require.NoError(t, db.Callback().Query().Before("gorm:query").Register("otel:before:select", func(tx *gorm.DB) {
+		tx.Statement.Context, _ = tracer.Start(tx.Statement.Context, "gorm.Query")
+	}))
+	require.NoError(t, db.Callback().Query().After("gorm:query").Register("otel:after:select", func(tx *gorm.DB) {
+		trace.SpanFromContext(tx.Statement.Context).End()
+	}))
+	require.NoError(t, db.Use(grant.New(grant.Config{})))
+	require.NoError(t, db.AutoMigrate(&Memo{}))
+	require.NoError(t, db.Find(&[]Memo{}).Error)
+	var found bool
+	for _, s := range exporter.GetSpans() {
+		if s.Name == "gorm.Query" && spanAttrs(s)["grant.database"] == "primary" {
+			found = true
+		}
+	}
+	assert.True(t, found, "the statement's span carries the route")
+}
+
+// MetricsConfig.OpenTelemetryPools: every pool's statistics reach the global
+// MeterProvider as the pool opens, each with its name.
+func TestOpenTelemetryPoolMetrics(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	previous := otel.GetMeterProvider()
+	otel.SetMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)))
+	t.Cleanup(func() { otel.SetMeterProvider(previous) })
+
+	b := testdb.SQLite(t)
+	primary, replica := b.CreateDatabase(t, "primary"), b.CreateDatabase(t, "replica")
+	db, err := gorm.Open(primary.Dialector(), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	require.NoError(t, db.Use(grant.New(grant.Config{
+		Databases: map[string]grant.DatabaseConfig{"primary": {Replicas: []grant.NodeConfig{{Dialector: replica.Dialector()}}}},
+		Metrics:   grant.MetricsConfig{OpenTelemetryPools: true},
+	})))
+	pools := func() map[string]bool {
+		var rm metricdata.ResourceMetrics
+		require.NoError(t, reader.Collect(context.Background(), &rm))
+		seen := map[string]bool{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name != "go.sql.connections_open" {
+					continue
+				}
+				for _, dp := range m.Data.(metricdata.Gauge[int64]).DataPoints {
+					if v, ok := dp.Attributes.Value("db.client.connection.pool.name"); ok {
+						seen[v.AsString()] = true
+					}
+				}
+			}
+		}
+		return seen
+	}
+	assert.Equal(t, map[string]bool{"primary/writing/writer": true}, pools(), "the handle's pool; the replica's is not open yet")
+	require.NoError(t, db.Scopes(grant.Role(grant.Writing)).AutoMigrate(&Memo{}))
+	_ = db.Find(&[]Memo{}).Error // opens the replica's pool (its table is missing: no matter)
+	assert.Equal(t, map[string]bool{"primary/writing/writer": true, "primary/reading/1": true}, pools())
+}
