@@ -105,6 +105,7 @@ func TestCLIMigrateEndToEnd(t *testing.T) {
 	for _, node := range []string{"primary/writing", "orders/shard1/writing", "orders/shard4/writing"} {
 		assert.Contains(t, stdout, node)
 	}
+	assert.Contains(t, stdout, "0/1 in use", "the pools as grant's topology snapshot shows them")
 
 	// shard3 already has a column "note": migration 2 fails there only.
 	shard3 := shards[2].Open(t)

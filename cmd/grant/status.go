@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/resolver"
 )
 
@@ -28,7 +29,10 @@ type nodeStatus struct {
 	Replica    bool     `json:"replica"`               // the server says it replays another's changes
 	LagSeconds *float64 `json:"lag_seconds,omitempty"` // known only for replicas
 	PingMillis float64  `json:"ping_ms"`
-	Error      string   `json:"error,omitempty"`
+	// Pool is the node's pool as grant's topology snapshot shows it
+	// (Plugin.Topology), after the check.
+	Pool  *grant.PoolStats `json:"pool,omitempty"`
+	Error string           `json:"error,omitempty"`
 }
 
 func newStatusCmd() *cobra.Command {
@@ -52,6 +56,7 @@ another's changes, their lag. It exits non-zero if any node is unreachable.`,
 			}
 			defer closeHandle(db, plugin)
 			statuses := checkNodes(cmd.Context(), plugin.Resolver().Nodes(), timeout)
+			addPools(statuses, plugin.Topology())
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -78,6 +83,27 @@ another's changes, their lag. It exits non-zero if any node is unreachable.`,
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for each node")
 	return cmd
+}
+
+// addPools copies each node's pool statistics from the topology snapshot,
+// the same one Plugin.StatusHandler serves.
+func addPools(statuses []nodeStatus, snap grant.Snapshot) {
+	pools := map[string]*grant.PoolStats{}
+	for _, d := range snap.Databases {
+		for _, n := range d.Nodes {
+			pools[n.Label] = n.Pool
+		}
+	}
+	for _, c := range snap.Clusters {
+		for _, d := range c.Shards {
+			for _, n := range d.Nodes {
+				pools[n.Label] = n.Pool
+			}
+		}
+	}
+	for i := range statuses {
+		statuses[i].Pool = pools[statuses[i].Node]
+	}
 }
 
 // checkNodes asks every node at once (at most 16 in flight).
@@ -160,7 +186,7 @@ func mysqlReplicaLag(ctx context.Context, db *sql.DB) (bool, *float64) {
 
 func printStatuses(out io.Writer, statuses []nodeStatus) {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tROLE\tREACHABLE\tVERSION\tLAG\tPING\tERROR")
+	fmt.Fprintln(tw, "NODE\tROLE\tREACHABLE\tVERSION\tLAG\tPING\tPOOL\tERROR")
 	for _, s := range statuses {
 		reachable, lag := "yes", "-"
 		if !s.Reachable {
@@ -172,7 +198,11 @@ func printStatuses(out io.Writer, statuses []nodeStatus) {
 			lag = "unknown"
 		}
 		version, _, _ := strings.Cut(s.Version, " ")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fms\t%s\n", s.Node, s.Role, reachable, version, lag, s.PingMillis, s.Error)
+		pool := "-"
+		if s.Pool != nil {
+			pool = fmt.Sprintf("%d/%d in use", s.Pool.InUse, s.Pool.OpenConnections)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.1fms\t%s\t%s\n", s.Node, s.Role, reachable, version, lag, s.PingMillis, pool, s.Error)
 	}
 	_ = tw.Flush()
 }
