@@ -124,20 +124,12 @@ type decision struct {
 
 // decide applies the precedence scope → context → model → table mapping →
 // default, field by field. It allocates nothing on the way to a route.
-func (r *Router) decide(db *gorm.DB, kind statement) (decision, error) {
-	d, err := r.decideUnlocked(db, kind)
-	if err == nil {
-		if shard, locked := resolver.ShardLockFrom(db.Statement.Context); locked {
-			err = checkShardLock(d, shard)
-		}
-	}
-	return d, err
-}
-
-// checkShardLock refuses a decision that leaves the shard a request is
-// locked to: another shard of a cluster, or several.
-func checkShardLock(d decision, shard string) error {
-	if d.database == nil || d.database.Cluster() == nil {
+// checkShardLock refuses a decision that leaves the shard the statement's
+// request is locked to (grant.LockShard): another shard of a cluster, or
+// several. Without a lock in the program it is one atomic load.
+func checkShardLock(db *gorm.DB, d *decision) error {
+	shard, locked := resolver.ShardLockFrom(db.Statement.Context)
+	if !locked || d.database == nil || d.database.Cluster() == nil {
 		return nil
 	}
 	if d.shards == nil && d.split == nil && d.database.Shard() == shard {
@@ -151,7 +143,7 @@ func checkShardLock(d decision, shard string) error {
 		Detail: fmt.Sprintf("the request is locked to shard %q; the statement goes to %s", shard, target)}
 }
 
-func (r *Router) decideUnlocked(db *gorm.DB, kind statement) (decision, error) {
+func (r *Router) decide(db *gorm.DB, kind statement) (decision, error) {
 	stmt := db.Statement
 	conn := scopeConnection(stmt)
 	if outer, ok := resolver.ConnectionFrom(stmt.Context); ok {
@@ -282,6 +274,9 @@ func (d *decision) role(kind statement) string {
 // route handles a statement outside any transaction.
 func (r *Router) route(db *gorm.DB, kind statement) {
 	d, err := r.decide(db, kind)
+	if err == nil {
+		err = checkShardLock(db, &d)
+	}
 	if err != nil {
 		r.refuse(db, err)
 		return

@@ -82,13 +82,20 @@ func (r *Router) Install(db *gorm.DB) error {
 		{cb.Query().After("*").Register, "grant:scatter_close", closeScatter},
 		{cb.Update().After("*").Register, "grant:scatter_close", closeScatter},
 		{cb.Delete().After("*").Register, "grant:scatter_close", closeScatter},
-		{cb.Create().After("*").Register, "grant:session", r.afterWrite},
-		{cb.Update().After("*").Register, "grant:session", r.afterWrite},
-		{cb.Delete().After("*").Register, "grant:session", r.afterWrite},
-		{cb.Raw().After("*").Register, "grant:session", r.afterWrite},
 	} {
 		if err := reg.register(reg.name, reg.handler); err != nil {
 			return fmt.Errorf("grant: registering callback %s: %w", reg.name, err)
+		}
+	}
+	if r.consistency.Mode != resolver.Eventual {
+		// Sessions learn of their writes after GORM's commit.
+		for _, register := range []func(string, func(*gorm.DB)) error{
+			cb.Create().After("*").Register, cb.Update().After("*").Register,
+			cb.Delete().After("*").Register, cb.Raw().After("*").Register,
+		} {
+			if err := register("grant:session", r.afterWrite); err != nil {
+				return fmt.Errorf("grant: registering callback grant:session: %w", err)
+			}
 		}
 	}
 	if err := r.registerSpanHooks(db); err != nil {

@@ -12,7 +12,7 @@ import (
 // span — the one gorm.io/plugin/opentelemetry (or otelgorm) starts for it,
 // or any span in the context — grant adds its route to that span (see
 // registerSpanHooks for how it finds the statement's own span). Without a
-// recording span it costs two context lookups per statement.
+// recording span it costs one context lookup per statement.
 
 // Attribute keys grant sets on spans.
 const (
@@ -23,32 +23,38 @@ const (
 	AttrNode     = attribute.Key("grant.node") // "primary/reading#1"
 )
 
-// registerSpanHooks decorates the statement's span both just before and
-// just after GORM runs it. gorm.io/plugin/opentelemetry starts its span in
-// a Before("gorm:<op>") callback and ends it in an After one; GORM runs
-// callbacks with the same anchor in registration order, so whichever plugin
-// was installed first, one of the two decorations lands on the open span of
-// the statement (the other finds the parent's or an ended span, where
-// setting the same attributes is harmless or ignored).
+// registerSpanHooks decorates the statement's span with one callback per
+// kind of statement. gorm.io/plugin/opentelemetry starts its span in a
+// Before("gorm:<op>") callback named "otel:before:<op>" and ends it in an
+// After one; GORM runs callbacks with the same anchor in registration
+// order. So when that plugin is already installed, grant decorates just
+// before the statement (after the span started); otherwise just after it
+// (before a plugin installed later ends its span — or, without one, on the
+// span the context carries). For writes "just after" is before GORM's
+// commit, which hands the statement back the handle's pool.
 func (r *Router) registerSpanHooks(db *gorm.DB) error {
 	cb := db.Callback()
 	hooks := []struct {
-		before, after func(string, func(*gorm.DB)) error
-		name          string
+		processor interface {
+			Get(string) func(*gorm.DB)
+		}
+		before, after  func(string, func(*gorm.DB)) error
+		otelName, name string
 	}{
-		{cb.Create().Before("gorm:create").Register, cb.Create().After("gorm:create").Register, "create"},
-		{cb.Query().Before("gorm:query").Register, cb.Query().After("gorm:query").Register, "query"},
-		{cb.Update().Before("gorm:update").Register, cb.Update().After("gorm:update").Register, "update"},
-		{cb.Delete().Before("gorm:delete").Register, cb.Delete().After("gorm:delete").Register, "delete"},
-		{cb.Row().Before("gorm:row").Register, cb.Row().After("gorm:row").Register, "row"},
-		{cb.Raw().Before("gorm:raw").Register, cb.Raw().After("gorm:raw").Register, "raw"},
+		{cb.Create(), cb.Create().Before("gorm:create").Register, cb.Create().Before("gorm:commit_or_rollback_transaction").Register, "otel:before:create", "create"},
+		{cb.Query(), cb.Query().Before("gorm:query").Register, cb.Query().After("gorm:query").Register, "otel:before:select", "query"},
+		{cb.Update(), cb.Update().Before("gorm:update").Register, cb.Update().Before("gorm:commit_or_rollback_transaction").Register, "otel:before:update", "update"},
+		{cb.Delete(), cb.Delete().Before("gorm:delete").Register, cb.Delete().Before("gorm:commit_or_rollback_transaction").Register, "otel:before:delete", "delete"},
+		{cb.Row(), cb.Row().Before("gorm:row").Register, cb.Row().After("gorm:row").Register, "otel:before:row", "row"},
+		{cb.Raw(), cb.Raw().Before("gorm:raw").Register, cb.Raw().After("gorm:raw").Register, "otel:before:raw", "raw"},
 	}
 	for _, h := range hooks {
-		if err := h.before("grant:span_before", r.decorateSpan); err != nil {
-			return fmt.Errorf("grant: registering grant:span_before for %s: %w", h.name, err)
+		register := h.after
+		if h.processor.Get(h.otelName) != nil {
+			register = h.before
 		}
-		if err := h.after("grant:span_after", r.decorateSpan); err != nil {
-			return fmt.Errorf("grant: registering grant:span_after for %s: %w", h.name, err)
+		if err := register("grant:span", r.decorateSpan); err != nil {
+			return fmt.Errorf("grant: registering grant:span for %s: %w", h.name, err)
 		}
 	}
 	return nil

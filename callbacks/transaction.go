@@ -42,6 +42,9 @@ var errNotBegun = errors.New("grant: transaction has not begun: no statement has
 // statement chooses the database; later ones must agree.
 func (r *Router) routeInLazyTx(db *gorm.DB, kind statement, tx *lazyTx) {
 	d, err := r.decide(db, kind)
+	if err == nil {
+		err = checkShardLock(db, &d)
+	}
 	if err != nil {
 		r.refuse(db, err)
 		return
@@ -216,6 +219,9 @@ func (tx *lazyTx) GetDBConn() (*sql.DB, error) {
 // writes under prevent-writes.
 func (r *Router) routePinned(db *gorm.DB, kind statement, pinned gorm.ConnPool) {
 	d, err := r.decide(db, kind)
+	if err == nil {
+		err = checkShardLock(db, &d)
+	}
 	if err != nil {
 		r.refuse(db, err)
 		return
