@@ -63,6 +63,19 @@ func TestSpansCarryTheRoute(t *testing.T) {
 	assert.Equal(t, "writing", request_["grant.role"], "with no statement span (the create), the span in the context gets the route")
 	assert.Equal(t, "primary/writing/writer", request_["db.client.connection.pool.name"])
 
+	// Inside a transaction the statement's span names the writer it runs on.
+	exporter.Reset()
+	ctx, request = tracer.Start(context.Background(), "request in a transaction")
+	require.NoError(t, db.WithContext(ctx).Transaction(func(tx *gorm.DB) error { return tx.Find(&[]Memo{}).Error }))
+	request.End()
+	var inTx map[attribute.Key]string
+	for _, s := range exporter.GetSpans() {
+		if s.Name == "gorm.Query" {
+			inTx = spanAttrs(s)
+		}
+	}
+	assert.Equal(t, "primary/writing/writer", inTx["db.client.connection.pool.name"])
+
 	// Without a recording span nothing is set, and nothing fails.
 	require.NoError(t, db.Find(&[]Memo{}).Error)
 }
