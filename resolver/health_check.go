@@ -16,6 +16,7 @@ type probeResult struct {
 	lag       time.Duration
 	lagKnown  bool
 	stale     bool // a replica that cannot tell its lag
+	replica   bool // the server replays another's changes
 	replayLSN uint64
 	gtid      string
 }

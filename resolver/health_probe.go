@@ -28,6 +28,21 @@ func probeNode(ctx context.Context, n *Node) (probeResult, error) {
 	return probeResult{}, nil // SQLite and others: the ping is the check
 }
 
+// Replication is what one look at a node's replication state found.
+type Replication struct {
+	Replica  bool          // the server replays another's changes
+	Lag      time.Duration // how far behind, when LagKnown
+	LagKnown bool
+}
+
+// Probe opens the node's pool if needed, pings it and reads its replication
+// state, as a health check does, within ctx. Tools (grant status) use it;
+// errors are the driver's or a *NodeError, never with a password.
+func (n *Node) Probe(ctx context.Context) (Replication, error) {
+	res, err := probeNode(ctx, n)
+	return Replication{Replica: res.replica, Lag: res.lag, LagKnown: res.lagKnown && res.replica}, err
+}
+
 // pgHealthQuery reads a PostgreSQL node's replication state. A standby
 // whose replay has reached what it received is caught up: its lag is 0
 // however old its last replayed transaction is (an idle primary sends
@@ -50,7 +65,7 @@ func probePostgres(ctx context.Context, db *sql.DB) (probeResult, error) {
 	if !inRecovery {
 		return probeResult{lagKnown: true}, nil // a primary: not behind anything
 	}
-	var res probeResult
+	res := probeResult{replica: true}
 	if lsn.Valid {
 		v, err := ParseLSN(lsn.String)
 		if err != nil {
@@ -84,7 +99,7 @@ func probeMySQL(ctx context.Context, db *sql.DB) (probeResult, error) {
 			return probeResult{}, err
 		}
 	}
-	res := probeResult{lag: lag, lagKnown: ok || !replica, stale: replica && !ok}
+	res := probeResult{lag: lag, lagKnown: ok || !replica, stale: replica && !ok, replica: replica}
 	var gtid sql.NullString
 	// MySQL has no @@gtid_slave_pos: its error only means "no GTID".
 	if err := db.QueryRowContext(ctx, "SELECT @@gtid_slave_pos").Scan(&gtid); err == nil {

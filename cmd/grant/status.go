@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -125,63 +124,33 @@ func checkNodes(ctx context.Context, nodes []*resolver.Node, timeout time.Durati
 
 func checkNode(ctx context.Context, n *resolver.Node) nodeStatus {
 	s := nodeStatus{Node: n.Label(), Database: n.Owner().Name(), Shard: n.Owner().Shard(), Role: n.Role(), DSN: n.DSN()}
-	db, err := n.DB()
-	if err == nil {
-		start := time.Now()
-		err = db.PingContext(ctx)
-		s.PingMillis = float64(time.Since(start).Microseconds()) / 1000
-	}
+	start := time.Now()
+	repl, err := n.Probe(ctx) // ping and replication state, as a health check reads them
+	s.PingMillis = float64(time.Since(start).Microseconds()) / 1000
 	if err != nil {
-		s.Error = err.Error()
-		return s
+		// Without the privilege to read replication state the node still
+		// answers: only a failed ping makes it unreachable.
+		if db, ok := n.SQLDB(); !ok || db.PingContext(ctx) != nil {
+			s.Error = err.Error()
+			return s
+		}
 	}
 	s.Reachable = true
+	s.Replica = repl.Replica
+	if repl.LagKnown {
+		lag := repl.Lag.Seconds()
+		s.LagSeconds = &lag
+	}
+	db, _ := n.SQLDB()
 	switch n.Dialect() {
 	case "postgres":
 		_ = db.QueryRowContext(ctx, "SHOW server_version").Scan(&s.Version)
-		var lag sql.NullFloat64
-		if db.QueryRowContext(ctx, "SELECT pg_is_in_recovery(), EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8").Scan(&s.Replica, &lag) == nil && s.Replica && lag.Valid {
-			s.LagSeconds = &lag.Float64
-		}
 	case "mysql":
 		_ = db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&s.Version)
-		s.Replica, s.LagSeconds = mysqlReplicaLag(ctx, db)
 	case "sqlite":
 		_ = db.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&s.Version)
 	}
 	return s
-}
-
-// mysqlReplicaLag reads Seconds_Behind_Master from SHOW SLAVE STATUS: no
-// row means the server replicates from nobody. Without the privilege to ask,
-// the lag is simply unknown.
-func mysqlReplicaLag(ctx context.Context, db *sql.DB) (bool, *float64) {
-	rows, err := db.QueryContext(ctx, "SHOW SLAVE STATUS")
-	if err != nil {
-		return false, nil
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil || !rows.Next() {
-		return false, nil
-	}
-	values := make([]sql.RawBytes, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range values {
-		ptrs[i] = &values[i]
-	}
-	if rows.Scan(ptrs...) != nil {
-		return true, nil
-	}
-	for i, c := range cols {
-		if c == "Seconds_Behind_Master" && values[i] != nil {
-			var lag float64
-			if _, err := fmt.Sscan(string(values[i]), &lag); err == nil {
-				return true, &lag
-			}
-		}
-	}
-	return true, nil
 }
 
 func printStatuses(out io.Writer, statuses []nodeStatus) {
