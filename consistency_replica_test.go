@@ -101,14 +101,7 @@ func openReplicated(t testing.TB, rs *testdb.ReplicaSet, consistency grant.Consi
 		Health:      grant.HealthConfig{Interval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond},
 		Consistency: consistency,
 	})))
-	t.Cleanup(func() {
-		if p, ok := grant.From(db); ok {
-			_ = p.Close()
-		}
-		if sqlDB, err := db.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
+	t.Cleanup(func() { exClose(db) })
 	return db
 }
 

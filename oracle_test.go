@@ -126,14 +126,7 @@ func newOracleCluster(t *testing.T, b *testdb.Backend, n int) *oracleCluster {
 	db, err := gorm.Open(primary.Dialector(), &gorm.Config{Logger: logger.Discard})
 	require.NoError(t, err)
 	require.NoError(t, db.Use(grant.New(grant.Config{Clusters: map[string]grant.ClusterConfig{"oracle": {Shards: shards}}})))
-	t.Cleanup(func() {
-		if p, ok := grant.From(db); ok {
-			_ = p.Close()
-		}
-		if sqlDB, err := db.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
+	t.Cleanup(func() { exClose(db) })
 	require.NoError(t, grant.AutoMigrate(db, &oracleRow{}))
 	c.db = db
 	c.union = union.Open(t)

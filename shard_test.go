@@ -47,14 +47,7 @@ func newShardFixture(t *testing.T, b *testdb.Backend) *shardFixture {
 			{Name: "shard2", DatabaseConfig: grant.DatabaseConfig{Writer: &grant.NodeConfig{Dialector: f.shard2.Dialector()}}},
 		}},
 	}})))
-	t.Cleanup(func() {
-		if p, ok := grant.From(db); ok {
-			_ = p.Close()
-		}
-		if sqlDB, err := db.DB(); err == nil {
-			_ = sqlDB.Close()
-		}
-	})
+	t.Cleanup(func() { exClose(db) })
 	f.db = db
 	require.NoError(t, grant.AutoMigrate(db, &Order{}))
 	return f
