@@ -98,6 +98,10 @@ type RouteError struct {
 	Route Route
 	// Detail says what exactly was wrong, e.g. the valid names.
 	Detail string
+	// Cause, when set, is the typed error behind Detail (for example a
+	// *scatter.Refusal naming the fragment that cannot be merged); errors.As
+	// reaches it. Its text is already in Detail.
+	Cause error
 }
 
 func (e *RouteError) Error() string {
@@ -116,8 +120,13 @@ func (e *RouteError) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the sentinel error.
-func (e *RouteError) Unwrap() error { return e.Err }
+// Unwrap returns the sentinel error, and Cause when set.
+func (e *RouteError) Unwrap() []error {
+	if e.Cause != nil {
+		return []error{e.Err, e.Cause}
+	}
+	return []error{e.Err}
+}
 
 // NodeError reports a node whose pool could not be opened. Its message carries
 // the node's redacted DSN, never the password; Cause is scrubbed of it too.
