@@ -164,7 +164,7 @@ func (l *lexer) next() (token, error) {
 }
 
 // str reads a string literal whose opening quote is at q (the token starts
-// at start, before any prefix). MySQL strings, and PostgreSQL E'' strings,
+// at start, before any prefix). MySQL strings, and PostgreSQL E” strings,
 // take backslash escapes; everywhere a doubled quote is one quote.
 func (l *lexer) str(start, q int, pgEscapes bool) (token, error) {
 	s := l.src
@@ -429,6 +429,8 @@ func (l *lexer) blockComment(i int) error {
 	return l.fail(i, "unterminated comment")
 }
 
-func isDigit(c byte) bool      { return c >= '0' && c <= '9' }
-func isIdentStart(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80 }
-func isIdentPart(c byte) bool  { return isIdentStart(c) || isDigit(c) || c == '$' }
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isIdentStart(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c >= 0x80
+}
+func isIdentPart(c byte) bool { return isIdentStart(c) || isDigit(c) || c == '$' }

@@ -51,8 +51,10 @@ func (p *parser) fail(format string, args ...any) error {
 
 // isWord reports whether the current token is the unquoted keyword kw
 // (upper case).
-func (p *parser) isWord(kw string) bool { return p.tok.kind == tWord && strings.EqualFold(p.tok.text, kw) }
-func (p *parser) isOp(op string) bool   { return p.tok.kind == tOp && p.tok.text == op }
+func (p *parser) isWord(kw string) bool {
+	return p.tok.kind == tWord && strings.EqualFold(p.tok.text, kw)
+}
+func (p *parser) isOp(op string) bool { return p.tok.kind == tOp && p.tok.text == op }
 
 // accept consumes the keyword kw if it is the current token.
 func (p *parser) accept(kw string) (bool, error) {

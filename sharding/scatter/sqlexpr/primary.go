@@ -461,7 +461,7 @@ func (p *parser) cast() (Node, error) {
 // multiword lists the type names that continue with more words.
 var multiword = map[string][]string{
 	"DOUBLE": {"PRECISION"}, "CHARACTER": {"VARYING"}, "CHAR": {"VARYING"}, "BIT": {"VARYING"},
-	"NATIONAL": {"CHARACTER", "CHAR", "VARYING"},
+	"NATIONAL":  {"CHARACTER", "CHAR", "VARYING"},
 	"TIMESTAMP": {"WITH", "WITHOUT", "TIME", "ZONE"}, "TIME": {"WITH", "WITHOUT", "TIME", "ZONE"},
 	"UNSIGNED": {"INTEGER", "INT"}, "SIGNED": {"INTEGER", "INT"},
 }
