@@ -163,9 +163,10 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		observers = append(observers, metrics)
 	}
 	router := callbacks.NewRouter(topology, callbacks.Options{
-		TraceRoutes: p.config.TraceRoutes,
-		Consistency: p.config.Consistency,
-		Observers:   observers,
+		TraceRoutes:       p.config.TraceRoutes,
+		Consistency:       p.config.Consistency,
+		Observers:         observers,
+		MaxDistinctValues: p.config.MaxDistinctValues,
 	})
 	for i, model := range p.config.Models {
 		stmt := &gorm.Statement{DB: db}
@@ -236,7 +237,7 @@ func (p *Plugin) metricsOrNil() *observe.Metrics {
 // process.
 func (p *Plugin) Close() error {
 	if r := p.routerOrNil(); r != nil {
-		return r.Topology().Close()
+		return errors.Join(r.Close(), r.Topology().Close())
 	}
 	return nil
 }

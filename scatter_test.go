@@ -33,8 +33,13 @@ func TestScatterGatherReads(t *testing.T) {
 
 		require.NoError(t, writers.Order("note desc").Limit(3).Offset(2).Find(&orders).Error)
 		assert.Equal(t, []string{"n08", "n07", "n06"}, notesOf(orders), "Order, Limit and Offset as one database would answer")
-		require.NoError(t, writers.Order("customer_id").Offset(8).Find(&orders).Error)
-		assert.Equal(t, []string{"n09", "n10"}, notesOf(orders), "Offset without Limit")
+		if b.Name == testdb.NameMariaDB {
+			// GORM writes a bare OFFSET, which MariaDB rejects; grant refuses alike.
+			assert.ErrorIs(t, writers.Order("customer_id").Offset(8).Find(&orders).Error, grant.ErrSpansShards)
+		} else {
+			require.NoError(t, writers.Order("customer_id").Offset(8).Find(&orders).Error)
+			assert.Equal(t, []string{"n09", "n10"}, notesOf(orders), "Offset without Limit")
+		}
 
 		var n int64
 		require.NoError(t, writers.Model(&KeyedOrder{}).Count(&n).Error)
@@ -84,16 +89,14 @@ func TestScatterGatherRefusals(t *testing.T) {
 		require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: 1, Note: "x"}).Error)
 		everywhere := f.db.Scopes(grant.AllShards()).Session(&gorm.Session{})
 		cases := map[string]error{
-			"create":                  everywhere.Create(&KeyedOrder{CustomerID: 3}).Error,
-			"key update":              everywhere.Model(&KeyedOrder{}).Where("1 = 1").Update("customer_id", 5).Error,
-			"raw":                     everywhere.Model(&KeyedOrder{}).Raw("SELECT * FROM orders").Find(&[]KeyedOrder{}).Error,
-			"group without aggregate": everywhere.Model(&KeyedOrder{}).Select("customer_id").Group("customer_id").Find(&[]KeyedOrder{}).Error,
-			"avg":                     everywhere.Model(&KeyedOrder{}).Select("AVG(customer_id) AS mean").Find(&[]struct{ Mean float64 }{}).Error,
-			"aggregate without alias": everywhere.Model(&KeyedOrder{}).Select("SUM(customer_id)").Find(&[]map[string]any{}).Error,
-			"distinct":                everywhere.Model(&KeyedOrder{}).Distinct("note").Find(&[]KeyedOrder{}).Error,
-			"order outside the model": everywhere.Order("shipped_at").Find(&[]KeyedOrder{}).Error,
-			"rows":                    rowsErr(everywhere.Model(&KeyedOrder{}).Select("note").Rows()),
-			"locking read":            everywhere.Set("x", 1).Clauses(lockingForUpdate()).Find(&[]KeyedOrder{}).Error,
+			"create":                everywhere.Create(&KeyedOrder{CustomerID: 3}).Error,
+			"key update":            everywhere.Model(&KeyedOrder{}).Where("1 = 1").Update("customer_id", 5).Error,
+			"raw":                   everywhere.Model(&KeyedOrder{}).Raw("SELECT * FROM orders").Find(&[]KeyedOrder{}).Error,
+			"raw without a model":   everywhere.Raw("SELECT * FROM orders").Scan(&[]KeyedOrder{}).Error,
+			"window function":       everywhere.Model(&KeyedOrder{}).Select("note, COUNT(*) OVER () AS total").Find(&[]map[string]any{}).Error,
+			"rows of a window":      rowsErr(everywhere.Model(&KeyedOrder{}).Select("ROW_NUMBER() OVER (ORDER BY id) AS n").Rows()),
+			"subquery of every row": everywhere.Model(&KeyedOrder{}).Where("customer_id > (SELECT AVG(customer_id) FROM orders)").Find(&[]KeyedOrder{}).Error,
+			"locking read":          everywhere.Set("x", 1).Clauses(lockingForUpdate()).Find(&[]KeyedOrder{}).Error,
 			"in a transaction": f.db.Transaction(func(tx *gorm.DB) error {
 				return tx.Scopes(grant.AllShards()).Find(&[]KeyedOrder{}).Error
 			}),
@@ -106,6 +109,10 @@ func TestScatterGatherRefusals(t *testing.T) {
 			}
 			assert.ErrorIs(t, err, grant.ErrSpansShards, name)
 		}
+		// A column no shard has fails on the shards, as on one database.
+		err := everywhere.Order("shipped_at").Find(&[]KeyedOrder{}).Error
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, grant.ErrSpansShards)
 		var notes []string
 		require.NoError(t, f.shard2.Open(t).Model(&KeyedOrder{}).Pluck("note", &notes).Error)
 		assert.Equal(t, []string{"x"}, notes, "nothing was changed on any shard")

@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"sync"
 
 	"gorm.io/gorm"
 
 	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/sharding/scatter"
 )
 
 // statement is what grant needs to know about one statement's kind.
@@ -87,6 +89,15 @@ func (r *Router) handle(db *gorm.DB, kind statement) {
 	if db.Error != nil {
 		return // GORM will not run the statement; nothing to route
 	}
+	if db.DryRun {
+		// Nothing will run: GORM only builds the SQL, as it does for a
+		// *gorm.DB passed as a subquery. Knowing the model lets a
+		// scatter-gather read prove that subquery co-located.
+		if db.Statement.Schema != nil {
+			r.model(db.Statement.Schema)
+		}
+		return
+	}
 	if len(r.observers) > 0 {
 		r.startObserving(db)
 	}
@@ -146,6 +157,14 @@ func checkShardLock(db *gorm.DB, d *decision) error {
 func (r *Router) decide(db *gorm.DB, kind statement) (decision, error) {
 	stmt := db.Statement
 	conn := scopeConnection(stmt)
+	if conn.Shard == resolver.AllShards && stmt.SQL.Len() > 0 {
+		// Raw SQL names its tables in text: grant cannot plan it across
+		// shards, and must not quietly run it on one database instead.
+		refusal := &scatter.Refusal{Reason: scatter.ReasonRawSQL, Fragment: stmt.SQL.String(),
+			Detail: "grant.AllShards scatters builder queries, not raw SQL",
+			Hint:   "use GORM's builder, or run the SQL on each shard with grant.Shard(name)"}
+		return decision{}, &resolver.RouteError{Err: resolver.ErrSpansShards, Detail: refusal.Error(), Cause: refusal}
+	}
 	if outer, ok := resolver.ConnectionFrom(stmt.Context); ok {
 		conn = conn.Over(outer)
 	}
@@ -328,14 +347,29 @@ func (r *Router) readOnly(db *gorm.DB, route resolver.Route) error {
 	return &resolver.RouteError{Err: resolver.ErrReadOnly, Table: tableOf(db.Statement), Route: route}
 }
 
-// refuse fails the statement so that nothing reaches a database.
+// refuse fails the statement so that nothing reaches a database. A
+// refused Row() returns a *sql.Row whose Scan reports err, rather than nil.
 func (r *Router) refuse(db *gorm.DB, err error) {
 	if re, ok := err.(*resolver.RouteError); ok && re.Table == "" {
 		re.Table = tableOf(db.Statement)
 	}
 	db.Statement.ConnPool = refusedPool{err: err}
+	if rows, ok := db.Get("rows"); ok && rows == false {
+		db.Statement.Dest = refusedRow(db.Statement.Context, err)
+	}
 	_ = db.AddError(err)
 }
+
+// refusedRow is a *sql.Row carrying err: database/sql makes a *sql.Row with
+// an error only from a failed query, so it runs one that fails at once.
+func refusedRow(ctx context.Context, err error) *sql.Row {
+	return refusalDB().QueryRowContext(scatter.WithStatement(ctx, scatter.Refused(err)), "")
+}
+
+var refusalHandle = sync.OnceValue(scatter.NewDB)
+
+// refusalDB is the process's handle for refused rows; it never connects.
+func refusalDB() *sql.DB { return refusalHandle() }
 
 func tableOf(stmt *gorm.Statement) string {
 	if stmt.Table != "" {

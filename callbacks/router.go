@@ -33,6 +33,11 @@ type Router struct {
 
 	consistency resolver.ConsistencyConfig
 	observers   []Observer
+
+	scatterOnce sync.Once
+	scatter     *sql.DB // the scatter-gather handle, made on first use
+	catalogs    catalogs
+	maxDistinct int
 }
 
 // Options tune a Router.
@@ -46,13 +51,17 @@ type Options struct {
 	// Observers receive every statement's Observation (logs, metrics). With
 	// none, observing costs nothing; with any, one allocation per statement.
 	Observers []Observer
+	// MaxDistinctValues bounds the values a scatter-gather COUNT(DISTINCT …)
+	// holds while merging (0: scatter.DefaultMaxDistinct).
+	MaxDistinctValues int
 }
 
 // NewRouter returns a Router for topology, not yet installed on a handle:
 // CheckModel works before Install, so a bad model can fail a plugin's
 // Initialize without leaving callbacks behind.
 func NewRouter(topology *resolver.Topology, opts Options) *Router {
-	r := &Router{topology: topology, trace: opts.TraceRoutes, consistency: opts.Consistency, observers: opts.Observers}
+	r := &Router{topology: topology, trace: opts.TraceRoutes, consistency: opts.Consistency, observers: opts.Observers,
+		maxDistinct: opts.MaxDistinctValues}
 	r.models.Store(&map[*schema.Schema]*modelRoute{})
 	r.entry = &RoutingPool{router: r}
 	return r
@@ -79,9 +88,6 @@ func (r *Router) Install(db *gorm.DB) error {
 		{cb.Row().Before("*").Register, CallbackName, r.onRow},
 		{cb.Raw().Before("*").Register, CallbackName, r.onExec},
 		{cb.Query().Register, dbresolverCallback, onDBResolverClause},
-		{cb.Query().After("*").Register, "grant:scatter_close", closeScatter},
-		{cb.Update().After("*").Register, "grant:scatter_close", closeScatter},
-		{cb.Delete().After("*").Register, "grant:scatter_close", closeScatter},
 	} {
 		if err := reg.register(reg.name, reg.handler); err != nil {
 			return fmt.Errorf("grant: registering callback %s: %w", reg.name, err)
@@ -109,6 +115,19 @@ func (r *Router) Install(db *gorm.DB) error {
 		} {
 			if err := register("grant:observe", r.observer(operation)); err != nil {
 				return fmt.Errorf("grant: registering callback grant:observe: %w", err)
+			}
+		}
+	}
+	for _, p := range []struct {
+		processor interface {
+			Get(string) func(*gorm.DB)
+			Replace(string, func(*gorm.DB)) error
+		}
+		name string
+	}{{cb.Query(), "gorm:query"}, {cb.Row(), "gorm:row"}} {
+		if next := p.processor.Get(p.name); next != nil {
+			if err := p.processor.Replace(p.name, r.wrapQuery(next)); err != nil {
+				return fmt.Errorf("grant: wrapping %s: %w", p.name, err)
 			}
 		}
 	}
@@ -203,7 +222,9 @@ func (p refusedPool) ExecContext(context.Context, string, ...any) (sql.Result, e
 func (p refusedPool) QueryContext(context.Context, string, ...any) (*sql.Rows, error) {
 	return nil, p.err
 }
-func (p refusedPool) QueryRowContext(context.Context, string, ...any) *sql.Row { return &sql.Row{} }
+func (p refusedPool) QueryRowContext(ctx context.Context, _ string, _ ...any) *sql.Row {
+	return refusedRow(ctx, p.err)
+}
 func (p refusedPool) BeginTx(context.Context, *sql.TxOptions) (gorm.ConnPool, error) {
 	return nil, p.err
 }

@@ -68,6 +68,11 @@ type Config struct {
 	Log LogConfig
 	// Metrics are grant's Prometheus collectors (see Plugin.Collectors).
 	Metrics MetricsConfig
+	// MaxDistinctValues bounds how many distinct values a scatter-gather
+	// COUNT(DISTINCT …) holds in memory while merging the shards' answers,
+	// summed over groups; past it the query fails with an error matching
+	// ErrSpansShards. 0 means 1,000,000.
+	MaxDistinctValues int
 }
 
 // DatabaseConfig is one logical database: one writer and any number of replicas and

@@ -52,6 +52,24 @@ type Options struct {
 	// not be modified by whoever scans it.
 	Columns []string
 	Row     []driver.Value
+
+	// Answer, when set, answers each query instead of the fixed row: the
+	// columns and rows for the query's SQL text (as for a catalog lookup or
+	// a shard returning several rows). It must be safe for concurrent use;
+	// the returned slices are not modified.
+	Answer func(query string, args []driver.NamedValue) Answer
+}
+
+// Answer is a query's result when Options.Answer is set: Rows, or, when
+// Gen is set, rows made one at a time (so that a long result holds no
+// memory): Gen fills dest with row i and reports false past the last row.
+type Answer struct {
+	Columns []string
+	Rows    [][]driver.Value
+	Gen     func(i int, dest []driver.Value) bool
+	// Types are the columns' database type names; by default each is
+	// named after the Go type of its first non-NULL value in Rows.
+	Types []string
 }
 
 // Open returns a *sql.DB backed by a new no-op driver instance configured by
@@ -70,6 +88,7 @@ func Open(opts Options) *sql.DB {
 		panic(fmt.Sprintf("noopdriver: %d Columns but %d Row values", len(cols), len(row)))
 	}
 	d := &drv{
+		answer:  opts.Answer,
 		delay:   opts.Delay,
 		columns: append([]string(nil), cols...),
 		row:     append([]driver.Value(nil), row...),
@@ -111,6 +130,7 @@ func Statements(db *sql.DB) int64 {
 
 // drv is both the driver.Connector and the driver.Driver of one Open call.
 type drv struct {
+	answer     func(string, []driver.NamedValue) Answer
 	statements atomic.Int64
 	delay      time.Duration
 	columns    []string
@@ -146,9 +166,13 @@ func (d *drv) statement(ctx context.Context) error {
 	}
 }
 
-func (d *drv) query(ctx context.Context) (driver.Rows, error) {
+func (d *drv) query(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
 	if err := d.statement(ctx); err != nil {
 		return nil, err
+	}
+	if d.answer != nil {
+		a := d.answer(query, args)
+		return &answerRows{a: a}, nil
 	}
 	return &rows{d: d}, nil
 }
@@ -176,9 +200,9 @@ var (
 	_ driver.Validator          = (*conn)(nil)
 )
 
-func (c *conn) Prepare(string) (driver.Stmt, error) { return stmt{c.d}, nil }
-func (c *conn) PrepareContext(context.Context, string) (driver.Stmt, error) {
-	return stmt{c.d}, nil
+func (c *conn) Prepare(query string) (driver.Stmt, error) { return stmt{c.d, query}, nil }
+func (c *conn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
+	return stmt{c.d, query}, nil
 }
 func (c *conn) Close() error                                                 { return nil }
 func (c *conn) Begin() (driver.Tx, error)                                    { return tx{}, nil }
@@ -186,8 +210,8 @@ func (c *conn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) { r
 func (c *conn) ExecContext(ctx context.Context, _ string, _ []driver.NamedValue) (driver.Result, error) {
 	return c.d.exec(ctx)
 }
-func (c *conn) QueryContext(ctx context.Context, _ string, _ []driver.NamedValue) (driver.Rows, error) {
-	return c.d.query(ctx)
+func (c *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	return c.d.query(ctx, query, args)
 }
 
 // CheckNamedValue accepts every argument as is, skipping database/sql's
@@ -197,9 +221,11 @@ func (c *conn) Ping(context.Context) error               { return nil }
 func (c *conn) ResetSession(context.Context) error       { return nil }
 func (c *conn) IsValid() bool                            { return true }
 
-// stmt is a prepared statement; it holds only the driver, so converting it to
-// driver.Stmt does not allocate.
-type stmt struct{ d *drv }
+// stmt is a prepared statement: the driver and its text.
+type stmt struct {
+	d     *drv
+	query string
+}
 
 var (
 	_ driver.Stmt              = stmt{}
@@ -213,14 +239,18 @@ func (s stmt) NumInput() int { return -1 }
 func (s stmt) Exec([]driver.Value) (driver.Result, error) {
 	return s.d.exec(context.Background())
 }
-func (s stmt) Query([]driver.Value) (driver.Rows, error) {
-	return s.d.query(context.Background())
+func (s stmt) Query(args []driver.Value) (driver.Rows, error) {
+	named := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+	}
+	return s.d.query(context.Background(), s.query, named)
 }
 func (s stmt) ExecContext(ctx context.Context, _ []driver.NamedValue) (driver.Result, error) {
 	return s.d.exec(ctx)
 }
-func (s stmt) QueryContext(ctx context.Context, _ []driver.NamedValue) (driver.Rows, error) {
-	return s.d.query(ctx)
+func (s stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.d.query(ctx, s.query, args)
 }
 func (s stmt) CheckNamedValue(*driver.NamedValue) error { return nil }
 
@@ -262,9 +292,11 @@ func (r *rows) Next(dest []driver.Value) error {
 	copy(dest, r.d.row)
 	return nil
 }
-func (r *rows) ColumnTypeScanType(i int) reflect.Type { return r.d.scanTypes[i] }
-func (r *rows) ColumnTypeDatabaseTypeName(i int) string {
-	switch r.d.row[i].(type) {
+func (r *rows) ColumnTypeScanType(i int) reflect.Type   { return r.d.scanTypes[i] }
+func (r *rows) ColumnTypeDatabaseTypeName(i int) string { return typeName(r.d.row[i]) }
+
+func typeName(v driver.Value) string {
+	switch v.(type) {
 	case int64:
 		return "BIGINT"
 	case float64:
@@ -280,4 +312,47 @@ func (r *rows) ColumnTypeDatabaseTypeName(i int) string {
 	default:
 		return "NULL"
 	}
+}
+
+// answerRows yields an Options.Answer.
+type answerRows struct {
+	a   Answer
+	pos int
+}
+
+var _ driver.RowsColumnTypeDatabaseTypeName = (*answerRows)(nil)
+
+func (r *answerRows) Columns() []string { return r.a.Columns }
+func (r *answerRows) Close() error      { return nil }
+func (r *answerRows) Next(dest []driver.Value) error {
+	if r.a.Gen != nil {
+		if !r.a.Gen(r.pos, dest) {
+			return io.EOF
+		}
+		r.pos++
+		return nil
+	}
+	if r.pos >= len(r.a.Rows) {
+		return io.EOF
+	}
+	copy(dest, r.a.Rows[r.pos])
+	r.pos++
+	return nil
+}
+func (r *answerRows) ColumnTypeDatabaseTypeName(i int) string {
+	if r.a.Types != nil {
+		return r.a.Types[i]
+	}
+	if r.a.Gen != nil {
+		row := make([]driver.Value, len(r.a.Columns))
+		if r.a.Gen(0, row) && row[i] != nil {
+			return typeName(row[i])
+		}
+	}
+	for _, row := range r.a.Rows {
+		if row[i] != nil {
+			return typeName(row[i])
+		}
+	}
+	return "NULL"
 }

@@ -5,9 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"io"
-	"reflect"
-	"slices"
 
 	"gorm.io/gorm"
 )
@@ -22,86 +19,146 @@ type Target struct {
 	Pool gorm.ConnPool
 }
 
-// Open returns a *sql.DB whose every query runs on all targets in parallel
-// (at most plan.Concurrency at once) and returns their rows merged by plan,
-// and whose every Exec runs on all targets and returns the sum of their
-// RowsAffected (LastInsertId fails with ErrNoLastInsertID).
+// Statement is one scatter-gather statement: the shards it runs on and, for
+// a query, how their rows merge. A Statement is used by one query or Exec
+// at a time and must not change while it runs.
+type Statement struct {
+	Targets []Target
+	// Program merges a query's rows (from PlanQuery). A query without one
+	// fails; an Exec ignores it.
+	Program *Program
+	// Concurrency bounds how many shards run at once (<= 0: all at once).
+	Concurrency int
+	// AllowPartial lets a query or Exec succeed when some shards fail: the
+	// failing shards' errors are recorded in Result.Failed instead. It
+	// still fails when every shard fails, when the context is done, or
+	// when shards disagree on the result's columns. Set Result too, or
+	// partial results cannot be told from complete ones.
+	AllowPartial bool
+	// Result, when not nil, is filled when the statement finishes (for a
+	// query: when its rows are closed): which shards failed and how many
+	// rows each returned or affected.
+	Result *Result
+	// Ranker is where text under a collation grant cannot compare itself is
+	// ranked (one round trip per merge that needs it); nil: the first
+	// target's pool.
+	Ranker gorm.ConnPool
+}
+
+type statementKey struct{}
+
+// WithStatement returns a context that makes a query or Exec on a handle
+// from NewDB run st. The query text and arguments are sent to every target
+// as given (the planner's ShardQuery, built into SQL by the caller).
+func WithStatement(ctx context.Context, st *Statement) context.Context {
+	return context.WithValue(ctx, statementKey{}, st)
+}
+
+// ErrNoStatement is returned by a query or Exec on a NewDB handle whose
+// context carries no Statement (see WithStatement).
+var ErrNoStatement = errors.New("scatter: no statement in the context (use scatter.WithStatement)")
+
+// NewDB returns the *sql.DB through which scatter-gather statements run:
+// each query or Exec runs the Statement its context carries (WithStatement)
+// on every target in parallel, and a query returns the merged rows. It
+// holds no connection of its own; one handle serves a whole process and
+// is safe for concurrent use. Close it when done (it does not close the
+// targets' pools).
 //
-// The *sql.DB holds no real connection: Open and Close together cost about
-// a microsecond and 7 allocations, plus the goroutine database/sql runs per
-// *sql.DB until Close. Create one per statement and Close it afterwards. Close stops that goroutine; it does
-// not close the targets' pools. Use it as a gorm.ConnPool (the glue sets it
-// as the statement's ConnPool) or directly. It is safe for concurrent use;
-// concurrent statements share plan.Result.
-//
-// Arguments are passed to every target unchanged (no driver.Valuer is
-// called and no conversion happens here; each target's driver converts
-// them), named arguments (sql.Named) stay named. Each shard's rows are read
-// completely into memory before the merge, so the memory used is that of
-// every row every shard returns: push LIMIT down (see Plan.Limit).
+// The rows of a query stream: an ungrouped query whose ORDER BY compares
+// natively is merged as the shards' rows arrive, holding about one row per
+// shard, so Rows() over many rows runs in bounded memory; grouped queries
+// and text ranked through the database read every shard's rows first.
+// Each shard's statement keeps its connection until the rows are closed.
 //
 // Errors: a failing shard fails the statement with a *ShardError naming it,
-// unless plan.AllowPartial (see Plan). For a query, the first failure
-// cancels the context of the other shards' queries; cancelling ctx cancels
-// every shard's query and the statement returns ctx's error. An Exec is not
-// cancelled by a sibling's failure (only by ctx), so that each shard's
-// outcome is known: shards not named in the error applied the statement
-// and keep it — there is no transaction across shards, and BeginTx fails
-// with ErrNoTransaction. Prepare is supported: the prepared statement runs
-// the same fan-out on each execution.
-func Open(targets []Target, plan Plan) *sql.DB {
-	return sql.OpenDB(&connector{targets: slices.Clone(targets), plan: plan})
+// unless AllowPartial. For a query, the first failure cancels the other
+// shards' queries; cancelling ctx cancels them all and the statement
+// returns ctx's error. An Exec is not cancelled by a sibling's failure
+// (only by ctx), so that each shard's outcome is known: shards not named in
+// the error applied the statement and keep it — there is no transaction
+// across shards, and BeginTx fails with ErrNoTransaction.
+func NewDB() *sql.DB {
+	db := sql.OpenDB(connector{})
+	// The connections are stateless: keep enough idle ones that concurrent
+	// statements never make database/sql open and close them.
+	db.SetMaxIdleConns(64)
+	return db
 }
 
-type connector struct {
-	targets []Target
-	plan    Plan
+// Open returns a handle that runs st for every query and Exec, whatever
+// their context carries: NewDB for a single statement, used by tests and
+// by callers that build their own SQL.
+func Open(st *Statement) *sql.DB {
+	return sql.OpenDB(connector{fixed: st})
 }
 
-func (c *connector) Connect(context.Context) (driver.Conn, error) { return &conn{c: c}, nil }
-func (c *connector) Driver() driver.Driver                        { return drv{} }
+type connector struct{ fixed *Statement }
+
+func (c connector) Connect(context.Context) (driver.Conn, error) { return conn{fixed: c.fixed}, nil }
+func (c connector) Driver() driver.Driver                        { return drv{} }
 
 type drv struct{}
 
 func (drv) Open(string) (driver.Conn, error) {
-	return nil, errors.New("scatter: the driver opens no DSN; use scatter.Open")
+	return nil, errors.New("scatter: the driver opens no DSN; use scatter.NewDB")
 }
 
-// conn is one database/sql connection of the pool; it is stateless.
-type conn struct{ c *connector }
+// conn is one database/sql connection of the handle; it holds no state.
+type conn struct{ fixed *Statement }
 
 var (
-	_ driver.QueryerContext     = (*conn)(nil)
-	_ driver.ExecerContext      = (*conn)(nil)
-	_ driver.ConnBeginTx        = (*conn)(nil)
-	_ driver.NamedValueChecker  = (*conn)(nil)
-	_ driver.ConnPrepareContext = (*conn)(nil)
+	_ driver.QueryerContext     = conn{}
+	_ driver.ExecerContext      = conn{}
+	_ driver.ConnBeginTx        = conn{}
+	_ driver.NamedValueChecker  = conn{}
+	_ driver.ConnPrepareContext = conn{}
 )
 
-func (cn *conn) Prepare(query string) (driver.Stmt, error) {
-	return &stmt{cn: cn, query: query}, nil
+func (cn conn) statement(ctx context.Context) (*Statement, error) {
+	if cn.fixed != nil {
+		return cn.fixed, nil
+	}
+	if st, ok := ctx.Value(statementKey{}).(*Statement); ok && st != nil {
+		return st, nil
+	}
+	return nil, ErrNoStatement
 }
 
-func (cn *conn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
+func (cn conn) Prepare(query string) (driver.Stmt, error) { return &stmt{cn: cn, query: query}, nil }
+func (cn conn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
 	return cn.Prepare(query)
 }
-
-func (cn *conn) Close() error              { return nil }
-func (cn *conn) Begin() (driver.Tx, error) { return nil, ErrNoTransaction }
-func (cn *conn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) {
+func (cn conn) Close() error              { return nil }
+func (cn conn) Begin() (driver.Tx, error) { return nil, ErrNoTransaction }
+func (cn conn) BeginTx(context.Context, driver.TxOptions) (driver.Tx, error) {
 	return nil, ErrNoTransaction
 }
 
 // CheckNamedValue accepts every argument unchanged: the targets' drivers
 // convert them.
-func (cn *conn) CheckNamedValue(*driver.NamedValue) error { return nil }
+func (cn conn) CheckNamedValue(*driver.NamedValue) error { return nil }
 
-func (cn *conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	return gather(ctx, cn.c.targets, &cn.c.plan, query, toArgs(args))
+func (cn conn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	st, err := cn.statement(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if refused, ok := st.refused(); ok {
+		return nil, refused
+	}
+	return runQuery(ctx, st, query, toArgs(args))
 }
 
-func (cn *conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	return execAll(ctx, cn.c.targets, &cn.c.plan, query, toArgs(args))
+func (cn conn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	st, err := cn.statement(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if refused, ok := st.refused(); ok {
+		return nil, refused
+	}
+	return execAll(ctx, st, query, toArgs(args))
 }
 
 func toArgs(nv []driver.NamedValue) []any {
@@ -121,7 +178,7 @@ func toArgs(nv []driver.NamedValue) []any {
 
 // stmt is a prepared statement: it only remembers the query.
 type stmt struct {
-	cn    *conn
+	cn    conn
 	query string
 }
 
@@ -152,73 +209,20 @@ func values(args []driver.Value) []driver.NamedValue {
 	return nv
 }
 
+// Refused returns a Statement every query and Exec of which fails with err
+// before contacting anything: so that a refused *sql.Row carries its error
+// (Row().Scan returns it) instead of being nil.
+func Refused(err error) *Statement { return &Statement{Program: &Program{refusal: err}} }
+
+func (st *Statement) refused() (error, bool) {
+	if st.Program != nil && st.Program.refusal != nil {
+		return st.Program.refusal, true
+	}
+	return nil, false
+}
+
 // execResult is the summed result of an Exec.
 type execResult struct{ affected int64 }
 
 func (r execResult) LastInsertId() (int64, error) { return 0, ErrNoLastInsertID }
 func (r execResult) RowsAffected() (int64, error) { return r.affected, nil }
-
-// rows are the merged rows, with the first answering shard's column types.
-type rows struct {
-	cols  []string
-	types []*sql.ColumnType // nil when unknown
-	data  [][]any
-	pos   int
-}
-
-var (
-	_ driver.RowsColumnTypeScanType         = (*rows)(nil)
-	_ driver.RowsColumnTypeDatabaseTypeName = (*rows)(nil)
-	_ driver.RowsColumnTypeNullable         = (*rows)(nil)
-	_ driver.RowsColumnTypeLength           = (*rows)(nil)
-	_ driver.RowsColumnTypePrecisionScale   = (*rows)(nil)
-)
-
-func (r *rows) Columns() []string { return r.cols }
-func (r *rows) Close() error      { r.data = nil; return nil }
-
-func (r *rows) Next(dest []driver.Value) error {
-	if r.pos >= len(r.data) {
-		return io.EOF
-	}
-	for i, v := range r.data[r.pos] {
-		dest[i] = v
-	}
-	r.pos++
-	return nil
-}
-
-func (r *rows) ColumnTypeScanType(i int) reflect.Type {
-	if r.types == nil {
-		return reflect.TypeFor[any]()
-	}
-	return r.types[i].ScanType()
-}
-
-func (r *rows) ColumnTypeDatabaseTypeName(i int) string {
-	if r.types == nil {
-		return ""
-	}
-	return r.types[i].DatabaseTypeName()
-}
-
-func (r *rows) ColumnTypeNullable(i int) (nullable, ok bool) {
-	if r.types == nil {
-		return false, false
-	}
-	return r.types[i].Nullable()
-}
-
-func (r *rows) ColumnTypeLength(i int) (int64, bool) {
-	if r.types == nil {
-		return 0, false
-	}
-	return r.types[i].Length()
-}
-
-func (r *rows) ColumnTypePrecisionScale(i int) (precision, scale int64, ok bool) {
-	if r.types == nil {
-		return 0, 0, false
-	}
-	return r.types[i].DecimalSize()
-}

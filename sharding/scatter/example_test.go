@@ -1,17 +1,32 @@
 package scatter_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 
+	_ "github.com/glebarez/go-sqlite" // database/sql driver "sqlite"
+
 	"github.com/grant-go/grant/sharding/scatter"
+	"github.com/grant-go/grant/sharding/scatter/collate"
+	"github.com/grant-go/grant/sharding/scatter/value"
 )
 
-// Two SQLite shards; the page "ORDER BY amount DESC LIMIT 2 OFFSET 1" over
-// both is asked of each shard as LIMIT 3 and cut after the merge.
-func ExampleOpen() {
+// tableCatalog answers the planner's questions from what collate.LoadTable
+// read of a table.
+func tableCatalog(table *collate.Table, db collate.Querier, dialect string) scatter.TableCatalog {
+	return scatter.TableCatalog{Table: table, Dialect: dialect, Named: func(name string) (collate.Collation, error) {
+		return collate.Lookup(context.Background(), db, dialect, name)
+	}}
+}
+
+// Two SQLite shards answer one page, "ORDER BY amount DESC LIMIT 2 OFFSET
+// 1", as one database would: PlanQuery writes what each shard runs (the
+// first LIMIT+OFFSET rows, no OFFSET) and the merge that cuts the page.
+func ExamplePlanQuery() {
+	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "scatter")
 	defer os.RemoveAll(dir)
 	var targets []scatter.Target
@@ -24,35 +39,60 @@ func ExampleOpen() {
 		}
 		targets = append(targets, scatter.Target{Name: fmt.Sprintf("orders/shard%d", i), Pool: db})
 	}
-
-	res := &scatter.Result{}
-	db := scatter.Open(targets, scatter.Plan{
-		OrderBy: []scatter.OrderColumn{{Name: "amount", Desc: true}},
-		Limit:   2, Offset: 1,
-		Result: res,
-	})
-	defer db.Close() // the shards' pools stay open
-	rows, err := db.Query("SELECT amount FROM orders ORDER BY amount DESC LIMIT 3")
+	table, err := collate.LoadTable(ctx, targets[0].Pool, "sqlite", "orders")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer rows.Close()
+	catalog := tableCatalog(table, targets[0].Pool, "sqlite")
+	questionMarks := func(int) string { return "?" }
+
+	planned, err := scatter.PlanQuery(scatter.Query{
+		Env:     value.NewEnv(value.SQLite),
+		Catalog: catalog,
+		Select:  scatter.SQL{Text: "amount"},
+		OrderBy: scatter.SQL{Text: "amount DESC"},
+		Limit:   2, Offset: 1,
+	})
+	if err != nil {
+		fmt.Println(err) // a *scatter.Refusal: nothing was sent to a shard
+		return
+	}
+	fmt.Println("each shard runs at most", planned.Shard.Limit, "rows")
+	shardSQL := planned.Shard.Statement(scatter.SQL{Text: "FROM orders"}).Bind(questionMarks)
+
+	res := &scatter.Result{}
+	db := scatter.Open(&scatter.Statement{Targets: targets, Program: planned.Program, Result: res})
+	defer db.Close() // the shards' pools stay open
+	rows, err := db.QueryContext(ctx, shardSQL)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
 	for rows.Next() {
 		var a int
 		rows.Scan(&a)
 		fmt.Println(a)
 	}
+	rows.Close() // fills the Result
+	// The merge streams: it stopped reading once the page was full, one row
+	// short of the six the shards sent.
 	fmt.Println("rows read:", res.TotalRows(), "partial:", res.Partial())
 
-	var total int
-	sum := scatter.Open(targets, scatter.Plan{Aggregates: map[string]scatter.Aggregate{"total": scatter.Sum}})
+	// A sum adds the shards' sums; the filter's value is bound as usual.
+	planned, _ = scatter.PlanQuery(scatter.Query{Env: value.NewEnv(value.SQLite), Catalog: catalog,
+		Select: scatter.SQL{Text: "SUM(amount) AS total"}, Limit: -1})
+	sum := scatter.Open(&scatter.Statement{Targets: targets, Program: planned.Program})
 	defer sum.Close()
-	sum.QueryRow("SELECT SUM(amount) AS total FROM orders").Scan(&total)
+	tail := scatter.SQL{Text: "FROM orders WHERE amount > \x00", Vars: []any{15}}
+	stmt := planned.Shard.Statement(tail)
+	var total int
+	sum.QueryRowContext(ctx, stmt.Bind(questionMarks), stmt.Vars...).Scan(&total)
 	fmt.Println("total:", total)
 	// Output:
+	// each shard runs at most 3 rows
 	// 80
 	// 70
-	// rows read: 6 partial: false
-	// total: 320
+	// rows read: 5 partial: false
+	// total: 310
 }

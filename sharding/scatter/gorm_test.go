@@ -30,22 +30,23 @@ func gormOn(t *testing.T, pool *sql.DB) *gorm.DB {
 	return db
 }
 
-// TestGORMScansMergedRows runs GORM's own statements on a scatter pool (as
-// the glue will, with a Plan per statement) and on the union database:
-// structs, maps, Count, Pluck and aggregate scans come out identical.
+// TestGORMScansMergedRows runs GORM's own statements on a scatter handle,
+// as the glue does (the clauses the planner rewrites replaced by the
+// shards' SELECT, ORDER BY and LIMIT), and on the union database:
+// structs, maps, Count, Pluck, aggregate scans and First come out
+// identical.
 func TestGORMScansMergedRows(t *testing.T) {
 	c := newCluster(t, 11, 4, 600)
 	union := gormOn(t, c.union)
-	on := func(plan scatter.Plan) *gorm.DB {
-		pool := scatter.Open(c.targets(), plan)
-		t.Cleanup(func() { pool.Close() })
-		tx := union.Session(&gorm.Session{NewDB: true, Context: context.Background()}) // clones the Statement
-		tx.Statement.ConnPool = pool                                                   // what the glue does per statement
-		return tx
+	// on plans q and returns a session whose statement runs across the
+	// shards, selecting the shards' select list.
+	on := func(q query) *gorm.DB {
+		tx, p := acrossWith(t, c, union, q)
+		return tx.Select(p.Shard.Select.Text)
 	}
-	byAmount := scatter.Plan{NullsFirst: true, OrderBy: []scatter.OrderColumn{{Name: "amount", Desc: true}, {Name: "id"}}}
 
 	require.Same(t, c.union, union.Statement.ConnPool, "the union's pool stays the union's")
+	byAmount := query{Select: "*", OrderBy: "amount desc, id"}
 	var want, got []Order
 	require.NoError(t, union.Where("amount > ?", 2000).Order("amount desc, id").Find(&want).Error)
 	require.NoError(t, on(byAmount).Where("amount > ?", 2000).Order("amount desc, id").Find(&got).Error)
@@ -53,40 +54,70 @@ func TestGORMScansMergedRows(t *testing.T) {
 	assert.Equal(t, want, got)
 
 	var wantMaps, gotMaps []map[string]any
-	require.NoError(t, union.Table("orders").Order("amount desc, id").Find(&wantMaps).Error)
-	require.NoError(t, on(byAmount).Table("orders").Order("amount desc, id").Find(&gotMaps).Error)
+	require.NoError(t, union.Table("orders").Order("amount desc, id").Limit(50).Offset(7).Find(&wantMaps).Error)
+	page := byAmount
+	page.Limit, page.Offset = new(50), 7
+	require.NoError(t, on(page).Table("orders").Order("amount desc, id").Limit(57).Find(&gotMaps).Error)
 	assert.Equal(t, wantMaps, gotMaps)
 
 	var wantN, gotN int64
-	count := scatter.Plan{Aggregates: map[string]scatter.Aggregate{"count(*)": scatter.Sum}}
 	require.NoError(t, union.Model(&Order{}).Where("price > ?", 300).Count(&wantN).Error)
-	require.NoError(t, on(count).Model(&Order{}).Where("price > ?", 300).Count(&gotN).Error)
+	count, _ := acrossWith(t, c, union, query{Select: "count(*)"}) // Count writes the shards' select list itself
+	require.NoError(t, count.Model(&Order{}).Where("price > ?", 300).Count(&gotN).Error)
 	assert.Equal(t, wantN, gotN)
 
 	var wantNames, gotNames []sql.NullString
-	byName := scatter.Plan{NullsFirst: true, OrderBy: []scatter.OrderColumn{{Name: "name", Desc: true}}}
 	require.NoError(t, union.Model(&Order{}).Order("name desc").Pluck("name", &wantNames).Error)
-	require.NoError(t, on(byName).Model(&Order{}).Order("name desc").Pluck("name", &gotNames).Error)
+	require.NoError(t, on(query{Select: "name", OrderBy: "name desc"}).Model(&Order{}).Order("name desc").Pluck("name", &gotNames).Error)
 	assert.Equal(t, wantNames, gotNames)
 
 	type totals struct {
 		S   int64
 		Sp  float64
-		Mx  string
+		Ap  float64
 		Mna int64
+		N   int64
 	}
 	var wantT, gotT totals
-	aggs := scatter.Plan{Aggregates: map[string]scatter.Aggregate{"s": scatter.Sum, "sp": scatter.Sum, "mx": scatter.Max, "mna": scatter.Min}}
-	sel := "SUM(amount) AS s, SUM(price) AS sp, MAX(created_at) AS mx, MIN(amount) AS mna"
+	sel := "SUM(amount) AS s, SUM(price) AS sp, AVG(price) AS ap, MIN(amount) AS mna, COUNT(DISTINCT name) AS n"
 	require.NoError(t, union.Model(&Order{}).Select(sel).Scan(&wantT).Error)
-	require.NoError(t, on(aggs).Model(&Order{}).Select(sel).Scan(&gotT).Error)
+	tx, p := acrossWith(t, c, union, query{Select: sel}) // COUNT(DISTINCT name): the shards group by name
+	require.NoError(t, tx.Model(&Order{}).Select(p.Shard.Select.Text).Group(p.Shard.GroupBy.Text).Scan(&gotT).Error)
 	assert.Equal(t, wantT, gotT)
 
 	// First obeys the order: LIMIT 1 reaches every shard, the merge keeps one.
 	var wantFirst, gotFirst Order
-	first := scatter.Plan{OrderBy: []scatter.OrderColumn{{Name: "id"}}, Limit: 1}
+	first := query{Select: "*", OrderBy: "`orders`.`id`", Limit: new(1)}
 	require.NoError(t, union.Where("customer_id IN ?", []int{3, 6, 9, 10}).First(&wantFirst).Error)
 	require.NoError(t, on(first).Where("customer_id IN ?", []int{3, 6, 9, 10}).First(&gotFirst).Error)
 	assert.Equal(t, wantFirst, gotFirst)
+	err := on(first).Where("customer_id = ?", -1).First(&gotFirst).Error
+	assert.ErrorIs(t, err, gorm.ErrRecordNotFound)
 	require.Same(t, c.union, union.Statement.ConnPool, "the union's pool stays the union's")
+}
+
+// acrossWith plans q and returns a session of db whose statements run
+// across the cluster's shards.
+func acrossWith(t *testing.T, c *cluster, db *gorm.DB, q query) (*gorm.DB, planned) {
+	t.Helper()
+	st, p := c.statement(t, q)
+	pool := scatter.Open(st)
+	t.Cleanup(func() { pool.Close() })
+	tx := db.Session(&gorm.Session{NewDB: true, Context: context.Background()}) // clones the Statement
+	tx.Statement.ConnPool = pool                                                // what the glue does per statement
+	return tx, p
+}
+
+// TestGORMScansMergedTimes: the first and last order times, scanned by
+// GORM into a struct, as on one database.
+func TestGORMScansMergedTimes(t *testing.T) {
+	c := newCluster(t, 15, 4, 200)
+	union := gormOn(t, c.union)
+	q := query{Select: "MAX(created_at) AS mx, MIN(created_at) AS mn"}
+	tx, p := acrossWith(t, c, union, q)
+	type span struct{ Mx, Mn string }
+	var want, got span
+	require.NoError(t, union.Model(&Order{}).Select(q.Select).Scan(&want).Error)
+	require.NoError(t, tx.Model(&Order{}).Select(p.Shard.Select.Text).Scan(&got).Error)
+	assert.Equal(t, want, got)
 }

@@ -1,27 +1,28 @@
 package scatter_test
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"slices"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/grant-go/grant/sharding/scatter"
 )
 
-// query is one oracle case: the SQL for the union database, the SQL the
-// glue would send each shard (LIMIT l+o, no OFFSET), and the Plan.
-type query struct {
-	union, shard string
-	args         []any
-	plan         scatter.Plan
-	unordered    bool // no total order: compare as multisets
+// oracleCase is one random query of the oracle.
+type oracleCase struct {
+	q           query
+	kind        string
+	unordered   bool // no total order: compare as multisets
+	concurrency int
 }
 
 func oracleSeed(t *testing.T) uint64 {
@@ -33,42 +34,98 @@ func oracleSeed(t *testing.T) uint64 {
 	return 20261127
 }
 
-// TestOracle runs 300 random queries on 4 shards through scatter and on one
-// database holding all rows, and requires identical columns, values, Go
-// types and order. Reproduce a failure with SCATTER_SEED=<seed>.
+// TestOracle plans 300 random queries with PlanQuery, runs them on 4
+// shards and on one database holding all rows, and requires identical
+// columns, values, Go types and order. It counts every mismatch (a refusal
+// or failure of a query one database answers counts too) and fails on any.
+// Reproduce a run with SCATTER_SEED=<seed>.
 func TestOracle(t *testing.T) {
 	seed := oracleSeed(t)
-	c := newCluster(t, seed, 4, 2000)
+	c := newCluster(t, seed, 4, 1200)
 	r := rand.New(rand.NewPCG(seed, 7))
+	cases := make([]oracleCase, 300)
 	kinds := map[string]int{}
-	for i := range 300 {
-		q, kind := randomQuery(r)
-		kinds[kind]++
-		msg := fmt.Sprintf("seed %d, query %d (%s)\nunion: %s\nshard: %s\nargs: %v", seed, i, kind, q.union, q.shard, q.args)
-		wantCols, want := readAll(t, c.union, q.union, q.args...)
-		db := scatter.Open(c.targets(), q.plan)
-		gotCols, got := readAll(t, db, q.shard, q.args...)
-		require.NoError(t, db.Close())
-		require.Equal(t, wantCols, gotCols, msg)
-		if q.unordered {
-			sortRows(want)
-			sortRows(got)
-		}
-		require.Equal(t, want, got, msg)
+	for i := range cases {
+		cases[i] = randomQuery(r)
+		kinds[cases[i].kind]++
 	}
+	// Two workers: the cases are independent, and SQLite under -race is slow.
+	problems := make([]string, len(cases))
+	var g errgroup.Group
+	for w := range 2 {
+		g.Go(func() error {
+			for i := w; i < len(cases); i += 2 {
+				problems[i] = c.check(cases[i])
+			}
+			return nil
+		})
+	}
+	require.NoError(t, g.Wait())
 	t.Logf("seed %d: %v", seed, kinds)
+	failed := map[string]int{}
+	var reports []string
+	n := 0
+	for i, problem := range problems {
+		if problem == "" {
+			continue
+		}
+		n++
+		failed[cases[i].kind]++
+		if len(reports) < 12 {
+			reports = append(reports, fmt.Sprintf("query %d (%s): %s\n  %s", i, cases[i].kind, cases[i].q, problem))
+		}
+	}
+	if n > 0 {
+		t.Fatalf("seed %d: %d of %d queries differ from one database's answer, by kind %v; the first:\n%s",
+			seed, n, len(cases), failed, strings.Join(reports, "\n"))
+	}
 }
 
-func sortRows(rows [][]any) {
-	slices.SortFunc(rows, func(a, b []any) int { return strings.Compare(fmt.Sprint(a...), fmt.Sprint(b...)) })
+// check runs one case both ways and describes how they differ ("" when
+// they agree).
+func (c *cluster) check(oc oracleCase) string {
+	u, uargs := oc.q.unionSQL()
+	wantCols, want, err := tryReadAll(context.Background(), c.union, u, uargs...)
+	if err != nil {
+		return "the union database fails: " + err.Error()
+	}
+	cat, err := c.catalog("orders")
+	if err != nil {
+		return err.Error()
+	}
+	p, err := planQuery(oc.q, cat)
+	if err != nil {
+		return "refused: " + err.Error()
+	}
+	db := scatter.Open(&scatter.Statement{Targets: c.targets(), Program: p.Program, Concurrency: oc.concurrency})
+	defer db.Close()
+	gotCols, got, err := tryReadAll(context.Background(), db, p.sql, p.args...)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("failed: %v\n  shard SQL: %s", err, p.sql)
+	case !reflect.DeepEqual(wantCols, gotCols):
+		return fmt.Sprintf("columns %q, want %q", gotCols, wantCols)
+	}
+	if oc.unordered {
+		want, got = sortedRows(want), sortedRows(got)
+	}
+	if reflect.DeepEqual(want, got) {
+		return ""
+	}
+	for i := range min(len(want), len(got)) {
+		if !reflect.DeepEqual(want[i], got[i]) {
+			return fmt.Sprintf("%d rows, want %d; row %d is %#v, want %#v\n  shard SQL: %s", len(got), len(want), i, got[i], want[i], p.sql)
+		}
+	}
+	return fmt.Sprintf("%d rows, want %d\n  shard SQL: %s", len(got), len(want), p.sql)
 }
 
-// filter returns a random WHERE clause (or none) and its arguments.
+// filter returns a random WHERE condition (or none) and its arguments.
 func filter(r *rand.Rand) (string, []any) {
 	var terms []string
 	var args []any
-	for range r.IntN(3) {
-		switch r.IntN(8) {
+	for _, term := range r.Perm(8)[:r.IntN(3)] { // distinct terms: @amt is bound once
+		switch term {
 		case 0:
 			terms, args = append(terms, "amount > ?"), append(args, r.IntN(5000)-500)
 		case 1:
@@ -88,125 +145,128 @@ func filter(r *rand.Rand) (string, []any) {
 			terms, args = append(terms, "amount % 7 = ?"), append(args, r.IntN(7))
 		}
 	}
-	if len(terms) == 0 {
-		return "", nil
-	}
-	return " WHERE " + strings.Join(terms, " AND "), args
+	return strings.Join(terms, " AND "), args
 }
 
-// limits returns the union's and the shards' LIMIT/OFFSET clauses.
-func limits(r *rand.Rand, plan *scatter.Plan, push bool) (union, shard string) {
-	l, o := 0, 0
+// page sets a random LIMIT and OFFSET (or none).
+func page(r *rand.Rand, q *query) {
 	if r.IntN(3) > 0 {
-		l = []int{1, 3, 10, 25, 200}[r.IntN(5)]
+		q.Limit = new([]int{1, 3, 10, 25, 200}[r.IntN(5)])
 	}
 	if r.IntN(2) == 0 {
-		o = r.IntN(60)
+		q.Offset = r.IntN(60)
 	}
-	plan.Limit, plan.Offset = l, o
-	switch {
-	case l > 0:
-		union = fmt.Sprintf(" LIMIT %d OFFSET %d", l, o)
-		if push {
-			shard = fmt.Sprintf(" LIMIT %d", l+o)
-		}
-	case o > 0:
-		union = fmt.Sprintf(" LIMIT -1 OFFSET %d", o)
-	}
-	return union, shard
 }
 
-func dir(r *rand.Rand) (string, bool) {
+func dir(r *rand.Rand) string {
 	if r.IntN(2) == 0 {
-		return " DESC", true
+		return " DESC"
 	}
-	return "", false
+	return ""
 }
 
-func randomQuery(r *rand.Rand) (query, string) {
+// orderColumns are the columns of orders, in table order, and the aliases
+// the "aliases" form selects them as.
+var (
+	orderColumns = []string{"id", "customer_id", "amount", "price", "name", "created_at"}
+	orderAliases = []string{"id", "c", "a", "p", "n", "t"}
+)
+
+func randomQuery(r *rand.Rand) oracleCase {
 	where, args := filter(r)
-	q := query{args: args, plan: scatter.Plan{NullsFirst: true, Concurrency: r.IntN(5)}} // SQLite: NULLs sort low
-	switch k := r.IntN(10); {
+	oc := oracleCase{q: query{Where: where, WhereArgs: args}, concurrency: r.IntN(5)}
+	q := &oc.q
+	switch k := r.IntN(14); {
 	case k < 5: // rows, ordered by one or two columns and id
-		cols := []string{"customer_id", "amount", "price", "name", "created_at"}
-		r.Shuffle(len(cols), func(i, j int) { cols[i], cols[j] = cols[j], cols[i] })
+		cols := orderColumns[1:]
+		perm := r.Perm(len(cols))
 		var terms []string
-		sel := "SELECT id, customer_id, amount, price, name, created_at"
-		narrow, extra := r.IntN(3) == 0, "" // select name only; sort columns are appended and dropped
-		if narrow {
-			sel = "SELECT name"
-		}
-		for _, col := range append(cols[:r.IntN(3)], "id") {
-			d, desc := dir(r)
-			terms = append(terms, col+d)
-			q.plan.OrderBy = append(q.plan.OrderBy, scatter.OrderColumn{Name: strings.ToUpper(col[:1]) + col[1:], Desc: desc})
-			if narrow && col != "name" {
-				extra += ", " + col
-				q.plan.Drop = append(q.plan.Drop, col)
+		form := []string{"rows", "rows-hidden-sort", "rows-positions", "rows-aliases"}[r.IntN(4)]
+		for _, i := range append(perm[:r.IntN(3)], -1) {
+			col, pos, alias := "id", 1, "id"
+			if i >= 0 {
+				col, pos, alias = cols[i], i+2, orderAliases[i+1]
 			}
+			switch form {
+			case "rows-positions":
+				col = strconv.Itoa(pos)
+			case "rows-aliases":
+				col = alias
+			}
+			terms = append(terms, col+dir(r))
 		}
-		rest := " FROM orders" + where + " ORDER BY " + strings.Join(terms, ", ")
-		u, s := limits(r, &q.plan, true)
-		q.union, q.shard = sel+rest+u, sel+extra+rest+s
-		if narrow {
-			return q, "rows-dropped-sort-columns"
+		q.Select = strings.Join(orderColumns, ", ")
+		switch form {
+		case "rows-hidden-sort": // the sort columns are not selected
+			q.Select = []string{"name", "id, price", "amount % 10 AS m"}[r.IntN(3)]
+		case "rows-aliases":
+			var items []string
+			for i, col := range orderColumns {
+				items = append(items, col+" AS "+orderAliases[i])
+			}
+			q.Select = strings.Join(items, ", ")
 		}
-		return q, "rows"
+		q.OrderBy = strings.Join(terms, ", ")
+		page(r, q)
+		oc.kind = form
 	case k == 5: // rows in no order: concatenated
-		q.union = "SELECT id, amount, name FROM orders" + where
-		q.shard, q.unordered = q.union, true
-		return q, "unordered"
+		q.Select, oc.unordered, oc.kind = "id, amount, name", true, "unordered"
 	case k == 6: // aggregates over everything
-		q.plan.Aggregates = map[string]scatter.Aggregate{"n": scatter.Sum, "s": scatter.Sum, "sp": scatter.Sum,
-			"cp": scatter.Sum, "mnp": scatter.Min, "mxp": scatter.Max, "mnn": scatter.Min, "mxn": scatter.Max,
-			"mnc": scatter.Min, "mxc": scatter.Max, "mna": scatter.Min}
-		q.union = "SELECT COUNT(*) AS n, SUM(amount) AS s, SUM(price) AS sp, COUNT(price) AS cp, MIN(price) AS mnp," +
+		q.Select = "COUNT(*) AS n, SUM(amount) AS s, SUM(price) AS sp, COUNT(price) AS cp, MIN(price) AS mnp," +
 			" MAX(price) AS mxp, MIN(name) AS mnn, MAX(name) AS mxn, MIN(created_at) AS mnc, MAX(created_at) AS mxc," +
-			" MIN(amount) AS mna FROM orders" + where
-		q.shard = q.union
-		return q, "aggregate"
+			" MIN(amount) AS mna, AVG(amount) AS aa, AVG(price) AS ap, COUNT(DISTINCT name) AS dn, COUNT(DISTINCT customer_id) AS dc"
+		oc.kind = "aggregate"
 	case k == 7: // GORM's Count
-		q.plan.Aggregates = map[string]scatter.Aggregate{"COUNT(*)": scatter.Sum}
-		q.union = "SELECT count(*) FROM orders" + where
-		q.shard = q.union
-		return q, "count"
-	case k == 8: // GROUP BY, ordered by the group key: LIMIT pushed down
-		q.plan.Aggregates = map[string]scatter.Aggregate{"n": scatter.Sum, "s": scatter.Sum, "sp": scatter.Sum,
-			"mnp": scatter.Min, "mxn": scatter.Max, "mxc": scatter.Max}
-		sel := "SELECT customer_id % 3 AS g, amount % 2 AS h, COUNT(*) AS n, SUM(amount) AS s, SUM(price) AS sp," +
-			" MIN(price) AS mnp, MAX(name) AS mxn, MAX(created_at) AS mxc FROM orders" + where
-		d1, desc1 := dir(r)
-		d2, desc2 := dir(r)
-		if r.IntN(2) == 0 {
-			sel += " GROUP BY g ORDER BY g" + d1
-			sel = strings.Replace(sel, "amount % 2 AS h, ", "", 1)
-			q.plan.GroupBy = []string{"g"}
-			q.plan.OrderBy = []scatter.OrderColumn{{Name: "g", Desc: desc1}}
-		} else {
-			sel += " GROUP BY g, h ORDER BY h" + d2 + ", g" + d1
-			q.plan.GroupBy = []string{"g", "h"}
-			q.plan.OrderBy = []scatter.OrderColumn{{Name: "h", Desc: desc2}, {Name: "g", Desc: desc1}}
+		q.Select, oc.kind = "count(*)", "count"
+	case k == 8 || k == 9: // GROUP BY expressions, ordered by the keys
+		q.Select = "customer_id % 3 AS g, amount % 2 AS h, COUNT(*) AS n, SUM(amount) AS s, SUM(price) AS sp," +
+			" MIN(price) AS mnp, MAX(name) AS mxn, MAX(created_at) AS mxc, AVG(amount) AS aa"
+		switch r.IntN(3) {
+		case 0:
+			q.Select = strings.Replace(q.Select, "amount % 2 AS h, ", "", 1)
+			q.GroupBy, q.OrderBy = "g", "g"+dir(r)
+		case 1:
+			q.GroupBy, q.OrderBy = "g, h", "h"+dir(r)+", g"+dir(r)
+		default:
+			q.GroupBy, q.OrderBy = "1, 2", "2"+dir(r)+", 1"+dir(r)
 		}
-		u, s := limits(r, &q.plan, true)
-		q.union, q.shard = sel+u, sel+s
-		return q, "group"
-	default: // GROUP BY ordered by an aggregate (no pushdown), or DISTINCT
 		if r.IntN(2) == 0 {
-			q.plan.GroupBy = []string{"d"}
-			q.plan.OrderBy = []scatter.OrderColumn{{Name: "d"}}
-			sel := "SELECT DISTINCT customer_id % 7 AS d FROM orders" + where + " ORDER BY d"
-			u, s := limits(r, &q.plan, true)
-			q.union, q.shard = sel+u, sel+s
-			return q, "distinct"
+			q.Having, q.HavingArgs = "COUNT(*) > ?", []any{r.IntN(300)}
 		}
-		q.plan.Aggregates = map[string]scatter.Aggregate{"n": scatter.Sum, "s": scatter.Sum}
-		q.plan.GroupBy = []string{"g"}
-		d, desc := dir(r)
-		q.plan.OrderBy = []scatter.OrderColumn{{Name: "s", Desc: desc}, {Name: "g"}}
-		sel := "SELECT customer_id % 5 AS g, COUNT(*) AS n, SUM(amount) AS s FROM orders" + where +
-			" GROUP BY g ORDER BY s" + d + ", g"
-		u, s := limits(r, &q.plan, false)
-		q.union, q.shard = sel+u, sel+s
-		return q, "group-by-aggregate"
+		page(r, q)
+		oc.kind = "group"
+	case k == 10: // GROUP BY ordered by an aggregate
+		q.Select, q.GroupBy = "customer_id % 5 AS g, COUNT(*) AS n, SUM(amount) AS s, AVG(price) AS ap", "g"
+		q.OrderBy = []string{"s", "SUM(amount)", "3", "AVG(price)", "COUNT(*)"}[r.IntN(5)] + dir(r) + ", g"
+		switch r.IntN(3) {
+		case 0:
+			q.Having, q.HavingArgs = "SUM(amount) > ?", []any{r.IntN(200000)}
+		case 1:
+			q.Having, q.HavingArgs = "AVG(amount) > ? AND COUNT(*) >= ?", []any{r.IntN(3000), r.IntN(80)}
+		}
+		page(r, q)
+		oc.kind = "group-by-aggregate"
+	case k == 11: // COUNT(DISTINCT …) per group
+		q.Select = "customer_id % 4 AS g, COUNT(DISTINCT name) AS dn, COUNT(DISTINCT amount % 10) AS dm, COUNT(*) AS n"
+		q.GroupBy, q.OrderBy = "g", "g"+dir(r)
+		if r.IntN(2) == 0 {
+			q.Having, q.HavingArgs = "COUNT(DISTINCT name) > ?", []any{r.IntN(12)}
+		}
+		oc.kind = "count-distinct"
+	case k == 12: // DISTINCT
+		switch r.IntN(3) {
+		case 0:
+			q.Select, q.OrderBy = "DISTINCT customer_id % 7 AS d", "d"+dir(r)
+		case 1:
+			q.Select, q.OrderBy = "DISTINCT name, customer_id % 2 AS p", "name"+dir(r)+", p"+dir(r)
+		default:
+			q.Select, q.OrderBy = "DISTINCT amount % 4 AS m, price > 500 AS big", "1"+dir(r)+", 2"+dir(r)
+		}
+		page(r, q)
+		oc.kind = "distinct"
+	default: // groups in no order
+		q.Select, q.GroupBy = "customer_id % 6 AS g, SUM(amount) AS s, MIN(name) AS mn", "g"
+		oc.unordered, oc.kind = true, "group-unordered"
 	}
+	return oc
 }

@@ -5,28 +5,29 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"gorm.io/gorm"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/grant-go/grant/sharding/scatter"
 )
 
 var errBoom = errors.New("boom")
 
+var selectIDs = query{Select: "id"}
+
 func TestFailingShardFailsQueryWithItsName(t *testing.T) {
 	c := newCluster(t, 1, 4, 200)
-	ts := c.targets()
-	ts[2].Pool = failPool{ConnPool: ts[2].Pool, err: errBoom}
+	st, p := c.statement(t, selectIDs)
+	st.Targets[2].Pool = failPool{ConnPool: st.Targets[2].Pool, err: errBoom}
 	res := &scatter.Result{}
-	db := scatter.Open(ts, scatter.Plan{Result: res})
+	st.Result = res
+	db := scatter.Open(st)
 	defer db.Close()
 
-	_, _, err := tryReadAll(context.Background(), db, "SELECT id FROM orders")
+	_, _, err := tryReadAll(context.Background(), db, p.sql)
 	var se *scatter.ShardError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "orders/shard2", se.Shard)
@@ -38,9 +39,10 @@ func TestFailingShardFailsQueryWithItsName(t *testing.T) {
 	// A real driver error: one shard lacks the table.
 	_, err = c.shards[3].Exec("DROP TABLE orders")
 	require.NoError(t, err)
-	db2 := scatter.Open(c.targets(), scatter.Plan{})
+	st2, _ := c.statement(t, selectIDs)
+	db2 := scatter.Open(st2)
 	defer db2.Close()
-	_, _, err = tryReadAll(context.Background(), db2, "SELECT id FROM orders")
+	_, _, err = tryReadAll(context.Background(), db2, p.sql)
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "orders/shard3", se.Shard)
 	assert.Contains(t, err.Error(), "no such table")
@@ -48,13 +50,14 @@ func TestFailingShardFailsQueryWithItsName(t *testing.T) {
 
 func TestAllowPartial(t *testing.T) {
 	c := newCluster(t, 2, 4, 200)
-	ts := c.targets()
-	ts[1].Pool = failPool{ConnPool: ts[1].Pool, err: errBoom}
+	st, p := c.statement(t, query{Select: "id", OrderBy: "id"})
+	st.Targets[1].Pool = failPool{ConnPool: st.Targets[1].Pool, err: errBoom}
 	res := &scatter.Result{}
-	db := scatter.Open(ts, scatter.Plan{AllowPartial: true, Result: res, OrderBy: []scatter.OrderColumn{{Name: "id"}}})
+	st.AllowPartial, st.Result = true, res
+	db := scatter.Open(st)
 	defer db.Close()
 
-	_, got := readAll(t, db, "SELECT id FROM orders ORDER BY id")
+	_, got := readAll(t, db, p.sql)
 	var want [][]any
 	for _, o := range c.rows {
 		if o.CustomerID%4 != 1 {
@@ -69,71 +72,67 @@ func TestAllowPartial(t *testing.T) {
 	assert.Equal(t, len(want), res.TotalRows())
 
 	// Every shard failing fails even a partial query.
-	for i := range ts {
-		ts[i].Pool = failPool{ConnPool: ts[i].Pool, err: errBoom}
+	for i := range st.Targets {
+		st.Targets[i].Pool = failPool{ConnPool: st.Targets[i].Pool, err: errBoom}
 	}
-	db2 := scatter.Open(ts, scatter.Plan{AllowPartial: true})
-	defer db2.Close()
-	_, _, err := tryReadAll(context.Background(), db2, "SELECT id FROM orders")
+	_, _, err := tryReadAll(context.Background(), db, p.sql)
 	assert.ErrorIs(t, err, errBoom)
 	var se *scatter.ShardError
 	assert.ErrorAs(t, err, &se)
+	assert.Len(t, res.Failures(), 4)
 }
 
 func TestCancelStopsEveryShard(t *testing.T) {
 	c := newCluster(t, 3, 4, 50)
-	var started, cancelled atomic.Int32
-	ts := c.targets()
-	for i := range ts {
-		ts[i].Pool = blockPool{ConnPool: ts[i].Pool, started: &started, cancelled: &cancelled}
+	var started, cancelled tally
+	st, p := c.statement(t, selectIDs)
+	for i := range st.Targets {
+		st.Targets[i].Pool = blockPool{ConnPool: st.Targets[i].Pool, started: &started, cancelled: &cancelled}
 	}
-	db := scatter.Open(ts, scatter.Plan{})
+	db := scatter.Open(st)
 	defer db.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := tryReadAll(ctx, db, "SELECT id FROM orders")
+		_, _, err := tryReadAll(ctx, db, p.sql)
 		done <- err
 	}()
-	require.Eventually(t, func() bool { return started.Load() == 4 }, time.Second, time.Millisecond)
-	at := time.Now()
+	started.await(t, 4)
 	cancel()
-	select {
-	case err := <-done:
-		assert.Less(t, time.Since(at), 100*time.Millisecond)
-		assert.ErrorIs(t, err, context.Canceled)
-	case <-time.After(time.Second):
-		t.Fatal("query did not return after cancel")
-	}
-	assert.Equal(t, int32(4), cancelled.Load(), "every shard's query saw the cancellation")
+	err := receive(t, done, "the query's return after cancel")
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.Equal(t, 4, cancelled.load(), "every shard's query saw the cancellation")
 }
 
 func TestFailureCancelsOtherShards(t *testing.T) {
 	c := newCluster(t, 4, 4, 50)
-	var started, cancelled atomic.Int32
-	ts := c.targets()
-	for i := range ts {
-		ts[i].Pool = blockPool{ConnPool: ts[i].Pool, started: &started, cancelled: &cancelled}
+	var started, cancelled tally
+	st, p := c.statement(t, selectIDs)
+	for i := range st.Targets {
+		st.Targets[i].Pool = blockPool{ConnPool: st.Targets[i].Pool, started: &started, cancelled: &cancelled}
 	}
-	ts[3].Pool = failPool{ConnPool: c.shards[3], err: errBoom}
-	db := scatter.Open(ts, scatter.Plan{})
+	st.Targets[3].Pool = failPool{ConnPool: c.shards[3], err: errBoom}
+	db := scatter.Open(st)
 	defer db.Close()
 
-	at := time.Now()
-	_, _, err := tryReadAll(context.Background(), db, "SELECT id FROM orders")
-	assert.Less(t, time.Since(at), 500*time.Millisecond)
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := tryReadAll(context.Background(), db, p.sql)
+		done <- err
+	}()
+	err := receive(t, done, "the query's return after a shard failed") // the others block until cancelled
 	var se *scatter.ShardError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "orders/shard3", se.Shard)
 	assert.ErrorIs(t, err, errBoom)
-	assert.Equal(t, started.Load(), cancelled.Load())
+	assert.Equal(t, started.load(), cancelled.load())
 }
 
 func TestExecSumsRowsAffected(t *testing.T) {
 	c := newCluster(t, 5, 4, 500)
 	res := &scatter.Result{}
-	db := scatter.Open(c.targets(), scatter.Plan{Result: res})
+	db := scatter.Open(&scatter.Statement{Targets: c.targets(), Result: res}) // an Exec needs no Program
 	defer db.Close()
 
 	const upd = "UPDATE orders SET amount = amount + 1 WHERE amount > ?"
@@ -151,22 +150,51 @@ func TestExecSumsRowsAffected(t *testing.T) {
 	_, err = got.LastInsertId()
 	assert.ErrorIs(t, err, scatter.ErrNoLastInsertID)
 
-	// A failing shard does not stop the others: they apply, the error names it.
+	// Under AllowPartial a failing shard is recorded; the others' sum is
+	// returned.
 	ts := c.targets()
+	ts[1].Pool = failPool{ConnPool: ts[1].Pool, err: errBoom}
+	partial := scatter.Open(&scatter.Statement{Targets: ts, Result: res, AllowPartial: true})
+	defer partial.Close()
+	got, err = partial.Exec("UPDATE orders SET amount = amount WHERE id > ?", 0)
+	require.NoError(t, err)
+	gotN, _ = got.RowsAffected()
+	assert.Equal(t, res.TotalRows(), int(gotN))
+	assert.Equal(t, len(c.rows)-countShard(c, 1), int(gotN))
+	assert.NotContains(t, res.RowCounts(), "orders/shard1")
+	assert.ErrorIs(t, res.Failures()["orders/shard1"], errBoom)
+
+	// A failing shard does not stop the others: they apply, the error names it.
+	ts = c.targets()
 	ts[0].Pool = failPool{ConnPool: ts[0].Pool, err: errBoom}
-	db2 := scatter.Open(ts, scatter.Plan{Result: res})
+	db2 := scatter.Open(&scatter.Statement{Targets: ts, Result: res})
 	defer db2.Close()
 	_, err = db2.Exec("DELETE FROM orders")
 	var se *scatter.ShardError
 	require.ErrorAs(t, err, &se)
 	assert.Equal(t, "orders/shard0", se.Shard)
+	assert.ErrorIs(t, err, errBoom)
 	for _, s := range c.shards[1:] {
 		var n int
 		require.NoError(t, s.QueryRow("SELECT COUNT(*) FROM orders").Scan(&n))
 		assert.Zero(t, n)
 	}
+	var n int
+	require.NoError(t, c.shards[0].QueryRow("SELECT COUNT(*) FROM orders").Scan(&n))
+	assert.Equal(t, countShard(c, 0), n, "the failing shard kept its rows")
 	assert.Len(t, res.RowCounts(), 3)
 	assert.Contains(t, res.Failures(), "orders/shard0")
+}
+
+// countShard is how many of the cluster's rows shard i holds.
+func countShard(c *cluster, i int) int {
+	n := 0
+	for _, o := range c.rows {
+		if o.CustomerID%int64(len(c.shards)) == int64(i) {
+			n++
+		}
+	}
+	return n
 }
 
 func TestColumnsMustMatch(t *testing.T) {
@@ -174,10 +202,12 @@ func TestColumnsMustMatch(t *testing.T) {
 	_, err := c.shards[2].Exec("ALTER TABLE orders ADD COLUMN note TEXT")
 	require.NoError(t, err)
 	for _, partial := range []bool{false, true} {
-		db := scatter.Open(c.targets(), scatter.Plan{AllowPartial: partial})
-		_, _, err = tryReadAll(context.Background(), db, "SELECT * FROM orders")
+		st, p := c.statement(t, query{Select: "*"})
+		st.AllowPartial = partial
+		db := scatter.Open(st)
+		_, _, err = tryReadAll(context.Background(), db, p.sql)
 		var se *scatter.ShardError
-		require.ErrorAs(t, err, &se)
+		require.ErrorAs(t, err, &se, "partial %v", partial)
 		assert.Equal(t, "orders/shard2", se.Shard)
 		assert.Contains(t, err.Error(), "note")
 		db.Close()
@@ -187,96 +217,87 @@ func TestColumnsMustMatch(t *testing.T) {
 func TestConcurrencyBound(t *testing.T) {
 	c := newCluster(t, 7, 8, 80)
 	for _, limit := range []int{1, 3, 0} {
-		n := &inflight{}
-		ts := c.targets()
-		for i := range ts {
-			ts[i].Pool = countPool{ConnPool: ts[i].Pool, c: n, d: 10 * time.Millisecond}
-		}
-		db := scatter.Open(ts, scatter.Plan{Concurrency: limit})
-		_, rows := readAll(t, db, "SELECT id FROM orders")
-		db.Close()
-		assert.Len(t, rows, 80)
 		want := limit
 		if limit == 0 {
 			want = 8
 		}
-		assert.Equal(t, want, n.max, "concurrency %d", limit)
+		n := &crowd{want: want}
+		st, p := c.statement(t, query{Select: "id", OrderBy: "id"})
+		for i := range st.Targets {
+			st.Targets[i].Pool = crowdPool{ConnPool: st.Targets[i].Pool, c: n}
+		}
+		st.Concurrency = limit
+		db := scatter.Open(st)
+		_, rows := readAll(t, db, p.sql)
+		db.Close()
+		assert.Len(t, rows, 80)
+		assert.Equal(t, want, n.max(), "concurrency %d", limit)
 	}
 }
 
 func TestNoTransactionsPrepareAndNoTargets(t *testing.T) {
 	c := newCluster(t, 8, 2, 40)
-	db := scatter.Open(c.targets(), scatter.Plan{Aggregates: map[string]scatter.Aggregate{"n": scatter.Sum}})
+	st, p := c.statement(t, query{Select: "COUNT(*) AS n", Where: "amount > ?", WhereArgs: []any{0}})
+	db := scatter.Open(st)
 	defer db.Close()
 
 	_, err := db.Begin()
 	assert.ErrorIs(t, err, scatter.ErrNoTransaction)
 
-	st, err := db.Prepare("SELECT COUNT(*) AS n FROM orders WHERE amount > ?")
+	prepared, err := db.Prepare(p.sql)
 	require.NoError(t, err)
-	defer st.Close()
+	defer prepared.Close()
 	var got, want int64
-	require.NoError(t, st.QueryRow(-1000).Scan(&got))
+	require.NoError(t, prepared.QueryRow(-1000).Scan(&got))
 	require.NoError(t, c.union.QueryRow("SELECT COUNT(*) FROM orders").Scan(&want))
 	assert.Equal(t, want, got)
+	require.NoError(t, prepared.QueryRow(1000).Scan(&got))
+	require.NoError(t, c.union.QueryRow("SELECT COUNT(*) FROM orders WHERE amount > 1000").Scan(&want))
+	assert.Equal(t, want, got)
 
-	empty := scatter.Open(nil, scatter.Plan{})
+	empty := scatter.Open(&scatter.Statement{Program: p.Program})
 	defer empty.Close()
-	_, err = empty.Query("SELECT 1")
+	_, err = empty.Query(p.sql, 0)
 	assert.ErrorIs(t, err, scatter.ErrNoTargets)
 	_, err = empty.Exec("DELETE FROM orders")
 	assert.ErrorIs(t, err, scatter.ErrNoTargets)
+
+	noProgram := scatter.Open(&scatter.Statement{Targets: c.targets()})
+	defer noProgram.Close()
+	_, err = noProgram.Query(p.sql, 0)
+	assert.ErrorContains(t, err, "Program")
+
+	handle := scatter.NewDB()
+	defer handle.Close()
+	_, err = handle.Query(p.sql, 0)
+	assert.ErrorIs(t, err, scatter.ErrNoStatement)
+	_, err = handle.Exec("DELETE FROM orders")
+	assert.ErrorIs(t, err, scatter.ErrNoStatement)
 }
 
-func TestPlanNamesUnknownColumn(t *testing.T) {
-	c := newCluster(t, 9, 2, 10)
-	for _, plan := range []scatter.Plan{
-		{OrderBy: []scatter.OrderColumn{{Name: "nope"}}},
-		{GroupBy: []string{"nope"}},
-		{Aggregates: map[string]scatter.Aggregate{"nope": scatter.Sum}},
-		{Aggregates: map[string]scatter.Aggregate{"id": scatter.Aggregate(9)}},
-	} {
-		db := scatter.Open(c.targets(), plan)
-		for _, q := range []string{"SELECT id FROM orders", "SELECT id FROM orders LIMIT 1", "SELECT id FROM orders LIMIT 0"} {
-			_, _, err := tryReadAll(context.Background(), db, q)
-			assert.Error(t, err, "%+v %s", plan, q)
-		}
-		db.Close()
+// TestRefusedContactsNoShard: a refused statement fails every query and
+// Exec with the refusal before any shard is asked.
+func TestRefusedContactsNoShard(t *testing.T) {
+	c := newCluster(t, 13, 2, 10)
+	cat, err := c.catalog("orders")
+	require.NoError(t, err)
+	_, err = planQuery(query{Select: "id, ROW_NUMBER() OVER (ORDER BY id) AS rn"}, cat)
+	var refusal *scatter.Refusal
+	require.ErrorAs(t, err, &refusal)
+	assert.Equal(t, scatter.ReasonWindow, refusal.Reason)
+
+	st := scatter.Refused(refusal)
+	var started, cancelled tally
+	for _, tg := range c.targets() {
+		st.Targets = append(st.Targets, scatter.Target{Name: tg.Name, Pool: blockPool{ConnPool: tg.Pool, started: &started, cancelled: &cancelled}})
 	}
-}
-
-// TestDropSortColumns: an ORDER BY term that is not selected is appended
-// to the shards' SELECT and dropped after the merge.
-func TestDropSortColumns(t *testing.T) {
-	c := newCluster(t, 10, 4, 300)
-	wantCols, want := readAll(t, c.union, "SELECT name FROM orders ORDER BY amount DESC, id LIMIT 20 OFFSET 5")
-	db := scatter.Open(c.targets(), scatter.Plan{
-		OrderBy: []scatter.OrderColumn{{Name: "amount", Desc: true}, {Name: "id"}},
-		Limit:   20, Offset: 5,
-		Drop: []string{"amount", "ID"},
-	})
+	db := scatter.Open(st)
 	defer db.Close()
-	rs, err := db.Query("SELECT name, amount, id FROM orders ORDER BY amount DESC, id LIMIT 25")
-	require.NoError(t, err)
-	types, err := rs.ColumnTypes()
-	require.NoError(t, err)
-	require.Len(t, types, 1)
-	assert.Equal(t, "TEXT", types[0].DatabaseTypeName())
-	require.NoError(t, rs.Close())
-	gotCols, got := readAll(t, db, "SELECT name, amount, id FROM orders ORDER BY amount DESC, id LIMIT 25")
-	assert.Equal(t, wantCols, gotCols)
-	assert.Equal(t, want, got)
-}
-
-// capturePool records the arguments its queries receive.
-type capturePool struct {
-	gorm.ConnPool
-	got *[]any
-}
-
-func (p capturePool) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	*p.got = args
-	return p.ConnPool.QueryContext(ctx, q, args...)
+	var n int
+	assert.ErrorIs(t, db.QueryRow("SELECT 1").Scan(&n), refusal)
+	_, err = db.Exec("DELETE FROM orders")
+	assert.ErrorIs(t, err, refusal)
+	assert.Zero(t, started.load())
 }
 
 type cents int64
@@ -287,20 +308,58 @@ func (c cents) Value() (driver.Value, error) { return int64(c) * 100, nil }
 // not called, Go types are kept, names stay names.
 func TestArgsPassThrough(t *testing.T) {
 	c := newCluster(t, 12, 2, 100)
-	got := make([][]any, 2)
-	ts := c.targets()
-	for i := range ts {
-		ts[i].Pool = capturePool{ConnPool: ts[i].Pool, got: &got[i]}
-	}
-	db := scatter.Open(ts, scatter.Plan{Aggregates: map[string]scatter.Aggregate{"n": scatter.Sum}})
-	defer db.Close()
 	args := []any{cents(3), sql.NullInt64{Int64: 7, Valid: true}, sql.Named("lo", int32(-10)), "x%"}
-	const q = "SELECT COUNT(*) AS n FROM orders WHERE amount < ? AND customer_id <> ? AND amount > @lo AND name NOT LIKE ?"
+	q := query{Select: "COUNT(*) AS n", Where: "amount < ? AND customer_id <> ? AND amount > @lo AND name NOT LIKE ?", WhereArgs: args}
+	st, p := c.statement(t, q)
+	got := make([][]any, len(st.Targets))
+	for i := range st.Targets {
+		st.Targets[i].Pool = capturePool{ConnPool: st.Targets[i].Pool, got: &got[i]}
+	}
+	db := scatter.Open(st)
+	defer db.Close()
 	var n, want int64
-	require.NoError(t, db.QueryRow(q, args...).Scan(&n))
-	require.NoError(t, c.union.QueryRow(q, args...).Scan(&want))
+	require.NoError(t, db.QueryRow(p.sql, p.args...).Scan(&n))
+	u, uargs := q.unionSQL()
+	require.NoError(t, c.union.QueryRow(u, uargs...).Scan(&want))
 	assert.Equal(t, want, n)
 	for i := range got {
 		assert.Equal(t, args, got[i])
 	}
+}
+
+// TestNewDBRunsTheContextsStatement: one NewDB handle runs, concurrently,
+// whatever Statement each query's context carries.
+func TestNewDBRunsTheContextsStatement(t *testing.T) {
+	c := newCluster(t, 14, 4, 400)
+	handle := scatter.NewDB()
+	defer handle.Close()
+	queries := []query{
+		{Select: "id, name", OrderBy: "name DESC, id", Limit: new(15), Offset: 3},
+		{Select: "customer_id % 4 AS g, SUM(amount) AS s", GroupBy: "g", OrderBy: "s DESC"},
+		{Select: "COUNT(*)", Where: "price > ?", WhereArgs: []any{300}},
+	}
+	var g errgroup.Group
+	for range 3 {
+		for _, q := range queries {
+			st, p := c.statement(t, q)
+			res := &scatter.Result{}
+			st.Result = res
+			g.Go(func() error {
+				_, rows, err := tryReadAll(scatter.WithStatement(context.Background(), st), handle, p.sql, p.args...)
+				if err != nil {
+					return err
+				}
+				u, args := q.unionSQL()
+				_, want, err := tryReadAll(context.Background(), c.union, u, args...)
+				if err != nil {
+					return err
+				}
+				if !assert.Equal(t, want, rows, q.String()) || res.Partial() {
+					return errors.New("mismatch")
+				}
+				return nil
+			})
+		}
+	}
+	require.NoError(t, g.Wait())
 }

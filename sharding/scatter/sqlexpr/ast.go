@@ -177,6 +177,8 @@ type SelectItem struct {
 	Alias string // "" when none; unquoted as the server would name the column
 	// AliasQuoted is true when the alias was written in quotes.
 	AliasQuoted bool
+	// AliasSpan is where the alias is written (zero when there is none).
+	AliasSpan Span
 }
 
 // OrderItem is one ORDER BY term.

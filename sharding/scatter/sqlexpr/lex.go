@@ -14,43 +14,24 @@ package sqlexpr
 import (
 	"fmt"
 	"strings"
+
+	"github.com/grant-go/grant/sharding/scatter/value"
 )
 
-// Dialect selects the lexical and operator rules of one SQL server family.
-type Dialect uint8
+// Dialect selects the lexical and operator rules of one SQL server family;
+// it is the value package's, so that a planner speaks of one dialect.
+type Dialect = value.Dialect
 
 // Dialects, by gorm's Dialector.Name(): "postgres", "mysql" (MySQL and
 // MariaDB) and "sqlite".
 const (
-	Postgres Dialect = iota + 1
-	MySQL
-	SQLite
+	Postgres = value.Postgres
+	MySQL    = value.MySQL
+	SQLite   = value.SQLite
 )
 
 // DialectOf maps a gorm Dialector name to its Dialect.
-func DialectOf(name string) (Dialect, bool) {
-	switch name {
-	case "postgres":
-		return Postgres, true
-	case "mysql":
-		return MySQL, true
-	case "sqlite", "sqlite3":
-		return SQLite, true
-	}
-	return 0, false
-}
-
-func (d Dialect) String() string {
-	switch d {
-	case Postgres:
-		return "postgres"
-	case MySQL:
-		return "mysql"
-	case SQLite:
-		return "sqlite"
-	}
-	return fmt.Sprintf("Dialect(%d)", uint8(d))
-}
+func DialectOf(name string) (Dialect, bool) { return value.DialectOf(name) }
 
 // tokKind classifies tokens.
 type tokKind uint8
@@ -80,7 +61,15 @@ type lexer struct {
 	d      Dialect
 	src    string
 	pos    int
-	params int // '?' placeholders seen, in order
+	params []ParamRef // every parameter lexed, in order, even in skipped regions
+	qmarks int        // '?' placeholders seen
+}
+
+// ParamRef is one parameter in a fragment: where it is, and the index of
+// its bound value.
+type ParamRef struct {
+	Span
+	Index int
 }
 
 // SyntaxError is a fragment the grammar does not cover, with the byte
@@ -118,8 +107,9 @@ func (l *lexer) next() (token, error) {
 		if l.d == SQLite && l.pos < len(s) && isDigit(s[l.pos]) {
 			return token{}, l.fail(i, "numbered parameter ?NNN")
 		}
-		l.params++
-		return token{kind: tParam, text: "?", start: i, end: l.pos, param: l.params - 1}, nil
+		l.qmarks++
+		l.params = append(l.params, ParamRef{Span{i, l.pos}, l.qmarks - 1})
+		return token{kind: tParam, text: "?", start: i, end: l.pos, param: l.qmarks - 1}, nil
 	case c == '$' && l.d == Postgres && i+1 < len(s) && isDigit(s[i+1]):
 		j := i + 1
 		n := 0
@@ -134,6 +124,7 @@ func (l *lexer) next() (token, error) {
 		if n == 0 {
 			return token{}, l.fail(i, "parameter $0")
 		}
+		l.params = append(l.params, ParamRef{Span{i, j}, n - 1})
 		return token{kind: tParam, text: s[i:j], start: i, end: j, param: n - 1}, nil
 	case c == '$' && l.d == Postgres:
 		return l.dollar(i)

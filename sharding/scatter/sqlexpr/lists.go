@@ -2,11 +2,25 @@ package sqlexpr
 
 import "strings"
 
-// Fragment is one parsed piece of SQL with the count of parameters it
-// binds. Its nodes' spans index Src.
+// Fragment is one parsed piece of SQL and where its parameters are. Its
+// nodes' spans index Src.
 type Fragment struct {
-	Src    string
-	Params int // '?' placeholders read (PostgreSQL $n do not count here)
+	Src string
+	// Params are every parameter in Src in order of appearance, including
+	// those inside parts the grammar skips (a subquery's body, an OVER
+	// clause), so that any span can be re-emitted with its bound values.
+	Params []ParamRef
+}
+
+// ParamsIn returns the parameters inside span s, in order.
+func (f Fragment) ParamsIn(s Span) []ParamRef {
+	var in []ParamRef
+	for _, p := range f.Params {
+		if p.Start >= s.Start && p.End <= s.End {
+			in = append(in, p)
+		}
+	}
+	return in
 }
 
 // ParseExpr reads one expression, e.g. a HAVING predicate or a GROUP BY
@@ -92,6 +106,7 @@ func (p *parser) selectItem() (SelectItem, error) {
 			item.Alias = strings.ToLower(item.Alias)
 		}
 		item.End = p.tok.end
+		item.AliasSpan = Span{p.tok.start, p.tok.end}
 		return item, p.advance()
 	case explicit:
 		return item, p.fail("expected an alias after AS")

@@ -1,0 +1,143 @@
+package value
+
+import (
+	"math"
+)
+
+// mysqlRange is MariaDB's error for a result beyond its type (the server
+// adds " in '<expression>'").
+func mysqlRange(name string) error { return arithErr(name + " value is out of range") }
+
+func mysqlArith(env Env, op Op, a, b Value) (Value, error) {
+	a, b = asInt(env, a), asInt(env, b)
+	if !numberKinds(env, a, b) {
+		return Value{}, unsupported("MySQL %s %s %s", a.typ.Kind, op, b.typ.Kind)
+	}
+	if a.typ.Kind == KindNull && b.typ.Kind == KindNull {
+		return Null(), nil
+	}
+	// An untyped NULL computes as the other operand's class.
+	if a.typ.Kind == KindNull {
+		a = nullOf(b.typ)
+	}
+	if b.typ.Kind == KindNull {
+		b = nullOf(a.typ)
+	}
+	if a.typ.Unsigned || b.typ.Unsigned {
+		return Value{}, unsupported("MySQL arithmetic on UNSIGNED values")
+	}
+	switch {
+	case a.typ.Kind == KindFloat || b.typ.Kind == KindFloat:
+		return mysqlFloatArith(op, a, b)
+	case a.typ.Kind == KindDecimal || b.typ.Kind == KindDecimal || op == Div:
+		return mysqlDecimalArith(env, op, a, b)
+	}
+	return mysqlIntArith(op, a, b)
+}
+
+func mysqlIntArith(op Op, a, b Value) (Value, error) {
+	t := mysqlBigint
+	if a.null || b.null {
+		return nullOf(t), nil
+	}
+	x, y := a.i, b.i
+	switch op {
+	case Add, Sub, Mul:
+		if op == Sub && x == 0 && y == math.MinInt64 {
+			// MariaDB misses this overflow and returns -2^63.
+			return Value{}, unsupported("MySQL 0 - (-9223372036854775808)")
+		}
+		r, over := intOp(op, x, y)
+		if over {
+			return Value{}, mysqlRange("BIGINT")
+		}
+		return intValue(t, r), nil
+	case Mod:
+		if y == 0 {
+			return nullOf(t), nil
+		}
+		if y == -1 {
+			return intValue(t, 0), nil
+		}
+		return intValue(t, x%y), nil
+	}
+	// IntDiv
+	if y == 0 {
+		return nullOf(t), nil
+	}
+	if x == math.MinInt64 && y == -1 {
+		return Value{}, mysqlRange("BIGINT")
+	}
+	return intValue(t, x/y), nil
+}
+
+// mysqlFloatArith computes with DOUBLE: any operand that is DOUBLE makes
+// the other one a double too. Dividing by zero gives NULL, and a result
+// beyond double's range fails as the server's check_float_overflow does.
+func mysqlFloatArith(op Op, a, b Value) (Value, error) {
+	for _, v := range []Value{a, b} {
+		if v.typ.Kind == KindFloat && (v.typ.Bits != 64 || v.typ.Scale >= 0) {
+			return Value{}, unsupported("MySQL arithmetic on %s with its own float width or decimals", v.typ.Name)
+		}
+	}
+	if op == IntDiv {
+		return Value{}, unsupported("MySQL DIV with a DOUBLE operand")
+	}
+	t := mysqlDouble
+	if a.null || b.null {
+		return nullOf(t), nil
+	}
+	x, okx := a.float()
+	y, oky := b.float()
+	if !okx || !oky {
+		return Value{}, unsupported("a decimal beyond double's range")
+	}
+	var r float64
+	switch {
+	case (op == Div || op == Mod) && y == 0:
+		return nullOf(t), nil
+	case op == Mod:
+		r = math.Mod(x, y)
+	default:
+		r = floatOp(op, x, y)
+	}
+	if math.IsInf(r, 0) || math.IsNaN(r) {
+		return Value{}, mysqlRange("DOUBLE")
+	}
+	return floatValue(t, mysqlZero(r)), nil
+}
+
+// mysqlZero turns -0 into 0: MariaDB hands no negative zero double over.
+func mysqlZero(f float64) float64 {
+	if f == 0 {
+		return 0
+	}
+	return f
+}
+
+func mysqlNegate(a Value) (Value, error) {
+	switch k := a.typ.Kind; {
+	case k == KindFloat && (a.typ.Bits != 64 || a.typ.Scale >= 0):
+		return Value{}, unsupported("negating MySQL %s", a.typ.Name)
+	case a.null && (k == KindInt || k == KindDecimal || k == KindFloat):
+		return a, nil
+	case k == KindFloat:
+		return floatValue(mysqlDouble, mysqlZero(-a.f)), nil
+	case k == KindDecimal:
+		// The negation of a zero is a plain zero, even of "-0.0".
+		return decValue(a.typ, decNeg(a.d)), nil
+	case k != KindInt:
+		return Value{}, unsupported("negating a %s value", k)
+	}
+	switch {
+	case a.typ.Unsigned:
+		return Value{}, unsupported("negating an UNSIGNED value")
+	case a.constant && a.i < 0:
+		// A BIGINT cannot hold -(-2^63), so the server makes the negation
+		// of any negative constant expression a DECIMAL.
+		return decValue(mysqlDecimal(0, 20), decNeg(decInt(a.i, 0))), nil
+	case a.i == math.MinInt64:
+		return Value{}, mysqlRange("BIGINT")
+	}
+	return intValue(mysqlBigint, -a.i), nil
+}
