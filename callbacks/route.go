@@ -131,6 +131,11 @@ type decision struct {
 	// a table mapping, rather than defaulted. Inside a transaction only an
 	// explicit database can conflict with the transaction's.
 	explicit bool
+	// byKey: grant chose the shard(s) from the statement's shard keys or
+	// IDs, not from a scope or context naming them, and the WHERE holds more
+	// than the key condition: a subquery in it must be proven co-located
+	// before the statement runs there.
+	byKey bool
 }
 
 // decide applies the precedence scope → context → model → table mapping →
@@ -219,14 +224,14 @@ func (r *Router) decideShard(db *gorm.DB, kind statement, conn resolver.Connecti
 	}
 	if conn.Shard == "" && stmt.Schema != nil {
 		if m := r.model(stmt.Schema); m.key != nil {
-			first, shards, err := r.shardByKey(db, kind, c, m.key)
+			first, shards, onlyKey, err := r.shardByKey(db, kind, c, m.key)
 			if err == errSplit {
 				return r.decideSplit(db, conn, c, m.key)
 			}
 			if err != nil {
 				return decision{}, err
 			}
-			return decision{conn: conn, database: first, shards: shards, explicit: true}, nil
+			return decision{conn: conn, database: first, shards: shards, explicit: true, byKey: !onlyKey}, nil
 		}
 	}
 	if conn.Shard == "" {
@@ -299,6 +304,12 @@ func (r *Router) route(db *gorm.DB, kind statement) {
 	if err != nil {
 		r.refuse(db, err)
 		return
+	}
+	if d.byKey && d.shards == nil && !kind.create && mayHaveSubquery(db.Statement) {
+		if err := r.checkRoutedSubqueries(db, d); err != nil {
+			r.refuse(db, err)
+			return
+		}
 	}
 	role := d.role(kind)
 	preventWrites := d.conn.PreventWrites || role == resolver.Reading

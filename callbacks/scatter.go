@@ -10,6 +10,7 @@ import (
 
 	"github.com/grant-go/grant/resolver"
 	"github.com/grant-go/grant/sharding/scatter"
+	"github.com/grant-go/grant/sharding/scatter/sqlexpr"
 )
 
 // scatterKey marks a statement that runs on several shards at once.
@@ -132,6 +133,20 @@ func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role stri
 	c := scatterClause{st: st, route: route, read: !fanOutWrite, cluster: d.database.Cluster()}
 	if stmt.Schema != nil {
 		c.key = r.model(stmt.Schema).key
+	}
+	if fanOutWrite && mayHaveSubquery(stmt) {
+		// An update or delete on every shard runs its subqueries per shard.
+		if dialect, ok := sqlexpr.DialectOf(stmt.Dialector.Name()); ok {
+			where, _ := stmt.Clauses["WHERE"].Expression.(clause.Where)
+			if err := r.checkSubqueries(dialect, capture(stmt, where.Build), r.outerOf(stmt, c)); err != nil {
+				var refusal *scatter.Refusal
+				if errors.As(err, &refusal) {
+					err = &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route, Detail: refusal.Error(), Cause: refusal}
+				}
+				r.refuse(db, err)
+				return
+			}
+		}
 	}
 	stmt.Clauses[scatterKey] = clause.Clause{Expression: c}
 	stmt.ConnPool = scatterPool{db: r.scatterDB(), st: st}

@@ -68,6 +68,11 @@ func (r *Router) planScatter(db *gorm.DB, c scatterClause) (restore func(), err 
 	env := value.NewEnv(vd)
 	env.DivPrecisionIncrement = cat.Table.DivPrecisionIncrement
 	q := scatter.Query{Env: env, Limit: -1, Catalog: cat, MaxDistinct: r.maxDistinct}
+	if from, _ := stmt.Clauses["FROM"].Expression.(clause.From); len(from.Joins) == 0 && len(from.Tables) <= 1 && stmt.TableExpr == nil {
+		for _, col := range cat.Table.Columns { // what * stands for: one table, no join
+			q.StarColumns = append(q.StarColumns, col.Name)
+		}
+	}
 	if sel, ok := stmt.Clauses["SELECT"]; ok && sel.Expression != nil {
 		q.Select = captureSQL(stmt, sel.Expression.Build)
 	} else {

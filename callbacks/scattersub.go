@@ -1,11 +1,13 @@
 package callbacks
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/grant-go/grant/resolver"
 	"github.com/grant-go/grant/sharding"
@@ -261,3 +263,107 @@ func (r *Router) colocated(c *resolver.Cluster, table string) *colocation {
 // sameStrategy reports whether two strategies map every key alike: the
 // same value, field by field (strategies holding functions never are).
 func sameStrategy(a, b sharding.Strategy) bool { return reflect.DeepEqual(a, b) }
+
+// mayHaveSubquery is a quick test, cheap enough for every statement routed
+// by its key: could the WHERE hold a subquery (a SELECT in its text, a
+// *gorm.DB argument, an expression grant does not know)?
+func mayHaveSubquery(stmt *gorm.Statement) bool {
+	where, ok := stmt.Clauses["WHERE"].Expression.(clause.Where)
+	return ok && mayHold(where.Exprs)
+}
+
+func mayHold(exprs []clause.Expression) bool {
+	for _, e := range exprs {
+		switch x := e.(type) {
+		case clause.Expr:
+			if containsFold(x.SQL, "select") || anySubquery(x.Vars) {
+				return true
+			}
+		case clause.NamedExpr:
+			if containsFold(x.SQL, "select") || anySubquery(x.Vars) {
+				return true
+			}
+		case clause.AndConditions:
+			if mayHold(x.Exprs) {
+				return true
+			}
+		case clause.OrConditions:
+			if mayHold(x.Exprs) {
+				return true
+			}
+		case clause.NotConditions:
+			if mayHold(x.Exprs) {
+				return true
+			}
+		case clause.Eq:
+			if anySubquery([]any{x.Value}) {
+				return true
+			}
+		case clause.Neq:
+			if anySubquery([]any{x.Value}) {
+				return true
+			}
+		case clause.IN:
+			if anySubquery(x.Values) {
+				return true
+			}
+		case clause.Gt, clause.Gte, clause.Lt, clause.Lte, clause.Like:
+		default:
+			return true // an expression of another package: read its SQL
+		}
+	}
+	return false
+}
+
+func anySubquery(vars []any) bool {
+	for _, v := range vars {
+		switch x := v.(type) {
+		case *gorm.DB:
+			return true
+		case clause.Expression:
+			if mayHold([]clause.Expression{x}) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains the lower-case ASCII word w in
+// any case, without allocating.
+func containsFold(s, w string) bool {
+	for i := 0; i+len(w) <= len(s); i++ {
+		j := 0
+		for j < len(w) && (s[i+j]|0x20) == w[j] {
+			j++
+		}
+		if j == len(w) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRoutedSubqueries proves the subqueries of a statement routed to one
+// shard by its key co-located, as a scatter-gather read's: the shard grant
+// chose holds every row the outer statement touches, not every row its
+// subqueries read.
+func (r *Router) checkRoutedSubqueries(db *gorm.DB, d decision) error {
+	stmt := db.Statement
+	dialect, ok := sqlexpr.DialectOf(stmt.Dialector.Name())
+	if !ok {
+		return nil
+	}
+	where, _ := stmt.Clauses["WHERE"].Expression.(clause.Where)
+	c := scatterClause{cluster: d.database.Cluster()}
+	if stmt.Schema != nil {
+		c.key = r.model(stmt.Schema).key
+	}
+	route := resolver.Route{Database: d.database.Name(), Shard: d.database.Shard()}
+	err := r.checkSubqueries(dialect, capture(stmt, where.Build), r.outerOf(stmt, c))
+	var refusal *scatter.Refusal
+	if errors.As(err, &refusal) {
+		return &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route, Detail: refusal.Error(), Cause: refusal}
+	}
+	return err
+}

@@ -87,13 +87,21 @@ func (r *Router) resolveDatabase(name string) (sharding.Querier, string, error) 
 //
 // It returns the shard, and for a read whose keys span several shards all of
 // them (allocated only then: a point query costs nothing here).
-func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, key *shardKey) (*resolver.Database, []*resolver.Database, error) {
+//
+// onlyKey reports that the WHERE is the key condition alone, so it holds no
+// subquery to check.
+func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, key *shardKey) (_ *resolver.Database, _ []*resolver.Database, onlyKey bool, _ error) {
+	first, shards, err := r.shardByKeyOf(db, kind, c, key, &onlyKey)
+	return first, shards, onlyKey, err
+}
+
+func (r *Router) shardByKeyOf(db *gorm.DB, kind statement, c *resolver.Cluster, key *shardKey, onlyKey *bool) (*resolver.Database, []*resolver.Database, error) {
 	stmt := db.Statement
 	var values []any
 	var err error
 	if kind.create {
 		values, err = keysFromValues(stmt, key.field)
-	} else if values = keysFromWhere(stmt, key.field); len(values) == 0 {
+	} else if values, *onlyKey = keysAndRest(stmt, key.field); len(values) == 0 {
 		values = keysFromModel(stmt, key.field)
 	}
 	route := resolver.Route{Database: c.Name()}

@@ -17,11 +17,20 @@ import (
 // operators never count, so a key is only used when every matching row must
 // carry it.
 func keysFromWhere(stmt *gorm.Statement, field *schema.Field) []any {
+	values, _ := keysAndRest(stmt, field)
+	return values
+}
+
+// keysAndRest is keysFromWhere that also says whether the key condition is
+// the whole WHERE: then the WHERE holds no subquery, and a statement routed
+// by it needs no further look (the point query's path stays this cheap).
+func keysAndRest(stmt *gorm.Statement, field *schema.Field) (values []any, onlyKey bool) {
 	where, ok := stmt.Clauses["WHERE"].Expression.(clause.Where)
 	if !ok {
-		return nil
+		return nil, false
 	}
-	return keysFromConditions(where.Exprs, field)
+	values = keysFromConditions(where.Exprs, field)
+	return values, len(values) > 0 && len(where.Exprs) == 1 && !anySubquery(values)
 }
 
 func keysFromConditions(exprs []clause.Expression, field *schema.Field) []any {

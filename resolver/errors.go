@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/grant-go/grant/sharding"
 )
 
 // Sentinel errors. Every error grant returns for a statement wraps exactly one of
@@ -33,7 +35,7 @@ var (
 	ErrCrossShardTransaction = errors.New("grant: statement for another shard inside a transaction")
 	// ErrSpansShards: a statement's shard keys belong to several shards, and
 	// the statement cannot be split or scattered. Nothing was sent.
-	ErrSpansShards = errors.New("grant: statement spans several shards")
+	ErrSpansShards = sharding.ErrSpansShards
 	// ErrShardKeyChange: an update would change a row's shard key so that
 	// the row belongs on another shard. Rows never move between shards by
 	// update; nothing was sent.

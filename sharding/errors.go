@@ -25,6 +25,12 @@ var (
 	// wrapped in a *StrategyError by Validate (and by Map, should Map be
 	// called on a strategy that would not validate).
 	ErrInvalidStrategy = errors.New("grant: invalid strategy")
+	// ErrSpansShards: a statement's rows belong to several shards and grant
+	// cannot run it exactly there: it is refused (a scatter-gather query it
+	// cannot merge exactly, a write whose keys span shards). Defined here so
+	// that the scatter engine's refusals match it; package resolver and grant
+	// export the same value.
+	ErrSpansShards = errors.New("grant: statement spans several shards")
 )
 
 // StrategyError reports a configuration problem found by Validate (or by Map

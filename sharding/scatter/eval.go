@@ -28,9 +28,17 @@ func (m *merge) eval(e *Expr, g *group, kinds []FoldKind) value.Value {
 	case ExprCount:
 		return check(value.FromDriver(m.countType(), int64(len(g.sets[e.Col]))))
 	case ExprArith:
-		return check(value.Arith(env, e.Arith, arg(0), arg(1)))
+		a, b := arg(0), arg(1)
+		if a.IsNull() || b.IsNull() { // NULL in, NULL out, whatever the types
+			return value.Null()
+		}
+		return check(value.Arith(env, e.Arith, a, b))
 	case ExprNeg:
-		return check(value.Negate(env, arg(0)))
+		a := arg(0)
+		if a.IsNull() {
+			return a
+		}
+		return check(value.Negate(env, a))
 	case ExprCompare:
 		return m.compare(e, arg(0), arg(1))
 	case ExprAnd, ExprOr:

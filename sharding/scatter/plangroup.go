@@ -220,8 +220,20 @@ func (p *planner) overallWithSets() error {
 	return nil
 }
 
-// groupedOrder plans an ORDER BY term of an aggregate query.
+// groupedOrder plans an ORDER BY term of an aggregate query. On SQLite an
+// answer column that names a selected item is ordered by the item's
+// expression, computed as the merge computes it (a group key is compared
+// as SQLite stores it, see column), not by the value the driver converted.
 func (p *planner) groupedOrder(o sqlexpr.OrderItem) (OrderKey, error) {
+	key, err := p.groupedOrderTerm(o)
+	if err == nil && key.Output >= 0 && p.d == sqlexpr.SQLite {
+		key.Expr, err = p.build(p.sel.Items[key.Output].Expr, &p.selFrag)
+		key.Output = -1
+	}
+	return key, err
+}
+
+func (p *planner) groupedOrderTerm(o sqlexpr.OrderItem) (OrderKey, error) {
 	key := OrderKey{Hidden: -1, Output: -1, Desc: o.Desc, NullsFirst: p.nullsFirst(o)}
 	expr := sqlexpr.Unparen(o.Expr)
 	if k, ok := position(expr); ok {

@@ -43,6 +43,9 @@ type Query struct {
 	// Limit < 0 means none.
 	Limit, Offset int
 	Catalog       Catalog
+	// StarColumns are the columns * stands for, in order, when the caller
+	// knows them (one table, no join); nil otherwise.
+	StarColumns []string
 	// MaxDistinct bounds COUNT(DISTINCT) (0: DefaultMaxDistinct).
 	MaxDistinct int
 }
@@ -327,6 +330,26 @@ func (p *planner) column(n sqlexpr.Node, f *fragment, prefix string) int {
 		expr = "+(" + expr + ")"
 	}
 	return p.addColumn(expr + " AS grant_" + prefix + strconv.Itoa(p.names))
+}
+
+// hiddenColumn adds a table column by name to the shards' select list
+// under a private alias, as column does for expressions.
+func (p *planner) hiddenColumn(name string) int {
+	p.names++
+	expr := quoteIdent(p.d, name)
+	if p.d == sqlexpr.SQLite {
+		expr = "+(" + expr + ")"
+	}
+	return p.addColumn(expr + " AS grant_o" + strconv.Itoa(p.names))
+}
+
+// quoteIdent quotes a name as the dialect quotes identifiers.
+func quoteIdent(d sqlexpr.Dialect, name string) string {
+	q := "`"
+	if d == sqlexpr.Postgres {
+		q = `"`
+	}
+	return q + strings.ReplaceAll(name, q, q+q) + q
 }
 
 func (p *planner) selectText() string {

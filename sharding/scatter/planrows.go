@@ -60,6 +60,18 @@ func (p *planner) planRows() error {
 					// Compare what SQLite sorts, the stored value (see column).
 					key.Position, expr, frag = 0, p.sel.Items[k-1].Expr, &p.selFrag
 				}
+			} else if item, name, ok := p.starPosition(k); ok && p.d == sqlexpr.SQLite {
+				key.Position = 0
+				if name == "" {
+					expr, frag = p.sel.Items[item].Expr, &p.selFrag
+				} else {
+					key.Hidden = p.prog.Hidden
+					p.prog.Hidden++
+					p.hiddenColumn(name)
+					if _, c := p.q.Catalog.Column(name, true); c != nil {
+						key.Coll = p.intern(c, name)
+					}
+				}
 			}
 		} else if item, ok, err := p.outputNamed(expr, frag); err != nil {
 			return err
@@ -79,7 +91,7 @@ func (p *planner) planRows() error {
 			key.Position = at + 1
 			key.Coll = p.collationOf(p.sel.Items[at].Expr, &p.selFrag)
 		}
-		if key.Position == 0 {
+		if key.Position == 0 && key.Hidden < 0 {
 			if p.sel.Distinct && frag != &p.selFrag {
 				return p.refuse(ReasonClause, frag, o.Expr, "with DISTINCT, ORDER BY terms must be selected", "select what you order by")
 			}
@@ -117,6 +129,25 @@ func (p *planner) planRows() error {
 		}
 	}
 	return nil
+}
+
+// starPosition resolves ORDER BY position k of a select list with one *
+// whose columns the caller listed: a select item (name "") or a column of
+// the *.
+func (p *planner) starPosition(k int) (item int, name string, ok bool) {
+	star, cols := p.prog.StarItem, p.q.StarColumns
+	if star < 0 || cols == nil {
+		return 0, "", false
+	}
+	switch {
+	case k <= star:
+		return k - 1, "", true
+	case k <= star+len(cols):
+		return 0, cols[k-star-1], true
+	case k-len(cols) < len(p.sel.Items):
+		return k - len(cols), "", true
+	}
+	return 0, "", false
 }
 
 // outputNamed finds the select item an ORDER BY term names when it is a
@@ -289,10 +320,19 @@ func (p *planner) collationOf(n sqlexpr.Node, f *fragment) *Collation {
 		if x.Name == "count" {
 			return nil
 		}
+		if p.d == sqlexpr.SQLite {
+			// SQLite gives a collation only to columns and COLLATE; what a
+			// function returns compares as BINARY (MIN and MAX compare their
+			// argument under its collation, which is Fold's business).
+			return p.intern(p.q.Catalog.Literal(), unknown.Fragment)
+		}
 		if textPreserving[x.Name] {
 			return p.derived(x.Args, f, unknown)
 		}
 	case *sqlexpr.Case:
+		if p.d == sqlexpr.SQLite {
+			return p.intern(p.q.Catalog.Literal(), unknown.Fragment)
+		}
 		results := make([]sqlexpr.Node, 0, len(x.Whens)+1)
 		for _, w := range x.Whens {
 			results = append(results, w.Result)
@@ -302,6 +342,9 @@ func (p *planner) collationOf(n sqlexpr.Node, f *fragment) *Collation {
 		}
 		return p.derived(results, f, unknown)
 	case *sqlexpr.Binary:
+		if x.Op == "||" && p.d == sqlexpr.SQLite {
+			return p.intern(p.q.Catalog.Literal(), unknown.Fragment)
+		}
 		if x.Op == "||" {
 			return p.derived([]sqlexpr.Node{x.L, x.R}, f, unknown)
 		}

@@ -1,6 +1,10 @@
 package scatter
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/grant-go/grant/sharding"
+)
 
 // Reason is the category of a Refusal: a short, stable phrase that tests
 // and metrics may count by, e.g. ReasonWindow.
@@ -54,6 +58,10 @@ type Refusal struct {
 	// Hint names the way out: a rewrite, or running on one shard.
 	Hint string
 }
+
+// Unwrap makes a Refusal match sharding.ErrSpansShards (grant's
+// ErrSpansShards), also when it ends a query while rows are merged.
+func (r *Refusal) Unwrap() error { return sharding.ErrSpansShards }
 
 // Error reads "cannot merge <fragment> across shards: <reason>: <detail>;
 // <hint>".
