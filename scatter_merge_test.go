@@ -53,6 +53,7 @@ func (MergePayment) ShardKey() grant.ShardKey {
 
 type mergeFixture struct {
 	db, union *gorm.DB
+	shards    []*gorm.DB // each shard's database, opened directly
 	backend   *testdb.Backend
 }
 
@@ -65,8 +66,10 @@ func newMergeFixture(t *testing.T, b *testdb.Backend) *mergeFixture {
 		n = 3
 	}
 	var shards []grant.ShardConfig
+	var direct []*gorm.DB
 	for i := range n {
 		d := b.CreateDatabase(t, fmt.Sprintf("merge_s%d", i))
+		direct = append(direct, d.Open(t))
 		shards = append(shards, grant.ShardConfig{Name: fmt.Sprintf("s%d", i), DatabaseConfig: grant.DatabaseConfig{Writer: &grant.NodeConfig{Dialector: d.Dialector()}}})
 	}
 	primary := b.CreateDatabase(t, "merge_primary")
@@ -96,7 +99,7 @@ func newMergeFixture(t *testing.T, b *testdb.Backend) *mergeFixture {
 	require.NoError(t, db.Create(&payments).Error)
 	require.NoError(t, union.Table("merge_items").Create(&items).Error)
 	require.NoError(t, union.Table("merge_payments").Create(&payments).Error)
-	return &mergeFixture{db: db, union: union, backend: b}
+	return &mergeFixture{db: db, union: union, shards: direct, backend: b}
 }
 
 // both runs the same chain through grant (every shard) and on the union
@@ -267,5 +270,61 @@ func TestScatterRefusesWhatItCannotMerge(t *testing.T) {
 		require.NoError(t, f.union.Model(&MergeItem{}).Where("customer_id IN (SELECT customer_id FROM merge_payments WHERE amount > ?)", 2000).Order("id").Pluck("id", &want).Error)
 		assert.Equal(t, want, got)
 		assert.NotEmpty(t, got)
+	})
+}
+
+// TestScatterCollations: text under a collation grant ranks through the
+// database (PostgreSQL ICU, MariaDB unicode_ci) and one it compares
+// natively (MariaDB _bin, with PAD SPACE) is ordered, grouped and
+// compared as one database does.
+func TestScatterCollations(t *testing.T) {
+	words := []string{"Élodie", "elodie", "Zoë", "zoe", "ß", "ss", "Alice", "alice", "ALICE", "bob ", "bob", "a\tb", "ab", "Ångström", "angstrom", "李", "😀", ""}
+	cases := map[string][]string{
+		testdb.NamePostgres: {`ALTER TABLE merge_items ALTER COLUMN name TYPE varchar(40) COLLATE "en-x-icu"`},
+		testdb.NameMariaDB:  {"ALTER TABLE merge_items MODIFY name varchar(40) COLLATE utf8mb4_unicode_ci", "ALTER TABLE merge_items MODIFY tag varchar(20) COLLATE utf8mb4_bin"},
+	}
+	testdb.Servers(t, func(t *testing.T, b *testdb.Backend) {
+		f := newMergeFixture(t, b)
+		for _, ddl := range cases[b.Name] {
+			require.NoError(t, f.union.Exec(ddl).Error)
+			for _, shard := range f.shards {
+				require.NoError(t, shard.Exec(ddl).Error)
+			}
+		}
+		for i := int64(1); i <= 240; i++ {
+			w := words[i%int64(len(words))]
+			for _, db := range append([]*gorm.DB{f.union}, f.shards...) {
+				require.NoError(t, db.Exec("UPDATE merge_items SET name = ?, tag = ? WHERE id = ?", w, words[(i*7)%int64(len(words))], i).Error)
+			}
+		}
+		// Exact: PostgreSQL's ICU collation is deterministic (equal only when
+		// identical); MariaDB's _bin compares code points with PAD SPACE.
+		exact := map[string]func(*gorm.DB) *gorm.DB{
+			"ORDER BY name, id": func(db *gorm.DB) *gorm.DB { return db.Select("id, name").Order("name, id").Limit(50).Offset(20) },
+			"ORDER BY tag DESC": func(db *gorm.DB) *gorm.DB { return db.Select("id, tag").Order("tag DESC, id").Limit(40) },
+			"MIN/MAX":           func(db *gorm.DB) *gorm.DB { return db.Select("MIN(name) AS lo, MAX(name) AS hi, MIN(tag) AS tlo, MAX(tag) AS thi") },
+			"GROUP BY tag":      func(db *gorm.DB) *gorm.DB { return db.Select("tag, COUNT(*) AS n").Group("tag").Order("tag") },
+			"HAVING on text":    func(db *gorm.DB) *gorm.DB { return db.Select("tag, COUNT(*) AS n").Group("tag").Having("MIN(tag) > ?", "b").Order("n, tag") },
+		}
+		if b.Name == testdb.NamePostgres {
+			exact["GROUP BY name"] = func(db *gorm.DB) *gorm.DB { return db.Select("name, COUNT(*) AS n").Group("name").Order("name") }
+			exact["DISTINCT name"] = func(db *gorm.DB) *gorm.DB { return db.Distinct("name").Order("name DESC") }
+		}
+		for name, chain := range exact {
+			got, want, err := f.both(t, chain)
+			if assert.NoError(t, err, name) {
+				assert.Equal(t, want, got, name)
+			}
+		}
+		if b.Name == testdb.NameMariaDB {
+			// unicode_ci: 'Élodie' = 'elodie', 'ß' = 'ss': groups have any
+			// spelling of their members, so compare counts in group order.
+			var got, want []int64
+			chain := func(db *gorm.DB) *gorm.DB { return db.Select("COUNT(*) AS n").Group("name").Order("MIN(name)") }
+			require.NoError(t, chain(f.union.Model(&MergeItem{})).Pluck("n", &want).Error)
+			require.NoError(t, chain(f.db.Scopes(grant.AllShards()).Model(&MergeItem{})).Pluck("n", &got).Error)
+			assert.Equal(t, want, got, "GROUP BY name under unicode_ci")
+			assert.Less(t, len(want), len(words), "equal spellings are one group")
+		}
 	})
 }

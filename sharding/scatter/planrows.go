@@ -56,10 +56,6 @@ func (p *planner) planRows() error {
 			key.Position = k
 			if !star {
 				key.Coll = p.collationOf(p.sel.Items[k-1].Expr, &p.selFrag)
-				if p.d == sqlexpr.SQLite {
-					// Compare what SQLite sorts, the stored value (see column).
-					key.Position, expr, frag = 0, p.sel.Items[k-1].Expr, &p.selFrag
-				}
 			} else if item, name, ok := p.starPosition(k); ok && p.d == sqlexpr.SQLite {
 				key.Position = 0
 				if name == "" {
@@ -90,6 +86,11 @@ func (p *planner) planRows() error {
 			}
 			key.Position = at + 1
 			key.Coll = p.collationOf(p.sel.Items[at].Expr, &p.selFrag)
+		}
+		if key.Position > 0 && !star && p.d == sqlexpr.SQLite {
+			// Compare what SQLite sorts, the stored value (see column): a
+			// hidden copy of the selected item, which DISTINCT cannot change.
+			expr, frag, key.Position = p.sel.Items[key.Position-1].Expr, &p.selFrag, 0
 		}
 		if key.Position == 0 && key.Hidden < 0 {
 			if p.sel.Distinct && frag != &p.selFrag {
