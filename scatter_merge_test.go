@@ -302,9 +302,13 @@ func TestScatterCollations(t *testing.T) {
 		exact := map[string]func(*gorm.DB) *gorm.DB{
 			"ORDER BY name, id": func(db *gorm.DB) *gorm.DB { return db.Select("id, name").Order("name, id").Limit(50).Offset(20) },
 			"ORDER BY tag DESC": func(db *gorm.DB) *gorm.DB { return db.Select("id, tag").Order("tag DESC, id").Limit(40) },
-			"MIN/MAX":           func(db *gorm.DB) *gorm.DB { return db.Select("MIN(name) AS lo, MAX(name) AS hi, MIN(tag) AS tlo, MAX(tag) AS thi") },
-			"GROUP BY tag":      func(db *gorm.DB) *gorm.DB { return db.Select("tag, COUNT(*) AS n").Group("tag").Order("tag") },
-			"HAVING on text":    func(db *gorm.DB) *gorm.DB { return db.Select("tag, COUNT(*) AS n").Group("tag").Having("MIN(tag) > ?", "b").Order("n, tag") },
+			"MIN/MAX": func(db *gorm.DB) *gorm.DB {
+				return db.Select("MIN(name) AS lo, MAX(name) AS hi, MIN(tag) AS tlo, MAX(tag) AS thi")
+			},
+			"GROUP BY tag": func(db *gorm.DB) *gorm.DB { return db.Select("tag, COUNT(*) AS n").Group("tag").Order("tag") },
+			"HAVING on text": func(db *gorm.DB) *gorm.DB {
+				return db.Select("tag, COUNT(*) AS n").Group("tag").Having("MIN(tag) > ?", "b").Order("n, tag")
+			},
 		}
 		if b.Name == testdb.NamePostgres {
 			exact["GROUP BY name"] = func(db *gorm.DB) *gorm.DB { return db.Select("name, COUNT(*) AS n").Group("name").Order("name") }
