@@ -8,9 +8,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-tests='TestScatterMergesLikeOneDatabase|TestScatterCollations|TestOracle'
+tests=${TESTS:-'TestScatterMergesLikeOneDatabase|TestScatterCollations|TestOracle'}
 pkgs=(. ./sharding/scatter/)
 survived=0
+
+# A mutant only counts as killed if the same tests pass without it.
+if ! go test -count=1 -run "$tests" "${pkgs[@]}" >/tmp/mutant.log 2>&1; then
+  echo "the tests fail without any mutant; see /tmp/mutant.log" >&2
+  exit 2
+fi
 
 mutate() { # name file perl-substitution
   local name=$1 file=$2 expr=$3
@@ -25,6 +31,10 @@ mutate() { # name file perl-substitution
   if go test -count=1 -run "$tests" "${pkgs[@]}" >/tmp/mutant.log 2>&1; then
     echo "mutant $name: SURVIVED (tests passed)"
     survived=$((survived + 1))
+  elif grep -q -e 'build failed' -e 'setup failed' /tmp/mutant.log; then
+    echo "mutant $name: does not compile (see /tmp/mutant.log); fix the mutation" >&2
+    mv -f "$file.orig" "$file"
+    exit 2
   else
     echo "mutant $name: killed ($(grep -c -- '--- FAIL' /tmp/mutant.log) failing tests)"
   fi
