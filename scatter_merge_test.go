@@ -59,7 +59,7 @@ type mergeFixture struct {
 
 var mergeNames = []string{"Alice", "alice", "ALICE", "bob", "Bob", "carol", "Dave", "dave", "eve", "Zed"}
 
-func newMergeFixture(t *testing.T, b *testdb.Backend) *mergeFixture {
+func newMergeFixture(t *testing.T, b *testdb.Backend, opts ...func(*grant.Config)) *mergeFixture {
 	t.Helper()
 	n := map[string]int{testdb.NamePostgres: 4, testdb.NameMariaDB: 2}[b.Name]
 	if n == 0 {
@@ -75,7 +75,11 @@ func newMergeFixture(t *testing.T, b *testdb.Backend) *mergeFixture {
 	primary := b.CreateDatabase(t, "merge_primary")
 	db, err := gorm.Open(primary.Dialector(), &gorm.Config{Logger: logger.Discard})
 	require.NoError(t, err)
-	require.NoError(t, db.Use(grant.New(grant.Config{Clusters: map[string]grant.ClusterConfig{"merge": {Shards: shards}}})))
+	cfg := grant.Config{Clusters: map[string]grant.ClusterConfig{"merge": {Shards: shards}}}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	require.NoError(t, db.Use(grant.New(cfg)))
 	t.Cleanup(func() { exClose(db) })
 	require.NoError(t, grant.AutoMigrate(db, &MergeItem{}, &MergePayment{}))
 	union := b.CreateDatabase(t, "merge_union").Open(t)
@@ -331,4 +335,22 @@ func TestScatterCollations(t *testing.T) {
 			assert.Less(t, len(want), len(words), "equal spellings are one group")
 		}
 	})
+}
+
+// TestScatterDistinctBound: COUNT(DISTINCT …) holds its values while the
+// shards' answers merge; past Config.MaxDistinctValues the query fails with
+// a memory-bound refusal instead of growing without bound.
+func TestScatterDistinctBound(t *testing.T) {
+	f := newMergeFixture(t, testdb.SQLite(t), func(c *grant.Config) { c.MaxDistinctValues = 30 })
+	var n []int64
+	err := f.db.Scopes(grant.AllShards()).Model(&MergeItem{}).Select("COUNT(DISTINCT price) AS n").Pluck("n", &n).Error
+	var refusal *scatter.Refusal
+	require.ErrorIs(t, err, grant.ErrSpansShards)
+	require.ErrorAs(t, err, &refusal)
+	assert.Equal(t, scatter.ReasonMemory, refusal.Reason)
+	assert.Contains(t, err.Error(), "more than 30 values")
+
+	// Under the bound the same count is exact.
+	require.NoError(t, f.db.Scopes(grant.AllShards()).Model(&MergeItem{}).Select("COUNT(DISTINCT grp) AS n").Pluck("n", &n).Error)
+	assert.Equal(t, []int64{6}, n)
 }

@@ -185,6 +185,9 @@ func (c *Config) Validate() error {
 	if err := c.Consistency.validate(); err != nil {
 		return err
 	}
+	if c.MaxDistinctValues < 0 {
+		return &ConfigError{Path: "max_distinct_values", Problem: fmt.Sprintf("must be 0 (the default, 1,000,000) or more, got %d", c.MaxDistinctValues)}
+	}
 	if c.Default != "" {
 		if err := checkName("default", c.Default); err != nil {
 			return err

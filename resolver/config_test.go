@@ -36,6 +36,7 @@ func TestValidateRejectsBadInput(t *testing.T) {
 		{"custom role without nodes", Config{Databases: map[string]DatabaseConfig{"primary": {Roles: map[string][]NodeConfig{"reports": nil}}}}, "databases.primary.roles.reports", "at least one node"},
 		{"table mapped to unknown database", Config{Tables: map[string]string{"events": "analytics"}}, "tables.events", `database "analytics" is not configured (have: primary)`},
 		{"empty default name", Config{Default: "a b"}, "default", "may only hold"},
+		{"negative distinct bound", Config{MaxDistinctValues: -1}, "max_distinct_values", "must be 0 (the default, 1,000,000) or more, got -1"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
