@@ -79,7 +79,11 @@ func (m *merge) eval(e *Expr, g *group, kinds []FoldKind) value.Value {
 				sawNull = true
 				continue
 			}
-			if m.cmp(x, y, e.Coll) == 0 {
+			cmp := m.cmp
+			if len(e.Args) > 2 { // MySQL compares IN lists exactly, IN of one value as '='
+				cmp = m.cmpExact
+			}
+			if cmp(x, y, e.Coll) == 0 {
 				return m.boolean(!e.Not)
 			}
 		}
@@ -89,8 +93,14 @@ func (m *merge) eval(e *Expr, g *group, kinds []FoldKind) value.Value {
 		return m.boolean(e.Not)
 	case ExprBetween:
 		x, lo, hi := arg(0), arg(1), arg(2)
-		geLo := m.compare(&Expr{Cmp: ">=", Coll: e.Coll}, x, lo)
-		leHi := m.compare(&Expr{Cmp: "<=", Coll: e.Coll}, x, hi)
+		between := func(cmp string, bound value.Value) value.Value {
+			if x.IsNull() || bound.IsNull() {
+				return value.Null()
+			}
+			c := m.cmpExact(x, bound, e.Coll)
+			return m.boolean(cmp == ">=" && c >= 0 || cmp == "<=" && c <= 0)
+		}
+		geLo, leHi := between(">=", lo), between("<=", hi)
 		in := m.eval(&Expr{Op: ExprAnd, Args: []*Expr{{Op: ExprConst, Value: geLo}, {Op: ExprConst, Value: leHi}}}, g, kinds)
 		if !e.Not || in.IsNull() {
 			return in
@@ -130,7 +140,7 @@ func (m *merge) caseValue(e *Expr, g *group, kinds []FoldKind) value.Value {
 		cond := m.eval(args[i], g, kinds)
 		var match bool
 		if e.HasOperand {
-			match = !operand.IsNull() && !cond.IsNull() && m.cmp(operand, cond, e.Coll) == 0
+			match = !operand.IsNull() && !cond.IsNull() && m.cmpExact(operand, cond, e.Coll) == 0
 		} else {
 			t, known := value.Truth(cond)
 			match = known && t
@@ -175,6 +185,16 @@ func (m *merge) compare(e *Expr, a, b value.Value) value.Value {
 
 func (m *merge) cmp(a, b value.Value, coll *Collation) int {
 	c, err := value.Compare(m.prog.Env, a, b, m.compareText(coll))
+	if err != nil {
+		m.fail(err)
+	}
+	return c
+}
+
+// cmpExact compares as MySQL's IN lists, BETWEEN and CASE x WHEN do: by
+// every digit a decimal holds (value.CompareExact).
+func (m *merge) cmpExact(a, b value.Value, coll *Collation) int {
+	c, err := value.CompareExact(m.prog.Env, a, b, m.compareText(coll))
 	if err != nil {
 		m.fail(err)
 	}

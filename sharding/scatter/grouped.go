@@ -129,7 +129,7 @@ func (m *merge) fold(kind FoldKind, coll *Collation, acc, v value.Value) value.V
 		if acc.IsNull() {
 			return v
 		}
-		c := m.sortCompare(v, acc, coll)
+		c := m.extremeCompare(v, acc, coll)
 		if kind == FoldMin && c < 0 || kind == FoldMax && c > 0 {
 			return v
 		}
@@ -173,6 +173,9 @@ func (m *merge) finishGroups(groups []*group, kinds []FoldKind) (driver.Rows, er
 		for _, a := range answers {
 			key = key[:0]
 			for i, v := range a.outs {
+				if v.MayExceedPrecision() {
+					return nil, beyondPrecision(m.cols[p.Outputs[i].Col])
+				}
 				key = v.AppendKey(key, m.textKey(p.DistinctOn[i]))
 			}
 			if _, dup := seen[string(key)]; !dup {
@@ -240,4 +243,12 @@ func (m *merge) column(g *group, col int, kinds []FoldKind) value.Value {
 		return value.Null()
 	}
 	return m.convert(col, g.raw[col])
+}
+
+// beyondPrecision refuses DISTINCT over a MySQL decimal that holds more
+// integer digits than its type: MariaDB clips such values where it groups,
+// which the merge does not reproduce.
+func beyondPrecision(column string) error {
+	return &Refusal{Reason: ReasonClause, Fragment: column,
+		Detail: "a quotient exceeds its type's precision, and MariaDB groups such values clipped"}
 }

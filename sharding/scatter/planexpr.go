@@ -25,6 +25,9 @@ func (p *planner) build(n sqlexpr.Node, f *fragment) (*Expr, error) {
 		if isAggregate(x) {
 			return p.aggregate(x, f)
 		}
+		if x.Name == "coalesce" && p.d == sqlexpr.MySQL && anyDivision(x.Args) {
+			return nil, p.branchRefusal(f, x)
+		}
 		switch x.Name {
 		case "coalesce", "nullif":
 			args, err := p.buildAll(x.Args, f)
@@ -125,6 +128,15 @@ func (p *planner) binary(x *sqlexpr.Binary, f *fragment) (*Expr, error) {
 var comparisons = map[string]bool{"=": true, "<>": true, "<": true, "<=": true, ">": true, ">=": true, "<=>": true}
 
 func (p *planner) caseExpr(x *sqlexpr.Case, f *fragment) (*Expr, error) {
+	if p.d == sqlexpr.MySQL {
+		results := []sqlexpr.Node{x.Else}
+		for _, w := range x.Whens {
+			results = append(results, w.Result)
+		}
+		if anyDivision(results) {
+			return nil, p.branchRefusal(f, x)
+		}
+	}
 	e := &Expr{Op: ExprCase, HasOperand: x.Operand != nil, HasElse: x.Else != nil}
 	var texts []sqlexpr.Node
 	if x.Operand != nil {
@@ -272,4 +284,20 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // expression whole they are part of.
 func (p *planner) among(nodes []sqlexpr.Node, f *fragment, whole sqlexpr.Node) *Collation {
 	return p.derived(nodes, f, &Collation{Fragment: sqlexpr.Text(f.Src, whole)})
+}
+
+func anyDivision(nodes []sqlexpr.Node) bool {
+	for _, n := range nodes {
+		if n != nil && hasDivision(n) {
+			return true
+		}
+	}
+	return false
+}
+
+// branchRefusal: MySQL's CASE and COALESCE give every branch the largest
+// declared scale among them, letting a quotient's hidden digits show.
+func (p *planner) branchRefusal(f *fragment, n sqlexpr.Node) error {
+	return p.refuse(ReasonFunction, f, n, "on MySQL and MariaDB a CASE or COALESCE over a division or AVG is not computed by the merge",
+		"select the division on its own and choose in Go")
 }

@@ -246,6 +246,12 @@ func (p *planner) vetCall(c *sqlexpr.Call, f *fragment) error {
 			if hasAggregate(a) {
 				return p.refuse(ReasonSyntax, f, c, "nested aggregates", "")
 			}
+			if p.d == sqlexpr.MySQL && c.Name != "count" && hasDivision(a) {
+				// MariaDB aggregates a quotient's hidden digits; each shard
+				// hands over its partial rounded to the declared scale.
+				return p.refuse(ReasonAggregate, f, c, "on MySQL and MariaDB an aggregate of a division is not merged exactly",
+					"aggregate the dividend and divide after: SUM(x) / 3")
+			}
 		}
 	case !scalars[c.Name]:
 		return p.refuse(ReasonFunction, f, c, fmt.Sprintf("grant does not know whether %s() is an aggregate", c.Name),
@@ -280,6 +286,21 @@ func (p *planner) grouped() bool {
 		}
 	}
 	return false
+}
+
+// hasDivision reports whether n divides, or averages.
+func hasDivision(n sqlexpr.Node) bool {
+	found := false
+	sqlexpr.Walk(n, func(x sqlexpr.Node) bool {
+		switch y := x.(type) {
+		case *sqlexpr.Binary:
+			found = found || y.Op == "/"
+		case *sqlexpr.Call:
+			found = found || y.Name == "avg"
+		}
+		return !found
+	})
+	return found
 }
 
 func isAggregate(n sqlexpr.Node) bool {

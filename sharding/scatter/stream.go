@@ -278,16 +278,27 @@ func (m *merge) starCollations() []*Collation {
 	return out
 }
 
-// sortCompare orders two non-NULL values as ORDER BY, MIN and MAX do. On
+// sortCompare orders two non-NULL values as ORDER BY does (value's
+// CompareOrder: MySQL sorts decimals rounded to their declared scale). On
 // SQLite that is by storage class first — numbers, then text, then blobs —
 // without the affinity conversions its comparison operators make.
 func (m *merge) sortCompare(a, b value.Value, coll *Collation) int {
+	return m.classCompare(a, b, coll, value.CompareOrder)
+}
+
+// extremeCompare orders two non-NULL values as MIN and MAX do: by the
+// comparison operators, after SQLite's storage classes.
+func (m *merge) extremeCompare(a, b value.Value, coll *Collation) int {
+	return m.classCompare(a, b, coll, value.Compare)
+}
+
+func (m *merge) classCompare(a, b value.Value, coll *Collation, compare func(value.Env, value.Value, value.Value, func(a, b string) int) (int, error)) int {
 	if m.prog.Env.Dialect == value.SQLite {
 		if ca, cb := sqliteClass(a), sqliteClass(b); ca != cb {
 			return cmpInt64(int64(ca), int64(cb))
 		}
 	}
-	c, err := value.Compare(m.prog.Env, a, b, m.compareText(coll))
+	c, err := compare(m.prog.Env, a, b, m.compareText(coll))
 	if err != nil {
 		m.fail(err)
 	}

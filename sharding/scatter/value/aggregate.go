@@ -10,9 +10,9 @@ import "math"
 // SUM of integers and DECIMAL is DECIMAL (exact, the column's scale), of
 // DOUBLE and FLOAT a DOUBLE, COUNT a BIGINT; on SQLite integer sums fail
 // with "integer overflow" as sum() does, and a real makes the sum real.
-// NULL partials are skipped; the sum of none but NULLs is NULL (start
-// with acc = Null()). Partials of kinds that cannot be one column's SUM
-// fail with ErrUnsupported.
+// NULL partials are skipped; the sum of none but NULLs is NULL, of the
+// partials' type when they have one (start with acc = Null()). Partials
+// of kinds that cannot be one column's SUM fail with ErrUnsupported.
 //
 // Float sums are exact only when the partial sums add up without rounding:
 // the server adds rows in its own order (and SQLite compensates rounding
@@ -20,6 +20,9 @@ import "math"
 // bit.
 func Sum(env Env, acc, v Value) (Value, error) {
 	if v.IsNull() {
+		if acc.typ.Kind == KindNull && v.typ.Kind != KindNull {
+			return nullOf(v.typ), nil // a NULL of the SUM's type
+		}
 		return acc, nil
 	}
 	if acc.IsNull() {
@@ -62,8 +65,12 @@ func Sum(env Env, acc, v Value) (Value, error) {
 }
 
 // mysqlSumDecimal adds two partial DECIMAL sums; the sum keeps the
-// partials' type.
+// partials' type. A partial holding digits beyond its scale is no shard's
+// SUM as the driver hands it over.
 func mysqlSumDecimal(acc, v Value) (Value, error) {
+	if acc.hidden() || v.hidden() {
+		return Value{}, unsupported("a MySQL partial SUM with digits beyond its scale")
+	}
 	if acc.d.scale != v.d.scale {
 		return Value{}, unsupported("MySQL partial sums of scales %d and %d", acc.d.scale, v.d.scale)
 	}
@@ -113,8 +120,13 @@ func sqliteSum(acc, v Value) (Value, error) {
 // float8 quotient (AVG(float4) accumulates in float8, which its float4
 // SUM does not: ErrUnsupported). MySQL: over integers and DECIMAL, the
 // DECIMAL quotient with the sum's scale plus div_precision_increment,
-// rounded as '/' rounds; over DOUBLE the double quotient. SQLite: the real
-// quotient. A zero or NULL count, or a NULL sum, gives NULL.
+// holding the digits '/' holds, which show rounded half up (so AVG(x) * 2
+// is computed from all of them, as the server does); in arithmetic or
+// comparisons with a DOUBLE its double depends on the plan (the double sum
+// divided by the count, or the quotient's double), and where the two give
+// different results they fail with ErrUnsupported; over DOUBLE the double
+// quotient. SQLite: the real quotient. A zero or NULL count, or a NULL
+// sum, gives NULL.
 func Avg(env Env, sum, count Value) (Value, error) {
 	if !count.IsNull() && count.typ.Kind != KindInt {
 		return Value{}, unsupported("AVG with a %s count", count.typ.Kind)
@@ -132,11 +144,11 @@ func Avg(env Env, sum, count Value) (Value, error) {
 			}
 			return pgNumericArith(Div, sum, count)
 		case KindFloat:
-			if sum.typ.Bits != 64 {
-				break
-			}
 			if empty {
 				return nullOf(pgFloat(64)), nil
+			}
+			if sum.typ.Bits != 64 {
+				break
 			}
 			return floatValue(pgFloat(64), sum.f/float64(count.i)), nil
 		}
@@ -146,7 +158,20 @@ func Avg(env Env, sum, count Value) (Value, error) {
 			if empty {
 				return nullOf(mysqlDecimal(0, 0)), nil
 			}
-			return mysqlDiv(env, sum, count)
+			if sum.hidden() {
+				return Value{}, unsupported("a MySQL AVG from a SUM with digits beyond its scale")
+			}
+			r, err := mysqlDiv(env, sum, count)
+			if err == nil && !r.IsNull() {
+				// What Item_sum_avg::val_real gives: the server's double
+				// unless it reads the average from a temporary table.
+				f, ok := sum.float()
+				if !ok {
+					return Value{}, unsupported("a MySQL AVG of a sum beyond double's range")
+				}
+				r.avgReal, r.f = true, f/float64(count.i)
+			}
+			return r, err
 		case KindFloat:
 			if sum.typ.Scale >= 0 {
 				break

@@ -39,6 +39,11 @@ func (op Op) String() string {
 // "division by zero", "BIGINT value is out of range"). Combinations of
 // types and operators whose semantics this package does not reproduce
 // fail with ErrUnsupported; so do operands that are not numbers.
+//
+// A MySQL DECIMAL result holds the digits the server holds, which may be
+// more than its type's scale (a quotient keeps whole 9-digit words): they
+// carry into later operations, and Driver, Compare and AppendKey round
+// them to the scale as the server does.
 func Arith(env Env, op Op, a, b Value) (Value, error) {
 	if op < Add || op > IntDiv {
 		return Value{}, unsupported("operator %s", op)

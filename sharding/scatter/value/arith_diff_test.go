@@ -32,6 +32,8 @@ func TestDifferential(t *testing.T) {
 		t.Run("param", func(t *testing.T) { b.testParam(t) })
 		t.Run("compare", func(t *testing.T) { b.testCompare(t) })
 		t.Run("aggregate", func(t *testing.T) { b.testAggregate(t) })
+		t.Run("nested", func(t *testing.T) { b.testNested(t) })
+		t.Run("zeros", func(t *testing.T) { b.testZeros(t) })
 	})
 }
 

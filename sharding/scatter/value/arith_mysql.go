@@ -72,8 +72,10 @@ func mysqlIntArith(op Op, a, b Value) (Value, error) {
 }
 
 // mysqlFloatArith computes with DOUBLE: any operand that is DOUBLE makes
-// the other one a double too. Dividing by zero gives NULL, and a result
-// beyond double's range fails as the server's check_float_overflow does.
+// the other one a double too (a decimal with all the digits it holds; an
+// AVG as either double the plan may give it, which must give one result:
+// see mysqlReals). Dividing by zero gives NULL, and a result beyond
+// double's range fails as the server's check_float_overflow does.
 func mysqlFloatArith(op Op, a, b Value) (Value, error) {
 	for _, v := range []Value{a, b} {
 		if v.typ.Kind == KindFloat && (v.typ.Bits != 64 || v.typ.Scale >= 0) {
@@ -87,15 +89,32 @@ func mysqlFloatArith(op Op, a, b Value) (Value, error) {
 	if a.null || b.null {
 		return nullOf(t), nil
 	}
-	x, okx := a.float()
-	y, oky := b.float()
-	if !okx || !oky {
-		return Value{}, unsupported("a decimal beyond double's range")
+	xs, err := mysqlReals(a)
+	if err != nil {
+		return Value{}, err
 	}
+	ys, err := mysqlReals(b)
+	if err != nil {
+		return Value{}, err
+	}
+	r, err := mysqlDoubleOp(op, xs[0], ys[0])
+	for _, x := range xs {
+		for _, y := range ys {
+			r2, err2 := mysqlDoubleOp(op, x, y)
+			if (err == nil) != (err2 == nil) || math.Float64bits(r.f) != math.Float64bits(r2.f) || r.IsNull() != r2.IsNull() {
+				return Value{}, unsupported("MySQL AVG in double arithmetic, whose double depends on the plan")
+			}
+		}
+	}
+	return r, err
+}
+
+// mysqlDoubleOp is x op y in DOUBLE.
+func mysqlDoubleOp(op Op, x, y float64) (Value, error) {
 	var r float64
 	switch {
 	case (op == Div || op == Mod) && y == 0:
-		return nullOf(t), nil
+		return nullOf(mysqlDouble), nil
 	case op == Mod:
 		r = math.Mod(x, y)
 	default:
@@ -104,7 +123,7 @@ func mysqlFloatArith(op Op, a, b Value) (Value, error) {
 	if math.IsInf(r, 0) || math.IsNaN(r) {
 		return Value{}, mysqlRange("DOUBLE")
 	}
-	return floatValue(t, mysqlZero(r)), nil
+	return floatValue(mysqlDouble, mysqlZero(r)), nil
 }
 
 // mysqlZero turns -0 into 0: MariaDB hands no negative zero double over.
@@ -124,8 +143,11 @@ func mysqlNegate(a Value) (Value, error) {
 	case k == KindFloat:
 		return floatValue(mysqlDouble, mysqlZero(-a.f)), nil
 	case k == KindDecimal:
-		// The negation of a zero is a plain zero, even of "-0.0".
-		return decValue(a.typ, decNeg(a.d)), nil
+		// The negation of a zero is a plain zero, even of "-0.0"; it
+		// keeps every digit the decimal holds.
+		w := decValue(a.typ, decNeg(a.d))
+		w.myIntg, w.beyond = a.myIntg, a.beyond
+		return w, nil
 	case k != KindInt:
 		return Value{}, unsupported("negating a %s value", k)
 	}

@@ -16,7 +16,7 @@ func TestArithMySQLIntegers(t *testing.T) {
 		{"overflow", value.Add, myInt(t, math.MaxInt64), myInt(t, 1), "", "BIGINT value is out of range"},
 		{"subtraction overflow", value.Sub, myInt(t, 1), myInt(t, math.MinInt64), "", "BIGINT value is out of range"},
 		{"0 - -2^63, which MariaDB wraps", value.Sub, myInt(t, 0), myInt(t, math.MinInt64), "", "unsupported"},
-		{"'/' is decimal", value.Div, myInt(t, 2), myInt(t, 3), "DECIMAL 0.6667", ""},
+		{"'/' is decimal", value.Div, myInt(t, 2), myInt(t, 3), "DECIMAL 0.6667 (0.666666666)", ""},
 		{"'/' by zero is NULL", value.Div, myInt(t, 2), myInt(t, 0), "NULL", ""},
 		{"DIV truncates", value.IntDiv, myInt(t, -7), myInt(t, 2), "BIGINT -3", ""},
 		{"DIV by zero is NULL", value.IntDiv, myInt(t, 7), myInt(t, 0), "NULL", ""},
@@ -32,17 +32,17 @@ func TestArithMySQLDecimal(t *testing.T) {
 	d := func(s int64, text string) value.Value { return myDec(t, 30, s, text) }
 	runArith(t, mysqlEnv, []arithCase{
 		{"add keeps the larger scale", value.Add, d(2, "1.50"), d(1, "1.5"), "DECIMAL 3.00", ""},
-		{"sub to zero is a plain zero", value.Sub, d(1, "1.5"), d(1, "1.5"), "DECIMAL 0.0", ""},
+		{"sub to zero is a plain zero", value.Sub, d(1, "1.5"), d(1, "1.5"), "DECIMAL 0.0 (0)", ""},
 		{"mul adds the scales", value.Mul, d(2, "1.50"), d(1, "-1.5"), "DECIMAL -2.250", ""},
-		{"mul rounds beyond scale 38", value.Mul, d(20, "0.12345678901234567890"), d(20, "0.12345678901234567890"), "DECIMAL 0.01524157875323883675019051998750190521", ""},
+		{"mul rounds beyond scale 38", value.Mul, d(20, "0.12345678901234567890"), d(20, "0.12345678901234567890"), "DECIMAL 0.01524157875323883675019051998750190521 (0.0152415787532388367501905199875019052100)", ""},
 		{"mul of nine words is refused", value.Mul, myDec(t, 65, 30, "1.123456789012345678901234567891"), myDec(t, 65, 30, "1.123456789012345678901234567891"), "", "unsupported"},
-		{"div rounds half up", value.Div, myInt(t, 2), myInt(t, 3), "DECIMAL 0.6667", ""},
-		{"div rounds negative half up", value.Div, myInt(t, -2), myInt(t, 3), "DECIMAL -0.6667", ""},
-		{"div scale follows the dividend", value.Div, d(20, "1.00000000000000000000"), d(25, "3.0000000000000000000000000"), "DECIMAL 0.333333333333333333333333", ""},
+		{"div rounds half up", value.Div, myInt(t, 2), myInt(t, 3), "DECIMAL 0.6667 (0.666666666)", ""},
+		{"div rounds negative half up", value.Div, myInt(t, -2), myInt(t, 3), "DECIMAL -0.6667 (-0.666666666)", ""},
+		{"div scale follows the dividend", value.Div, d(20, "1.00000000000000000000"), d(25, "3.0000000000000000000000000"), "DECIMAL 0.333333333333333333333333 (0.333333333333333333333333333333333333333333333333333333)", ""},
 		{"div truncates when the words hold exactly the scale", value.Div, d(5, "1.00001"), myInt(t, 3), "DECIMAL 0.333336666", ""},
-		{"div rounds when they hold more", value.Div, d(6, "2.000000"), myInt(t, 3), "DECIMAL 0.6666666667", ""},
+		{"div rounds when they hold more", value.Div, d(6, "2.000000"), myInt(t, 3), "DECIMAL 0.6666666667 (0.666666666666666666)", ""},
 		{"div truncated to zero keeps the sign", value.Div, d(5, "-1.00000"), myInt(t, 3000000000), "DECIMAL -0.000000000", ""},
-		{"div rounded to zero drops it", value.Div, myInt(t, -1), myInt(t, 30000), "DECIMAL 0.0000", ""},
+		{"div rounded to zero drops it", value.Div, myInt(t, -1), myInt(t, 30000), "DECIMAL 0.0000 (-0.000033333)", ""},
 		{"div by zero is NULL", value.Div, d(1, "1.0"), d(1, "0.0"), "NULL", ""},
 		{"mod keeps the larger scale", value.Mod, d(1, "7.5"), d(2, "2.25"), "DECIMAL 0.75", ""},
 		{"mod keeps a negative zero", value.Mod, myInt(t, -7), d(1, "0.5"), "DECIMAL -0.0", ""},
@@ -105,11 +105,11 @@ func TestDivPrecisionIncrement(t *testing.T) {
 	}{
 		{0, myInt(t, 2), myInt(t, 3), "DECIMAL 0"},
 		{0, myInt(t, 5), myInt(t, 3), "DECIMAL 1"},
-		{0, myDec(t, 10, 1, "1.5"), myInt(t, 2), "DECIMAL 0.8"},
+		{0, myDec(t, 10, 1, "1.5"), myInt(t, 2), "DECIMAL 0.8 (0.750000000)"},
 		{9, myInt(t, 2), myInt(t, 3), "DECIMAL 0.666666666"},
-		{9, myInt(t, 2), myDec(t, 10, 1, "3.0"), "DECIMAL 0.666666667"},
+		{9, myInt(t, 2), myDec(t, 10, 1, "3.0"), "DECIMAL 0.666666667 (0.666666666666666666)"},
 		{5, myDec(t, 10, 4, "2.0000"), myInt(t, 3), "DECIMAL 0.666666666"},
-		{5, myDec(t, 10, 5, "2.00000"), myInt(t, 3), "DECIMAL 0.6666666667"},
+		{5, myDec(t, 10, 5, "2.00000"), myInt(t, 3), "DECIMAL 0.6666666667 (0.666666666666666666)"},
 	}
 	for _, c := range cases {
 		env := value.Env{Dialect: value.MySQL, DivPrecisionIncrement: c.incr}

@@ -13,6 +13,14 @@
 //   - MariaDB 10.11 (and MySQL) through go-sql-driver/mysql,
 //   - SQLite through the pure-Go glebarez/sqlite driver.
 //
+// MariaDB's decimals hold more digits than they show: a quotient (and
+// AVG) keeps whole 9-digit words of fractional digits, later arithmetic
+// computes with all of them, and the server rounds them half up to the
+// declared scale only when it sends the value or compares it with an
+// operator. A Value does the same (see Compare and CompareExact):
+// AVG(x) * 2 is 24.6667 when AVG(x) shows 12.3333, and (2/3)*3 = 2 is
+// true.
+//
 // Where this package does not reproduce a server's semantics for some
 // combination of types, it returns an error wrapping ErrUnsupported and
 // never a guess: the caller refuses the query instead of answering it

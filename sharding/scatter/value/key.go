@@ -25,10 +25,15 @@ const (
 // grouping and DISTINCT: numbers of every kind by exact value (1, 1.0 and
 // numeric 1.00 are one key; a float that is not an integer by the shortest
 // decimal that reads back as it, so that a float column's distinct values
-// keep distinct keys), times by instant, text through textKey (the
-// collation's equality key, appended to its dst; nil means the bytes
-// themselves), and NULL by a key of its own, since GROUP BY puts all
-// NULLs in one group. Values of KindOther are keyed by the driver's
+// keep distinct keys; a MySQL decimal by the value it shows, rounded to
+// its declared scale, as '=', GROUP BY and DISTINCT take it), times by
+// instant, text through textKey (the collation's equality key, appended
+// to its dst; nil means the bytes themselves), and NULL by a key of its
+// own, since GROUP BY puts all NULLs in one group. On MySQL a decimal
+// zero that kept a negative sign ("-0.00"), which '=' finds below 0, has
+// the key of 0, as GROUP BY takes it; and a decimal for which
+// MayExceedPrecision reports true is keyed by its value, as '=' takes it,
+// while GROUP BY clips it. Values of KindOther are keyed by the driver's
 // representation, which matches '=' only for types whose text is
 // canonical, and SQLite times by wall clock and offset (SQLite compares
 // the text they are stored as, which the driver parsed). Keys are
@@ -99,7 +104,7 @@ func (v Value) appendNumberKey(dst []byte) []byte {
 			d = decInt(v.i, 0)
 		}
 	case KindDecimal:
-		d = v.d
+		d = v.shown()
 	case KindFloat:
 		d = floatKeyDecimal(v.f, v.typ.Bits)
 	}

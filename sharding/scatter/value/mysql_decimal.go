@@ -1,5 +1,7 @@
 package value
 
+import "math/big"
+
 // MySQL's DECIMAL limits.
 const (
 	mysqlMaxPrecision = 65
@@ -17,8 +19,9 @@ const (
 // words is the number of 9-digit words n digits take (ROUND_UP).
 func words(n int) int { return (max(n, 0) + 8) / 9 }
 
-// mysqlPrecScale returns the precision and scale of a MySQL Int or Decimal
-// value: the column's when known, else its own digits.
+// mysqlPrecScale returns the declared precision and scale of a MySQL Int
+// or Decimal value: the column's when known, else its own digits. (The
+// digits a computed decimal holds may exceed that scale: see dec.)
 func mysqlPrecScale(v Value) (int, int) {
 	if v.typ.Kind == KindInt {
 		switch v.typ.Bits {
@@ -37,7 +40,7 @@ func mysqlPrecScale(v Value) (int, int) {
 	if v.typ.Scale >= 0 && v.typ.Kind == KindDecimal && v.typ.Dialect == MySQL {
 		s = v.typ.Scale
 	}
-	return max(v.typ.Precision, v.d.digits(), s, 1), s
+	return max(v.typ.Precision, v.shown().digits(), s, 1), s
 }
 
 // intg is the number of integer digits the server's decimal holds for v
@@ -50,6 +53,10 @@ func intg(v Value) int {
 	return max(1, v.dec().intDigits())
 }
 
+// mysqlDecimalArith computes + - * % on exact operands with all the digits
+// they hold (see mysql_digits.go); the result's type has the declared
+// scale: the larger of the operands' for + - %, their sum (at most 38)
+// for *.
 func mysqlDecimalArith(env Env, op Op, a, b Value) (Value, error) {
 	switch op {
 	case Div:
@@ -63,14 +70,8 @@ func mysqlDecimalArith(env Env, op Op, a, b Value) (Value, error) {
 	switch op {
 	case Add, Sub:
 		t = mysqlDecimal(max(s1, s2), min(mysqlMaxPrecision, max(p1-s1, p2-s2)+1+max(s1, s2)))
-		if words(max(intg(a), intg(b)))+1+words(max(s1, s2)) > mysqlSafeWords {
-			return Value{}, unsupported("a MySQL DECIMAL sum of more than %d words", mysqlSafeWords)
-		}
 	case Mul:
 		t = mysqlDecimal(min(s1+s2, mysqlMaxScale), min(mysqlMaxPrecision, p1+p2))
-		if words(intg(a)+intg(b))+words(s1)+words(s2) > mysqlSafeWords {
-			return Value{}, unsupported("a MySQL DECIMAL product of more than %d words", mysqlSafeWords)
-		}
 	case Mod:
 		t = mysqlDecimal(max(s1, s2), min(mysqlMaxPrecision, max(p1-s1, p2-s2)+max(s1, s2)))
 	}
@@ -78,32 +79,71 @@ func mysqlDecimalArith(env Env, op Op, a, b Value) (Value, error) {
 		return nullOf(t), nil
 	}
 	x, y := a.dec(), b.dec()
-	if op == Mod && y.isZero() {
-		return nullOf(t), nil
-	}
-	r := decOp(op, x, y).rescale(t.Scale, halfAway)
-	if op == Mod {
+	f1, f2 := x.scale, y.scale // the digits the server holds
+	i1, i2 := serverIntg(a), serverIntg(b)
+	var r decimal
+	myIntg := 0
+	switch op {
+	case Add, Sub:
+		if words(max(i1, i2))+1+words(max(f1, f2)) > mysqlSafeWords {
+			return Value{}, unsupported("a MySQL DECIMAL sum of more than %d words", mysqlSafeWords)
+		}
+		r = decOp(op, x, y)
+		// decimal_add adds magnitudes (do_add) when the signs agree and
+		// subtracts them (do_sub) when they differ; decimal_sub the other
+		// way round. do_add gives the first operand's sign, even to a
+		// zero (-0.00 - 0 is -0.00), and may take one more word for a
+		// carry; do_sub makes equal magnitudes a plain zero with no
+		// fractional digits.
+		magnitudes := (mysqlNeg(x) == mysqlNeg(y)) == (op == Add)
+		switch {
+		case r.isZero() && !magnitudes:
+			r = decimal{}
+		case magnitudes:
+			r.negZero = r.isZero() && mysqlNeg(x)
+			myIntg = 9 * (max(words(i1), words(i2)) + 1)
+		default:
+			myIntg = 9 * max(words(i1), words(i2))
+		}
+	case Mul:
+		if words(i1+i2)+words(f1)+words(f2) > mysqlSafeWords {
+			return Value{}, unsupported("a MySQL DECIMAL product of more than %d words", mysqlSafeWords)
+		}
+		r = decMul(x, y)
+		if r.isZero() && mysqlNeg(x) != mysqlNeg(y) {
+			r = decimal{} // decimal_mul makes a negative zero a plain one
+		}
+	case Mod:
+		if words(i2)+words(max(f1, f2)) > mysqlSafeWords {
+			return Value{}, unsupported("a MySQL DECIMAL remainder of more than %d words", mysqlSafeWords)
+		}
+		if y.isZero() {
+			return nullOf(t), nil
+		}
+		if x.isZero() {
+			return decValue(t, decimal{}), nil // decimal_make_zero
+		}
+		r = decRem(x, y)
 		// The remainder keeps the dividend's sign even when it is zero,
 		// which shows when it has fractional digits, or when the divisor
 		// has more than one 9-digit word of integer digits.
 		r.negZero = r.isZero() && x.sign() < 0 && (r.scale > 0 || y.intDigits() > 9)
+		myIntg = i2
 	}
-	if r.isZero() && (x.negZero || y.negZero) && op != Mul {
-		return Value{}, unsupported("the sign of a MySQL decimal zero computed from -0")
-	}
-	if r.intDigits()+r.scale > mysqlMaxPrecision {
+	w := decValue(t, r)
+	w.myIntg, w.beyond = myIntg, a.beyond || b.beyond
+	if s := w.shown(); s.intDigits()+s.scale > mysqlMaxPrecision {
 		return Value{}, unsupported("MySQL DECIMAL result beyond %d digits", mysqlMaxPrecision)
 	}
-	return decValue(t, r), nil
+	return w, nil
 }
 
 // mysqlDiv is MySQL's '/' on exact operands: DECIMAL with the dividend's
 // scale plus div_precision_increment (at most 38). The server computes the
 // quotient truncated to a number of 9-digit words (do_div_mod in
-// strings/decimal.c) and then rounds it half up to the result's scale; when
-// the words hold exactly the result's scale, the quotient is truncated,
-// and a quotient truncated to zero keeps the sign ("-0.000000000"). x/0
-// is NULL.
+// strings/decimal.c) and keeps all of them; they show rounded half up to
+// the result's scale (see shown), and a quotient truncated to zero keeps
+// the sign ("-0.000000000") where no rounding drops it. x/0 is NULL.
 func mysqlDiv(env Env, a, b Value) (Value, error) {
 	incr := env.DivPrecisionIncrement
 	if incr < 0 || incr > 30 {
@@ -121,29 +161,30 @@ func mysqlDiv(env Env, a, b Value) (Value, error) {
 		return nullOf(t), nil
 	}
 	if x.isZero() {
-		return decValue(t, decimal{coef: nil, scale: scale}), nil
+		return decValue(t, decimal{}), nil // decimal_make_zero
 	}
-	frac1, frac2 := 9*words(s1), 9*words(s2)
-	extra := max(0, incr-(frac1-s1)-(frac2-s2))
+	// The operands' fractional digits count in whole words; the increment
+	// only adds what their padding does not already hold.
+	frac1, frac2 := 9*words(x.scale), 9*words(y.scale)
+	extra := max(0, incr-(frac1-x.scale)-(frac2-y.scale))
 	fracWords := words(frac1 + frac2 + extra)
 	intWords := mysqlQuotientWords(x, y)
 	if intWords+fracWords > mysqlWords {
 		return Value{}, unsupported("MySQL DECIMAL quotient beyond %d words", mysqlWords)
 	}
-	q := decQuo(x, y, 9*fracWords, truncate)
-	var r decimal
-	if q.scale > scale {
-		r = q.rescale(scale, halfAway)
-	} else {
-		// A truncated zero keeps the quotient's sign when it has a word
-		// to show it in.
-		r = q
-		r.negZero = r.isZero() && (x.sign() < 0) != (y.sign() < 0) && (scale > 0 || intWords > 0)
+	if intWords+fracWords == 0 {
+		return decValue(t, decimal{}), nil
 	}
-	if r.intDigits()+scale > mysqlMaxPrecision {
+	q := decQuo(x, y, 9*fracWords, truncate)
+	q.negZero = q.isZero() && (x.sign() < 0) != (y.sign() < 0)
+	w := decValue(t, q)
+	w.myIntg = 9 * intWords
+	// The type's precision counts on a divisor of at least 10^-s2.
+	w.beyond = a.beyond || b.beyond || decCmp(decimal{coef: new(big.Int).Abs(y.big()), scale: y.scale}, decimal{coef: bigOne, scale: s2}) < 0
+	if s := w.shown(); s.intDigits()+scale > mysqlMaxPrecision {
 		return Value{}, unsupported("MySQL DECIMAL quotient beyond %d digits", mysqlMaxPrecision)
 	}
-	return decValue(t, r), nil
+	return w, nil
 }
 
 // mysqlQuotientWords is the number of 9-digit words the server gives the
@@ -175,9 +216,7 @@ func mysqlIntDiv(a, b Value) (Value, error) {
 	if y.isZero() {
 		return nullOf(t), nil
 	}
-	_, s1 := mysqlPrecScale(a)
-	_, s2 := mysqlPrecScale(b)
-	if mysqlQuotientWords(x, y)+words(9*words(s1)+9*words(s2)) > mysqlWords {
+	if mysqlQuotientWords(x, y)+words(9*words(x.scale)+9*words(y.scale)) > mysqlWords {
 		return Value{}, unsupported("MySQL DECIMAL quotient beyond %d words", mysqlWords)
 	}
 	q := decQuo(x, y, 0, truncate).big()

@@ -13,7 +13,8 @@ import (
 // alike): integers as int64, an UNSIGNED BIGINT beyond int64 as uint64 (the
 // text protocol; []byte digits when FromDriver saw those, as the binary
 // protocol hands them over), DECIMAL as []byte with exactly the column's
-// scale, DOUBLE as float64, FLOAT as float32, text as []byte. SQLite: by
+// scale (a decimal holding more digits than its declared scale rounded
+// half up to it, as the server sends it), DOUBLE as float64, FLOAT as float32, text as []byte. SQLite: by
 // the value's storage class (int64, float64, string, []byte). NULL is nil.
 //
 // It fails with an error wrapping ErrTypeMismatch when v cannot be a value
@@ -116,6 +117,7 @@ func (v Value) decDriver(t Type) (any, error) {
 	if d.special != finite {
 		return nil, mismatch("%s is not a %s", d, t.Name)
 	}
+	d = v.shown()
 	if d.scale != t.Scale {
 		return nil, mismatch("%s does not have the scale of %s(%d,%d)", d, t.Name, t.Precision, t.Scale)
 	}

@@ -2,7 +2,8 @@ package value
 
 // Truth is a value's truth as WHERE and HAVING take it: known is false for
 // NULL; a boolean is itself; a number is true when it is not zero (as
-// MySQL and SQLite take numbers). Values of other kinds report known
+// MySQL and SQLite take numbers), a MySQL decimal by all the digits it
+// holds (1/100000 is true, although it shows 0.0000). Values of other kinds report known
 // false: use TruthOf, which fails for them.
 func Truth(v Value) (value, known bool) {
 	if v.IsNull() {

@@ -14,10 +14,15 @@ type Value struct {
 	null bool
 	i    int64   // Int (an Unsigned one holds its uint64 bits), Bool as 0 or 1
 	f    float64 // Float; a 32-bit float holds its exact widening
-	d    decimal // Decimal
-	s    string  // Text, Bytes, and a Time the driver handed over as text
-	t    time.Time
-	raw  any // Other: the driver's value as it came
+	// d is a Decimal. A computed MySQL decimal holds the fractional digits
+	// the server's holds, which for a quotient (AVG), and what is computed
+	// from one, are more than its type's Scale (and for some zeros fewer):
+	// MariaDB rounds them half up to the declared scale only when it hands
+	// the value over or compares it (see shown).
+	d   decimal
+	s   string // Text, Bytes, and a Time the driver handed over as text
+	t   time.Time
+	raw any // Other: the driver's value as it came
 	// param marks a value bound to a PostgreSQL placeholder: the server
 	// types it from the other operand, as it infers a parameter's type.
 	param bool
@@ -33,6 +38,21 @@ type Value struct {
 	// literal is a numeric literal's text, sign included: the parsers
 	// fold a minus sign into the literal it precedes.
 	literal string
+	// myIntg is the number of integer digits MariaDB's decimal holds for a
+	// computed MySQL decimal (a multiple of 9 for whole words, some of
+	// them zero), when it may exceed the value's own; 0 when it does not.
+	myIntg int
+	// beyond marks a MySQL decimal that may have more integer digits than
+	// its type's precision allows: a quotient by a divisor smaller than
+	// the scale it shows (1/(1/300000) is 300030.0030 of type
+	// DECIMAL(9,4)), or a value computed from one. MariaDB's sort keys
+	// clip such values.
+	beyond bool
+	// avgReal marks a MySQL AVG of integers or DECIMAL: f is then the
+	// double MariaDB computes for it in a double context when it reads
+	// the aggregate directly (the double sum divided by the count), which
+	// it uses instead of the quotient's double depending on the plan.
+	avgReal bool
 }
 
 // Null returns the SQL NULL of no particular type.
@@ -136,7 +156,9 @@ func (v Value) dec() decimal {
 }
 
 // String describes v for messages and logs: its type's name and its value,
-// e.g. "INT8 42", "NUMERIC 1.50", "NULL".
+// e.g. "INT8 42", "NUMERIC 1.50", "NULL"; a MySQL decimal that holds more
+// digits than it shows adds them in parentheses: "DECIMAL 0.6667
+// (0.666666666)".
 func (v Value) String() string {
 	name := v.typ.Name
 	if name == "" {
@@ -149,6 +171,12 @@ func (v Value) String() string {
 	case KindInt:
 		return name + " " + v.intString()
 	case KindDecimal:
+		shown := v.shown()
+		if shown.String() != v.d.String() {
+			// A MySQL decimal with digits beyond its scale: "0.6667
+			// (0.666666666)".
+			return name + " " + shown.String() + " (" + v.d.String() + ")"
+		}
 		return name + " " + v.d.String()
 	case KindFloat:
 		return name + " " + strconv.FormatFloat(v.f, 'g', -1, 64)
