@@ -301,6 +301,12 @@ func (g *oGen) page() {
 		return
 	}
 	q := g.q
+	if g.d.name == "mysql" && q.mode == "distinct" && !slices.ContainsFunc(q.cols, func(c oItem) bool { return !constantItem(c) }) {
+		// MariaDB 10.11 answers SELECT DISTINCT 1 … ORDER BY 1 LIMIT n
+		// OFFSET 1 with a row (without ORDER BY, with none): a server bug
+		// grant does not reproduce, so no oracle for it.
+		return
+	}
 	lim := oneOf(g.r, 0, 1, 2, 3, 5, 10, 37, 100)
 	off := oneOf(g.r, 1, 2, 5, 20, 100, 2000)
 	switch g.w(45, 35, 15, 5) {
@@ -363,4 +369,9 @@ func (g *oGen) pluckQuery() {
 		}
 	}
 	g.page()
+}
+
+// constantItem reports an item that is a literal: a number or a string.
+func constantItem(c oItem) bool {
+	return !c.agg && c.col == "" && (strings.Trim(c.sql, "0123456789.-") == "" || strings.HasPrefix(c.sql, "'"))
 }

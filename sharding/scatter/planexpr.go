@@ -3,6 +3,7 @@ package scatter
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/grant-go/grant/sharding/scatter/sqlexpr"
@@ -47,6 +48,9 @@ func (p *planner) build(n sqlexpr.Node, f *fragment) (*Expr, error) {
 	case *sqlexpr.Binary:
 		return p.binary(x, f)
 	case *sqlexpr.Unary:
+		if x.Op == "NOT" && p.avgOperand(x.X) {
+			return nil, p.avgRefusal(f, x)
+		}
 		arg, err := p.build(x.X, f)
 		switch {
 		case err != nil:
@@ -58,6 +62,9 @@ func (p *planner) build(n sqlexpr.Node, f *fragment) (*Expr, error) {
 		}
 		return arg, nil // unary plus
 	case *sqlexpr.Is:
+		if x.What != "NULL" && x.What != "UNKNOWN" && p.avgOperand(x.X) {
+			return nil, p.avgRefusal(f, x)
+		}
 		arg, err := p.build(x.X, f)
 		if err != nil {
 			return nil, err
@@ -67,6 +74,9 @@ func (p *planner) build(n sqlexpr.Node, f *fragment) (*Expr, error) {
 		}
 		return &Expr{Op: ExprIsTrue, Args: []*Expr{arg}, Not: x.Not, Truth: x.What == "TRUE"}, nil
 	case *sqlexpr.Between:
+		if p.avgOperand(x.X) || p.avgOperand(x.Lo) || p.avgOperand(x.Hi) {
+			return nil, p.avgRefusal(f, x)
+		}
 		args, err := p.buildAll([]sqlexpr.Node{x.X, x.Lo, x.Hi}, f)
 		if err != nil {
 			return nil, err
@@ -77,6 +87,9 @@ func (p *planner) build(n sqlexpr.Node, f *fragment) (*Expr, error) {
 			return nil, p.refuse(ReasonSubquery, f, x, "a subquery over merged aggregates", "")
 		}
 		all := append([]sqlexpr.Node{x.X}, x.List...)
+		if len(x.List) > 1 && slices.ContainsFunc(all, p.avgOperand) {
+			return nil, p.avgRefusal(f, x)
+		}
 		args, err := p.buildAll(all, f)
 		if err != nil {
 			return nil, err
@@ -110,6 +123,9 @@ func (p *planner) binary(x *sqlexpr.Binary, f *fragment) (*Expr, error) {
 	if !arith && !compare && !logic {
 		return nil, p.refuse(ReasonFunction, f, x, x.Op+" over merged aggregates is not computed by the merge", "")
 	}
+	if (arith || logic) && (p.avgOperand(x.L) || p.avgOperand(x.R)) {
+		return nil, p.avgRefusal(f, x)
+	}
 	args, err := p.buildAll([]sqlexpr.Node{x.L, x.R}, f)
 	if err != nil {
 		return nil, err
@@ -135,6 +151,11 @@ func (p *planner) caseExpr(x *sqlexpr.Case, f *fragment) (*Expr, error) {
 		}
 		if anyDivision(results) {
 			return nil, p.branchRefusal(f, x)
+		}
+	}
+	for _, w := range x.Whens {
+		if x.Operand != nil && (p.avgOperand(x.Operand) || p.avgOperand(w.Cond)) || x.Operand == nil && p.avgOperand(w.Cond) {
+			return nil, p.avgRefusal(f, x)
 		}
 	}
 	e := &Expr{Op: ExprCase, HasOperand: x.Operand != nil, HasElse: x.Else != nil}
@@ -300,4 +321,20 @@ func anyDivision(nodes []sqlexpr.Node) bool {
 func (p *planner) branchRefusal(f *fragment, n sqlexpr.Node) error {
 	return p.refuse(ReasonFunction, f, n, "on MySQL and MariaDB a CASE or COALESCE over a division or AVG is not computed by the merge",
 		"select the division on its own and choose in Go")
+}
+
+// avgOperand reports, on MySQL and MariaDB, an AVG used where the digits it
+// holds beyond its declared scale matter (arithmetic, a truth test, IN
+// lists, BETWEEN, CASE x WHEN). MariaDB keeps them or rounds them away
+// depending on the plan (an aggregate held in a temporary table is
+// rounded), so no merge can reproduce it. Comparison operators, ORDER BY
+// and output round it either way, and stay allowed.
+func (p *planner) avgOperand(n sqlexpr.Node) bool {
+	c, ok := sqlexpr.Unparen(n).(*sqlexpr.Call)
+	return ok && p.d == sqlexpr.MySQL && c.Name == "avg"
+}
+
+func (p *planner) avgRefusal(f *fragment, n sqlexpr.Node) error {
+	return p.refuse(ReasonAggregate, f, n, "MariaDB computes with AVG's hidden digits or without them depending on its plan",
+		"select AVG on its own, or SUM(x) / COUNT(x), which it computes the same way every time")
 }
