@@ -20,17 +20,8 @@ type group struct {
 // group per key, then the outputs, HAVING, DISTINCT, ORDER BY and LIMIT
 // are computed as the database computes them.
 func (m *merge) group() (driver.Rows, error) {
-	var rows [][]any
-	for _, s := range m.live {
-		s.keep = true
-		for s.next() {
-			rows = append(rows, s.cur)
-		}
-		if s.err != nil && !m.st.AllowPartial {
-			return nil, wrapShard(s)
-		}
-	}
-	if err := m.rank(rows); err != nil {
+	rows, err := m.readAll()
+	if err != nil {
 		return nil, err
 	}
 	p := m.prog

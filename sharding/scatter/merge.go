@@ -1,6 +1,7 @@
 package scatter
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -122,7 +123,7 @@ func (m *merge) compareText(c *Collation) func(a, b string) int {
 			m.fail(fmt.Errorf("scatter: internal: text %q was not ranked under %s", pick(okA, b, a), c.Name()))
 			return 0
 		}
-		return cmpInt64(ra, rb)
+		return cmp.Compare(ra, rb)
 	}
 }
 
@@ -270,14 +271,20 @@ func (m *merge) ranker() gorm.ConnPool {
 	return m.st.Targets[m.live[0].index].Pool
 }
 
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// readAll reads every shard's rows, in shard order, and ranks their text
+// where the plan needs the database to: the merges that cannot stream.
+func (m *merge) readAll() ([][]any, error) {
+	var rows [][]any
+	for _, s := range m.live {
+		s.keep = true
+		for s.next() {
+			rows = append(rows, s.cur)
+		}
+		if s.err != nil && !m.st.AllowPartial {
+			return nil, wrapShard(s)
+		}
 	}
-	return 0
+	return rows, m.rank(rows)
 }
 
 func pick[T any](cond bool, yes, no T) T {

@@ -12,17 +12,8 @@ import (
 // columns are only known by name: it reads every shard's rows (each shard
 // sent at most LIMIT+OFFSET), ranks the text, sorts, deduplicates and cuts.
 func (m *merge) sortAll() (driver.Rows, error) {
-	var rows [][]any
-	for _, s := range m.live {
-		s.keep = true
-		for s.next() {
-			rows = append(rows, s.cur)
-		}
-		if s.err != nil && !m.st.AllowPartial {
-			return nil, wrapShard(s)
-		}
-	}
-	if err := m.rank(rows); err != nil {
+	rows, err := m.readAll()
+	if err != nil {
 		return nil, err
 	}
 	visible := len(m.cols) - m.prog.Hidden

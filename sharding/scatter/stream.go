@@ -1,6 +1,7 @@
 package scatter
 
 import (
+	"cmp"
 	"container/heap"
 	"database/sql/driver"
 	"io"
@@ -295,7 +296,7 @@ func (m *merge) extremeCompare(a, b value.Value, coll *Collation) int {
 func (m *merge) classCompare(a, b value.Value, coll *Collation, compare func(value.Env, value.Value, value.Value, func(a, b string) int) (int, error)) int {
 	if m.prog.Env.Dialect == value.SQLite {
 		if ca, cb := sqliteClass(a), sqliteClass(b); ca != cb {
-			return cmpInt64(int64(ca), int64(cb))
+			return cmp.Compare(ca, cb)
 		}
 	}
 	c, err := compare(m.prog.Env, a, b, m.compareText(coll))
