@@ -209,6 +209,12 @@ func (g *oGen) selectSteps(star bool) {
 		}
 		return
 	}
+	if q.mode == "grouped" && g.chance(10) {
+		// DISTINCT over groups: groups whose outputs are equal are one row.
+		g.label("grouped-distinct")
+		q.steps = append(q.steps, oStep{"Select", []any{"DISTINCT " + strings.Join(parts, ", ")}})
+		return
+	}
 	if len(parts) > 1 && g.chance(20) {
 		q.steps = append(q.steps, oStep{"Select", toAny(parts)})
 		return

@@ -148,6 +148,9 @@ func TestScatterMergesLikeOneDatabase(t *testing.T) {
 				return db.Select("grp, COUNT(DISTINCT price) AS prices, COUNT(*) AS n").Group("grp").Order("grp")
 			},
 			"AVG": func(db *gorm.DB) *gorm.DB { return db.Select("grp, AVG(price) AS mean").Group("grp").Order("grp") },
+			"DISTINCT over groups": func(db *gorm.DB) *gorm.DB {
+				return db.Select("DISTINCT COUNT(*) AS n, MIN(grp) % 2 AS odd").Group("grp").Order("n, odd")
+			},
 			"DISTINCT with Limit": func(db *gorm.DB) *gorm.DB {
 				return db.Distinct("grp", "price").Order("price desc, grp").Limit(5).Offset(3)
 			},
