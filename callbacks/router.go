@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 	"gorm.io/gorm/schema"
 
 	"github.com/grant-go/grant/resolver"
@@ -74,6 +75,12 @@ func NewRouter(topology *resolver.Topology, opts Options) *Router {
 func (r *Router) Install(db *gorm.DB) error {
 	db.Config.ConnPool = r.entry
 	db.Statement.ConnPool = r.entry
+
+	// GORM logs every replaced callback at Info level; wrapping its own
+	// is how grant installs, not news for the application's log.
+	quiet := db.Config.Logger
+	db.Config.Logger = logger.Discard
+	defer func() { db.Config.Logger = quiet }()
 
 	cb := db.Callback()
 	for _, reg := range []struct {
@@ -137,7 +144,7 @@ func (r *Router) Install(db *gorm.DB) error {
 		}
 	}
 	if r.trace {
-		db.Config.Logger = TraceLogger(db.Config.Logger)
+		quiet = TraceLogger(quiet)
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ func TestDemoShowsEveryRoute(t *testing.T) {
 		`grant.Shard("shard1") holds ["lamp" "pen"] (even customers), grant.Shard("shard2") holds ["book" "mug"] (odd customers)`,
 		"[orders/shard2/writing] SELECT * FROM `orders` WHERE customer_id = 3",
 		`customer 3 ordered ["mug"]`,
-		"[orders/*/reading] SELECT * FROM `orders` ORDER BY customer_id",
+		"[orders/*/reading] SELECT *, +(customer_id) AS grant_o1 FROM `orders` ORDER BY customer_id",
 		`merged from both shards, ordered by customer_id: ["book" "lamp" "mug" "pen"]`,
 		grant.ErrShardKeyMissing.Error(),
 		"errors.Is(err, grant.ErrShardKeyMissing) = true",
