@@ -48,6 +48,12 @@ func AllShards() func(*gorm.DB) *gorm.DB {
 // Its methods are safe for concurrent use.
 type ScatterResult = scatter.Result
 
+// Refusal says why a query that spans shards was refused: its Reason (a
+// short category), the Fragment of SQL, a Detail and a Hint naming the way
+// out. It is the cause of an error matching ErrSpansShards; reach it with
+// errors.As. See docs/scatter-gather.md for what is merged and refused.
+type Refusal = scatter.Refusal
+
 // PartialResults is a scope for scatter-gather reads: a failing shard no
 // longer fails the query (unless every shard fails); the rows of the others
 // are returned and result says which shards failed (result.Partial(),
