@@ -153,4 +153,3 @@ func (tx *lazyTx) GetDBConn() (*sql.DB, error) {
 	}
 	return tx.router.entry.GetDBConn()
 }
-
