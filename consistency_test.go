@@ -218,7 +218,7 @@ func TestShardSelector(t *testing.T) {
 			results = []error{
 				f.db.WithContext(ctx).Create(&Order{CustomerID: 1, Note: "selected"}).Error,
 				f.db.WithContext(ctx).Scopes(grant.Shard("shard2")).Create(&Order{CustomerID: 2, Note: "switched"}).Error,
-				f.db.WithContext(ctx).Create(&KeyedOrder{CustomerID: 3, Note: "the request's shard wins over the key"}).Error,
+				f.db.WithContext(ctx).Create(&KeyedOrder{CustomerID: 3, Note: "the key maps to shard2, not the request's"}).Error,
 				f.db.WithContext(ctx).Scopes(grant.AllShards()).Find(&[]KeyedOrder{}).Error,
 				f.db.WithContext(ctx).Create(&User{Name: "not sharded"}).Error,
 			}
@@ -228,17 +228,18 @@ func TestShardSelector(t *testing.T) {
 	req.Header.Set("X-Shard", "shard1")
 	handler(true).ServeHTTP(httptest.NewRecorder(), req)
 	require.NoError(t, results[0], "the selected shard")
-	require.NoError(t, results[2], "the request's shard is explicit, as grant.Shard would be")
+	require.ErrorIs(t, results[2], grant.ErrShardMismatch, "the request's shard contradicts the row's key: refused")
 	for _, i := range []int{1, 3} {
 		require.ErrorIs(t, results[i], grant.ErrShardLocked, "statement %d", i)
 		assert.Contains(t, results[i].Error(), `locked to shard "shard1"`)
 	}
 	require.NoError(t, results[4], "databases that are not sharded are not affected")
-	assert.Equal(t, [3]int64{2, 1, 0}, f.orderCounts(t), "only the selected shard was written")
+	assert.Equal(t, [3]int64{1, 1, 0}, f.orderCounts(t), "only the selected shard was written")
 
 	handler(false).ServeHTTP(httptest.NewRecorder(), req)
 	require.NoError(t, results[1], "without the lock a statement may name another shard")
-	assert.Equal(t, [3]int64{4, 1, 1}, f.orderCounts(t))
+	require.ErrorIs(t, results[2], grant.ErrShardMismatch, "a named shard never overrides a row's key")
+	assert.Equal(t, [3]int64{2, 1, 1}, f.orderCounts(t))
 
 	rec := httptest.NewRecorder()
 	handler(true).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))

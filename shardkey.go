@@ -94,6 +94,10 @@ var (
 	ErrSpansShards = resolver.ErrSpansShards
 	// ErrShardKeyChange: an update would move a row to another shard.
 	ErrShardKeyChange = resolver.ErrShardKeyChange
+	// ErrShardMismatch: a statement names a shard its key maps elsewhere
+	// (grant.Shard, a context or a transaction on one shard); the error
+	// names both shards and nothing is sent.
+	ErrShardMismatch = resolver.ErrShardMismatch
 	// ErrNoShardForKey: no shard holds the key (outside every range, lookup miss, …).
 	ErrNoShardForKey = sharding.ErrNoShardForKey
 	// ErrKeyType: the key's type does not suit the strategy.

@@ -77,8 +77,12 @@ func TestShardKeyRoutesCreatesAndConditions(t *testing.T) {
 		require.NoError(t, f.db.Where("customer_id IN (?, ?)", 5, 7).Delete(&KeyedOrder{}).Error)
 		assert.Equal(t, [3]int64{1, 1, 1}, f.orderCounts(t), "delete ran on shard2 only")
 
-		require.NoError(t, f.db.Scopes(grant.Shard("shard1")).Create(&KeyedOrder{CustomerID: 9, Note: "pinned"}).Error)
-		assert.Equal(t, [3]int64{2, 1, 1}, f.orderCounts(t), "an explicit shard beats the key")
+		err := f.db.Scopes(grant.Shard("shard1")).Create(&KeyedOrder{CustomerID: 9, Note: "pinned"}).Error
+		require.ErrorIs(t, err, grant.ErrShardMismatch, "a named shard never overrides the key")
+		assert.Contains(t, err.Error(), `"shard1" is named, but row 0 has "customer_id" = 9 belongs on shard "shard2"`)
+		assert.Equal(t, [3]int64{1, 1, 1}, f.orderCounts(t), "nothing was written")
+		require.NoError(t, f.db.Scopes(grant.Shard("shard2")).Create(&KeyedOrder{CustomerID: 9, Note: "agrees"}).Error)
+		assert.Equal(t, [3]int64{1, 1, 2}, f.orderCounts(t), "a named shard that agrees with the key")
 	})
 }
 

@@ -244,9 +244,12 @@ func (r *Router) decideShard(db *gorm.DB, kind statement, conn resolver.Connecti
 				what, c.Name(), strings.Join(c.ShardNames(), ", "))}
 	}
 	d, err := c.Shard(conn.Shard)
-	if err == nil && kind.create && stmt.Schema != nil {
-		if m := r.model(stmt.Schema); m.key != nil && m.key.ids != nil {
-			err = assignIDs(stmt, m.key, c.Index(conn.Shard))
+	if err == nil && stmt.Schema != nil {
+		if m := r.model(stmt.Schema); m.key != nil && m.conn.Database == c.Name() {
+			err = r.checkNamedShard(db, kind, c, m.key, conn.Shard)
+			if err == nil && kind.create && m.key.ids != nil {
+				err = assignIDs(stmt, m.key, c.Index(conn.Shard))
+			}
 		}
 	}
 	return decision{conn: conn, database: d, explicit: true}, err

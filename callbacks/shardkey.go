@@ -394,3 +394,45 @@ func (r *Router) hasOwnKey(db *gorm.DB, kind statement) bool {
 	m := r.model(stmt.Schema)
 	return m.key != nil && len(keysFromWhere(stmt, m.key.field)) > 0
 }
+
+// checkNamedShard refuses a statement that names a shard its shard key
+// values do not map to: a created row would sit where reads by its key
+// never look, and a read or write by key would miss the rows. Every row of
+// a create is checked; an update may not assign a key of another shard.
+// Without key values the named shard stands, as in Rails.
+func (r *Router) checkNamedShard(db *gorm.DB, kind statement, c *resolver.Cluster, key *shardKey, named string) error {
+	stmt := db.Statement
+	var values []any
+	if kind.create {
+		var err error
+		if values, err = keysFromValues(stmt, key.field); err != nil {
+			return &resolver.RouteError{Err: err, Route: resolver.Route{Database: c.Name(), Shard: named}}
+		}
+	} else if values = keysFromWhere(stmt, key.field); len(values) == 0 {
+		values = keysFromModel(stmt, key.field)
+	}
+	if len(values) > 0 {
+		names, err := shardOfEach(stmt, key, c, values)
+		if err != nil {
+			return err
+		}
+		for i, shard := range names {
+			if shard != named {
+				return &resolver.RouteError{Err: resolver.ErrShardMismatch, Route: resolver.Route{Database: c.Name(), Shard: named},
+					Detail: fmt.Sprintf("shard %q is named, but %s %q = %v belongs on shard %q; drop the named shard and let the key route, or fix the key",
+						named, pick(kind.create, fmt.Sprintf("row %d has", i), "the statement filters on"), key.field.DBName, values[i], shard)}
+			}
+		}
+	}
+	if kind.update {
+		return checkKeyChange(stmt, key, c, named)
+	}
+	return nil
+}
+
+func pick[T any](cond bool, yes, no T) T {
+	if cond {
+		return yes
+	}
+	return no
+}

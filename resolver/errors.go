@@ -36,6 +36,12 @@ var (
 	// ErrSpansShards: a statement's shard keys belong to several shards, and
 	// the statement cannot be split or scattered. Nothing was sent.
 	ErrSpansShards = sharding.ErrSpansShards
+	// ErrShardMismatch: a statement names a shard (grant.Shard, a context,
+	// a transaction pinned to it) but its shard key values map to another:
+	// the row would be stored where its own key cannot find it, or a read
+	// would miss rows. The error names both shards; nothing was sent. A
+	// statement without a key may name any shard.
+	ErrShardMismatch = errors.New("grant: the shard key maps to another shard than the one named")
 	// ErrShardKeyChange: an update would change a row's shard key so that
 	// the row belongs on another shard. Rows never move between shards by
 	// update; nothing was sent.
