@@ -7,6 +7,7 @@ import (
 	"gorm.io/gorm/schema"
 
 	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/route"
 )
 
 // ConnectsTo is implemented by models that live somewhere other than the
@@ -20,6 +21,8 @@ type modelRoute struct {
 	conn resolver.Connection
 	key  *shardKey // nil unless the model lives in a cluster and declares one
 	err  error
+	// route is the declaration as package route reads it.
+	route route.Model
 }
 
 // CheckModel reports what is wrong with a model's declaration (ConnectsTo,
@@ -78,6 +81,11 @@ func (r *Router) declaration(s *schema.Schema) *modelRoute {
 			m.err = &resolver.RouteError{Err: resolver.ErrUnknownDatabase, Table: s.Table, Route: resolver.Route{Database: m.conn.Database},
 				Detail: fmt.Sprintf("model %s declares it in ConnectsTo; %s", s.Name, err.(*resolver.RouteError).Detail)}
 		}
+	}
+	m.route = route.Model{Name: s.Name, Conn: m.conn, Err: m.err}
+	if m.key != nil {
+		m.route.Keyed, m.route.KeyColumn = true, m.key.field.DBName
+		m.route.ScatterReads, m.route.IDs = m.key.scatterReads, m.key.ids != nil
 	}
 	return m
 }

@@ -7,98 +7,72 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/route"
 )
 
-// routeInLazyTx pins a statement inside a grant transaction: the first
-// statement chooses the database; later ones must agree.
-func (r *Router) routeInLazyTx(db *gorm.DB, kind statement, tx *lazyTx) {
-	d, err := r.decide(db, kind)
-	if err == nil {
-		err = checkShardLock(db, &d)
-	}
-	if err != nil {
-		r.refuse(db, err)
-		return
-	}
+// routeInLazyTx routes a statement inside a grant transaction: the first
+// statement that chooses a database begins the transaction on its writer;
+// later ones must agree. The decision is made under the transaction's lock,
+// so that two statements cannot both begin it.
+func (r *Router) routeInLazyTx(db *gorm.DB, f *route.Facts, target route.Target, tx *lazyTx) {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if tx.done {
 		r.refuse(db, sql.ErrTxDone)
 		return
 	}
-	route := resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: resolver.Writing, PreventWrites: d.conn.PreventWrites, InTransaction: true}
-	if d.shards != nil || d.split != nil {
-		r.refuse(db, spanningTransaction(route))
-		return
+	f.Tx.State = route.Unbegun
+	if tx.tx != nil {
+		f.Tx = route.Tx{State: route.Begun, Database: tx.database}
 	}
-	if tx.tx == nil && kind.sessionControl && !d.explicit {
-		// SAVEPOINT before anything chose the database: keep it for replay.
-		db.Statement.ConnPool = tx
-		return
-	}
-	if tx.tx != nil && d.explicit && d.database != tx.database {
-		r.refuse(db, crossTransaction(route, d.database, tx.database))
-		return
-	}
-	if kind.writes && d.conn.PreventWrites {
-		r.refuse(db, r.readOnly(db, route))
-		return
-	}
-	if tx.tx == nil {
-		if err := tx.begin(d.database, db.Statement.DB.PrepareStmt); err != nil {
-			r.refuse(db, err)
-			return
-		}
-	}
-	db.Statement.ConnPool = tx.tx
-	tx.wrote = tx.wrote || kind.writes
-	if r.trace || len(r.observers) > 0 {
-		route.Database, route.Shard, route.Node = tx.database.Name(), tx.database.Shard(), tx.node.Label()
-		r.noteRoute(db, route)
-	}
-}
-
-// spanningTransaction refuses a statement for several shards inside a
-// transaction, which lives on one.
-func spanningTransaction(route resolver.Route) error {
-	route.Shard = resolver.AllShards
-	return &resolver.RouteError{Err: resolver.ErrCrossShardTransaction, Route: route,
-		Detail: "a transaction lives on one shard; a statement inside it cannot span several"}
-}
-
-// routePinned checks a statement whose pool is a transaction or connection
-// grant did not begin itself — GORM's default write transaction (seen by
-// associations and hooks), or db.Connection. Nothing is swapped: the
-// statement runs where it is pinned, unless it belongs to another database or
-// writes under prevent-writes.
-func (r *Router) routePinned(db *gorm.DB, kind statement, pinned gorm.ConnPool) {
-	d, err := r.decide(db, kind)
+	d, err := route.Decide(f, target, r.topology)
 	if err == nil {
-		err = checkShardLock(db, &d)
+		err = r.check(db, &d)
 	}
 	if err != nil {
 		r.refuse(db, err)
 		return
 	}
-	node := r.nodeOf(pinned)
-	route := resolver.Route{Database: d.database.Name(), Shard: d.database.Shard(), Role: resolver.Writing, PreventWrites: d.conn.PreventWrites, InTransaction: true}
-	if d.shards != nil || d.split != nil {
-		r.refuse(db, spanningTransaction(route))
+	if d.Defer {
+		db.Statement.ConnPool = tx // SAVEPOINT before anything chose the database: kept for replay
 		return
 	}
-	if node != nil {
-		if d.explicit && d.database != node.Owner() {
-			r.refuse(db, crossTransaction(route, d.database, node.Owner()))
-			return
+	if d.Begin {
+		err = tx.begin(d.Database, db.Statement.DB.PrepareStmt)
+	}
+	if err == nil {
+		err = r.assignIDs(db, &d)
+	}
+	if err != nil {
+		r.refuse(db, err)
+		return
+	}
+	db.Statement.ConnPool = tx.tx
+	tx.wrote = tx.wrote || f.Kind.Has(route.Writes)
+	if r.trace || len(r.observers) > 0 {
+		route := d.Route(f)
+		route.Database, route.Shard, route.Node = tx.database.Name(), tx.database.Shard(), tx.node.Label()
+		r.noteRoute(db, route)
+	}
+}
+
+// routePinned applies the decision for a statement whose pool is a
+// transaction or connection grant did not begin itself — GORM's default
+// write transaction (seen by associations and hooks), or db.Connection.
+// Nothing is swapped: the statement runs where it is pinned (route.Decide
+// refused it if it belongs elsewhere or writes under prevent-writes).
+func (r *Router) routePinned(db *gorm.DB, f *route.Facts, d *route.Decision) {
+	if err := r.assignIDs(db, d); err != nil {
+		r.refuse(db, err)
+		return
+	}
+	if r.trace || len(r.observers) > 0 {
+		route := d.Route(f)
+		if n := f.Tx.Node; n != nil {
+			route.Node = n.Label()
 		}
-		route.Role, route.Node = node.Role(), node.Label()
+		r.noteRoute(db, route)
 	}
-	if kind.writes && (d.conn.PreventWrites || route.Role == resolver.Reading) {
-		route.PreventWrites = true
-		r.refuse(db, r.readOnly(db, route))
-		return
-	}
-	r.noteRoute(db, route)
 }
 
 // nodeOf finds the node a pinned transaction or connection belongs to, or nil.

@@ -9,6 +9,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/route"
 	"github.com/grant-go/grant/sharding/scatter"
 	"github.com/grant-go/grant/sharding/scatter/sqlexpr"
 )
@@ -88,36 +89,18 @@ func (r *Router) Close() error {
 // its rows are merged as one database holding every shard's rows would
 // have returned them, or it is refused before any shard is contacted. An
 // update or delete under AllShards runs on every shard's writer, each shard
-// committing its own part, with RowsAffected summed. Creates, updates of
-// the shard key, locking reads and raw SQL are refused here.
-func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role string) {
+// committing its own part, with RowsAffected summed. (route.Decide refused
+// creates, updates of the shard key, locking reads and raw SQL.)
+func (r *Router) routeScatter(db *gorm.DB, f *route.Facts, d *route.Decision, role string) {
 	stmt := db.Statement
-	route := resolver.Route{Database: d.shards[0].Name(), Shard: resolver.AllShards, Role: role}
-	refuse := func(reason scatter.Reason, why, hint string) {
-		refusal := &scatter.Refusal{Reason: reason, Detail: why, Hint: hint}
-		r.refuse(db, &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route, Detail: refusal.Error(), Cause: refusal})
-	}
-	fanOutWrite := kind.fanOut && d.conn.Shard == resolver.AllShards
-	switch {
-	case fanOutWrite && kind.update && stmt.Schema != nil && r.assignsShardKey(stmt):
-		refuse(scatter.ReasonClause, "an update on every shard cannot change the shard key", "")
-		return
-	case fanOutWrite:
-	case kind.writes || kind.wantsWriter:
-		refuse(scatter.ReasonClause, "a create goes to its rows' shard, and locking reads to one shard",
-			"only updates and deletes run on every shard (grant.AllShards)")
-		return
-	case stmt.SQL.Len() > 0:
-		refuse(scatter.ReasonRawSQL, "grant plans builder queries, not raw SQL",
-			"use GORM's builder (Select, Where, Group, Order…), or run the SQL on one shard with grant.Shard")
-		return
-	}
+	span := resolver.Route{Database: d.Database.Name(), Shard: resolver.AllShards, Role: role}
+	fanOutWrite := f.Kind.Has(route.FanOut)
 	st := &scatter.Statement{}
 	if p, ok := stmt.Clauses[partialKey].Expression.(partialClause); ok && !fanOutWrite {
 		st.AllowPartial, st.Result = true, p.result
 	}
-	st.Targets = make([]scatter.Target, len(d.shards))
-	for i, shard := range d.shards {
+	st.Targets = make([]scatter.Target, len(d.Shards))
+	for i, shard := range d.Shards {
 		node, err := shard.Pick(role)
 		if err != nil {
 			r.refuse(db, err)
@@ -130,7 +113,7 @@ func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role stri
 		}
 		st.Targets[i] = scatter.Target{Name: shard.Qualified(), Pool: pool}
 	}
-	c := scatterClause{st: st, route: route, read: !fanOutWrite, cluster: d.database.Cluster()}
+	c := scatterClause{st: st, route: span, read: !fanOutWrite, cluster: d.Database.Cluster()}
 	if stmt.Schema != nil {
 		c.key = r.model(stmt.Schema).key
 	}
@@ -141,7 +124,7 @@ func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role stri
 			if err := r.checkSubqueries(dialect, capture(stmt, where.Build), r.outerOf(stmt, c)); err != nil {
 				var refusal *scatter.Refusal
 				if errors.As(err, &refusal) {
-					err = &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route, Detail: refusal.Error(), Cause: refusal}
+					err = &resolver.RouteError{Err: resolver.ErrSpansShards, Route: span, Detail: refusal.Error(), Cause: refusal}
 				}
 				r.refuse(db, err)
 				return
@@ -150,7 +133,7 @@ func (r *Router) routeScatter(db *gorm.DB, kind statement, d decision, role stri
 	}
 	stmt.Clauses[scatterKey] = clause.Clause{Expression: c}
 	stmt.ConnPool = scatterPool{db: r.scatterDB(), st: st}
-	r.noteRoute(db, route) // trace: "[orders/*/reading]", every shard of the cluster
+	r.noteRoute(db, span) // trace: "[orders/*/reading]", every shard of the cluster
 	r.noteScatter(db, len(st.Targets))
 }
 
@@ -181,14 +164,4 @@ func (r *Router) wrapQuery(next func(*gorm.DB)) func(*gorm.DB) {
 		next(db)
 		restore()
 	}
-}
-
-// assignsShardKey reports whether an update sets its model's shard key.
-func (r *Router) assignsShardKey(stmt *gorm.Statement) bool {
-	m := r.model(stmt.Schema)
-	if m.key == nil {
-		return false
-	}
-	_, ok := assignedKey(stmt, m.key.field)
-	return ok
 }

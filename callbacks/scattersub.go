@@ -348,18 +348,18 @@ func containsFold(s, w string) bool {
 // shard by its key co-located, as a scatter-gather read's: the shard grant
 // chose holds every row the outer statement touches, not every row its
 // subqueries read.
-func (r *Router) checkRoutedSubqueries(db *gorm.DB, d decision) error {
+func (r *Router) checkRoutedSubqueries(db *gorm.DB, shard *resolver.Database) error {
 	stmt := db.Statement
 	dialect, ok := sqlexpr.DialectOf(stmt.Dialector.Name())
 	if !ok {
 		return nil
 	}
 	where, _ := stmt.Clauses["WHERE"].Expression.(clause.Where)
-	c := scatterClause{cluster: d.database.Cluster()}
+	c := scatterClause{cluster: shard.Cluster()}
 	if stmt.Schema != nil {
 		c.key = r.model(stmt.Schema).key
 	}
-	route := resolver.Route{Database: d.database.Name(), Shard: d.database.Shard()}
+	route := resolver.Route{Database: shard.Name(), Shard: shard.Shard()}
 	err := r.checkSubqueries(dialect, capture(stmt, where.Build), r.outerOf(stmt, c))
 	var refusal *scatter.Refusal
 	if errors.As(err, &refusal) {

@@ -1,10 +1,8 @@
 package callbacks
 
 import (
-	"errors"
 	"fmt"
 	"reflect"
-	"slices"
 	"strings"
 
 	"gorm.io/gorm"
@@ -13,10 +11,6 @@ import (
 	"github.com/grant-go/grant/resolver"
 	"github.com/grant-go/grant/sharding"
 )
-
-// errSplit tells decideShard that a create's rows belong to several shards
-// and are to be split; it never reaches the caller.
-var errSplit = errors.New("grant: internal: split create")
 
 // ShardKeyed is implemented by models in a cluster that route by the data:
 // `func (Order) ShardKey() grant.ShardKey`.
@@ -82,118 +76,6 @@ func (r *Router) resolveDatabase(name string) (sharding.Querier, string, error) 
 	return d.Writer(), d.Writer().Dialect(), nil
 }
 
-// shardByKey finds the one shard the statement's keys map to: the values
-// being created, or the key's equality and IN conditions in WHERE.
-//
-// It returns the shard, and for a read whose keys span several shards all of
-// them (allocated only then: a point query costs nothing here).
-//
-// onlyKey reports that the WHERE is the key condition alone, so it holds no
-// subquery to check.
-func (r *Router) shardByKey(db *gorm.DB, kind statement, c *resolver.Cluster, key *shardKey) (_ *resolver.Database, _ []*resolver.Database, onlyKey bool, _ error) {
-	first, shards, err := r.shardByKeyOf(db, kind, c, key, &onlyKey)
-	return first, shards, onlyKey, err
-}
-
-func (r *Router) shardByKeyOf(db *gorm.DB, kind statement, c *resolver.Cluster, key *shardKey, onlyKey *bool) (*resolver.Database, []*resolver.Database, error) {
-	stmt := db.Statement
-	var values []any
-	var err error
-	if kind.create {
-		values, err = keysFromValues(stmt, key.field)
-	} else if values, *onlyKey = keysAndRest(stmt, key.field); len(values) == 0 {
-		values = keysFromModel(stmt, key.field)
-	}
-	route := resolver.Route{Database: c.Name()}
-	if err != nil {
-		return nil, nil, &resolver.RouteError{Err: err, Route: route}
-	}
-	if len(values) == 0 && key.ids != nil && !kind.create {
-		if shards, err := shardsByID(stmt, key, c); err != nil || shards != nil {
-			if err != nil {
-				return nil, nil, err
-			}
-			if len(shards) > 1 && (kind.writes || kind.wantsWriter) {
-				return nil, nil, &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route,
-					Detail: "the primary keys belong to several shards"}
-			}
-			if len(shards) == 1 {
-				return shards[0], nil, nil
-			}
-			return shards[0], shards, nil
-		}
-	}
-	if len(values) == 0 && key.scatterReads && !kind.writes && !kind.wantsWriter {
-		return c.Shards()[0], c.Shards(), nil
-	}
-	if len(values) == 0 {
-		return nil, nil, &resolver.RouteError{Err: resolver.ErrShardKeyMissing, Route: route,
-			Detail: fmt.Sprintf("model %s has shard key %q, but the statement neither sets it nor filters on it with = or IN; name the shard with grant.Shard or grant.ConnectedTo",
-				stmt.Schema.Name, key.field.DBName)}
-	}
-	names, err := r.mapKeys(stmt, key, c, values)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(names) > 1 && kind.create {
-		return nil, nil, errSplit
-	}
-	if len(names) > 1 && (kind.writes || kind.wantsWriter) {
-		return nil, nil, &resolver.RouteError{Err: resolver.ErrSpansShards, Route: route,
-			Detail: fmt.Sprintf("shard key %q values belong to shards %s", key.field.DBName, strings.Join(names, ", "))}
-	}
-	if kind.update {
-		if err := checkKeyChange(stmt, key, c, names[0]); err != nil {
-			return nil, nil, err
-		}
-	}
-	first, err := c.Shard(names[0])
-	if err == nil && kind.create && key.ids != nil {
-		err = assignIDs(stmt, key, c.Index(names[0]))
-	}
-	if err != nil || len(names) == 1 {
-		return first, nil, err
-	}
-	shards := make([]*resolver.Database, len(names))
-	for i, name := range names {
-		if shards[i], err = c.Shard(name); err != nil {
-			return nil, nil, err
-		}
-	}
-	return first, shards, nil
-}
-
-// mapKeys maps key values to the shards holding them, each once, sorted. A
-// single value (a point query, a one-row create) takes the strategy's
-// allocation-free path.
-func (r *Router) mapKeys(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, values []any) ([]string, error) {
-	route := resolver.Route{Database: c.Name()}
-	wrap := func(err error) error {
-		return &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
-	}
-	if len(values) == 1 {
-		k, err := sharding.Normalize(values[0])
-		if err != nil {
-			return nil, wrap(err)
-		}
-		name, err := sharding.MapOne(stmt.Context, key.strategy, c.ShardNames(), k)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		i := c.Index(name)
-		if i < 0 {
-			return nil, wrap(fmt.Errorf("%w: strategy %s chose %q, which is not a shard of %q", sharding.ErrNoShardForKey, key.strategy.Name(), name, c.Name()))
-		}
-		return c.ShardNames()[i : i+1], nil // no copy: a point query allocates nothing here
-	}
-	names, err := shardOfEach(stmt, key, c, values)
-	if err != nil {
-		return nil, err
-	}
-	slices.Sort(names)
-	return slices.Compact(names), nil
-}
-
 // shardOfEach maps every key value to its shard, in order.
 func shardOfEach(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, values []any) ([]string, error) {
 	route := resolver.Route{Database: c.Name()}
@@ -216,30 +98,6 @@ func shardOfEach(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, value
 		return nil, &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
 	}
 	return names, nil
-}
-
-// checkKeyChange refuses an update that assigns the shard key a value
-// belonging to another shard than the row's: the row would sit on the wrong
-// shard, unreachable by its key.
-func checkKeyChange(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, shard string) error {
-	assigned, ok := assignedKey(stmt, key.field)
-	if !ok {
-		return nil
-	}
-	route := resolver.Route{Database: c.Name(), Shard: shard}
-	k, err := sharding.Normalize(assigned)
-	if err != nil {
-		return &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("new value of shard key %q", key.field.DBName)}
-	}
-	target, err := sharding.MapOne(stmt.Context, key.strategy, c.ShardNames(), k)
-	if err != nil {
-		return &resolver.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("new value of shard key %q", key.field.DBName)}
-	}
-	if target != shard {
-		return &resolver.RouteError{Err: resolver.ErrShardKeyChange, Route: route,
-			Detail: fmt.Sprintf("setting %q to %s would move the row from shard %q to shard %q", key.field.DBName, k, shard, target)}
-	}
-	return nil
 }
 
 // assignedKey finds the key among an update's assignments: Update(col, v),
@@ -382,57 +240,4 @@ func shardsByID(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster) ([]*re
 		}
 	}
 	return shards, nil
-}
-
-// hasOwnKey reports whether a read names its own shard key values, which
-// then win over an inherited shard.
-func (r *Router) hasOwnKey(db *gorm.DB, kind statement) bool {
-	stmt := db.Statement
-	if stmt.Schema == nil {
-		return false
-	}
-	m := r.model(stmt.Schema)
-	return m.key != nil && len(keysFromWhere(stmt, m.key.field)) > 0
-}
-
-// checkNamedShard refuses a statement that names a shard its shard key
-// values do not map to: a created row would sit where reads by its key
-// never look, and a read or write by key would miss the rows. Every row of
-// a create is checked; an update may not assign a key of another shard.
-// Without key values the named shard stands, as in Rails.
-func (r *Router) checkNamedShard(db *gorm.DB, kind statement, c *resolver.Cluster, key *shardKey, named string) error {
-	stmt := db.Statement
-	var values []any
-	if kind.create {
-		var err error
-		if values, err = keysFromValues(stmt, key.field); err != nil {
-			return &resolver.RouteError{Err: err, Route: resolver.Route{Database: c.Name(), Shard: named}}
-		}
-	} else if values = keysFromWhere(stmt, key.field); len(values) == 0 {
-		values = keysFromModel(stmt, key.field)
-	}
-	if len(values) > 0 {
-		names, err := shardOfEach(stmt, key, c, values)
-		if err != nil {
-			return err
-		}
-		for i, shard := range names {
-			if shard != named {
-				return &resolver.RouteError{Err: resolver.ErrShardMismatch, Route: resolver.Route{Database: c.Name(), Shard: named},
-					Detail: fmt.Sprintf("shard %q is named, but %s %q = %v belongs on shard %q; drop the named shard and let the key route, or fix the key",
-						named, pick(kind.create, fmt.Sprintf("row %d has", i), "the statement filters on"), key.field.DBName, values[i], shard)}
-			}
-		}
-	}
-	if kind.update {
-		return checkKeyChange(stmt, key, c, named)
-	}
-	return nil
-}
-
-func pick[T any](cond bool, yes, no T) T {
-	if cond {
-		return yes
-	}
-	return no
 }

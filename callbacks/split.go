@@ -97,19 +97,16 @@ func (r *Router) createSplit(db *gorm.DB, split splitClause) {
 	}
 }
 
-// splitRows groups the rows being created by the shard their keys map to.
-func (r *Router) splitRows(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, values []any) (map[string][]int, []string, error) {
-	names, err := shardOfEach(stmt, key, c, values)
-	if err != nil {
-		return nil, nil, err
-	}
-	parts := map[string][]int{}
-	var order []string
-	for i, name := range names {
-		if _, seen := parts[name]; !seen {
-			order = append(order, name)
+// splitOf groups a create's rows by shard: each[i] is row i's shard
+// index. Parts are inserted in the order their shards first appear.
+func splitOf(c *resolver.Cluster, each []int) *splitClause {
+	split := &splitClause{cluster: c, parts: map[string][]int{}}
+	for row, index := range each {
+		name := c.Shards()[index].Shard()
+		if _, seen := split.parts[name]; !seen {
+			split.order = append(split.order, name)
 		}
-		parts[name] = append(parts[name], i)
+		split.parts[name] = append(split.parts[name], row)
 	}
-	return parts, order, nil
+	return split
 }

@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/grant-go/grant/sharding"
@@ -118,7 +117,12 @@ func (c *Cluster) Shards() []*Database { return c.shards }
 func (c *Cluster) ShardNames() []string { return c.names }
 
 // Index is the position of the named shard, or -1.
-func (c *Cluster) Index(name string) int { return slices.Index(c.names, name) }
+func (c *Cluster) Index(name string) int {
+	if d, ok := c.byName[name]; ok {
+		return d.index
+	}
+	return -1
+}
 
 // Shard returns the named shard, or a *RouteError wrapping ErrUnknownShard
 // that lists the cluster's shards.
@@ -148,7 +152,7 @@ func (t *Topology) buildClusters(cfg *Config, build func(path, name, shard strin
 			if err != nil {
 				return err
 			}
-			d.cluster = cluster
+			d.cluster, d.index = cluster, i
 			cluster.shards = append(cluster.shards, d)
 			cluster.byName[sc.Name] = d
 			cluster.names = append(cluster.names, sc.Name)

@@ -40,6 +40,7 @@ type Database struct {
 	shard     string // "" unless a shard
 	qualified string // name, or "cluster/shard"
 	cluster   *Cluster
+	index     int // position among the cluster's shards
 	writer    *Node
 	replicas  *roleNodes // *Node values; the healthy ones are what a Policy sees
 	roles     map[string]*roleNodes
@@ -284,6 +285,10 @@ func (d *Database) Shard() string { return d.shard }
 
 // Cluster is the cluster a shard belongs to, or nil.
 func (d *Database) Cluster() *Cluster { return d.cluster }
+
+// Index is a shard's position among its cluster's shards (Cluster.Shards),
+// the number an ID layout encodes; 0 for an unsharded database.
+func (d *Database) Index() int { return d.index }
 
 // Qualified is "database" or "cluster/shard", as node labels show it.
 func (d *Database) Qualified() string { return d.qualified }

@@ -1,0 +1,70 @@
+package route
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/grant-go/grant/resolver"
+)
+
+func keyColumn(f *Facts) string {
+	if f.Model != nil {
+		return f.Model.KeyColumn
+	}
+	return ""
+}
+
+// keyMissing: a statement for a cluster named no shard, and carried no key
+// value grant could route by.
+func keyMissing(f *Facts, c *resolver.Cluster) error {
+	route := resolver.Route{Database: c.Name()}
+	if f.Model != nil && f.Model.Keyed && f.Keys.Declared {
+		return &resolver.RouteError{Err: resolver.ErrShardKeyMissing, Route: route,
+			Detail: fmt.Sprintf("model %s has shard key %q, but the statement neither sets it nor filters on it with = or IN; name the shard with grant.Shard or grant.ConnectedTo",
+				f.Model.Name, f.Model.KeyColumn)}
+	}
+	what := "the statement"
+	if f.Model != nil {
+		what = "model " + f.Model.Name
+	}
+	return &resolver.RouteError{Err: resolver.ErrShardKeyMissing, Route: route,
+		Detail: fmt.Sprintf("%s lives in cluster %q (shards: %s); name the shard with grant.Shard or grant.ConnectedTo",
+			what, c.Name(), strings.Join(c.ShardNames(), ", "))}
+}
+
+// keyChange: an update assigns a key that belongs on another shard than
+// the row's; rows never move between shards.
+func keyChange(f *Facts, c *resolver.Cluster, from, to int) error {
+	return &resolver.RouteError{Err: resolver.ErrShardKeyChange, Route: resolver.Route{Database: c.Name(), Shard: c.Shards()[from].Shard()},
+		Detail: fmt.Sprintf("setting %q to %v would move the row from shard %q to shard %q",
+			keyColumn(f), f.Keys.AssignedValue, c.Shards()[from].Shard(), c.Shards()[to].Shard())}
+}
+
+func readOnly(route resolver.Route) error {
+	route.PreventWrites = true
+	return &resolver.RouteError{Err: resolver.ErrReadOnly, Route: route}
+}
+
+// spanning refuses a statement for several shards inside a transaction,
+// which lives on one.
+func spanning(route resolver.Route) error {
+	route.Shard = resolver.AllShards
+	return &resolver.RouteError{Err: resolver.ErrCrossShardTransaction, Route: route,
+		Detail: "a transaction lives on one shard; a statement inside it cannot span several"}
+}
+
+// crossTransaction is the error for a statement routed to database inside a
+// transaction on txDatabase: another shard of the same cluster, or another
+// database altogether.
+func crossTransaction(route resolver.Route, database, txDatabase *resolver.Database) error {
+	err := resolver.ErrCrossDatabaseTransaction
+	if database.Cluster() != nil && database.Cluster() == txDatabase.Cluster() {
+		err = resolver.ErrCrossShardTransaction
+	}
+	what := "database"
+	if txDatabase.Shard() != "" {
+		what = "shard"
+	}
+	return &resolver.RouteError{Err: err, Route: route,
+		Detail: fmt.Sprintf("the transaction is on %s %q", what, txDatabase.Qualified())}
+}
