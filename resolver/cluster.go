@@ -60,14 +60,14 @@ func (c *Config) validateClusters() error {
 		for _, table := range sortedKeys(cluster.ShardKeys) {
 			key := cluster.ShardKeys[table]
 			if table == "" || key.Column == "" || key.Strategy == nil {
-				return &ConfigError{Path: path + ".shard_keys." + table, Problem: "a shard key needs a table, a column and a strategy"}
+				return &ConfigError{Path: join(path+".shard_keys", table), Problem: "a shard key needs a table, a column and a strategy"}
 			}
 			names := make([]string, len(cluster.Shards))
 			for i, shard := range cluster.Shards {
 				names[i] = shard.Name
 			}
 			if err := key.Strategy.Validate(names); err != nil {
-				return &ConfigError{Path: path + ".shard_keys." + table + ".strategy", Problem: err.Error()}
+				return &ConfigError{Path: join(path+".shard_keys", table) + ".strategy", Problem: err.Error()}
 			}
 		}
 		seen := map[string]bool{}

@@ -195,7 +195,7 @@ func (c *Config) Validate() error {
 	}
 	seen := map[string]string{}
 	for _, name := range sortedKeys(c.Databases) {
-		path := "databases." + name
+		path := join("databases", name)
 		if err := checkName(path, name); err != nil {
 			return err
 		}
@@ -220,12 +220,12 @@ func (c *Config) Validate() error {
 		}
 		_, isCluster := c.Clusters[db]
 		if _, ok := c.Databases[db]; !ok && !isCluster && db != c.DefaultName() {
-			return &ConfigError{Path: "tables." + table, Problem: fmt.Sprintf("database %q is not configured (have: %s)", db, strings.Join(c.DatabaseNames(), ", "))}
+			return &ConfigError{Path: join("tables", table), Problem: fmt.Sprintf("database %s is not configured (have: %s)", quoteValue(db), strings.Join(c.DatabaseNames(), ", "))}
 		}
 	}
 	for name, a := range c.Adapters {
 		if name == "" || a == nil {
-			return &ConfigError{Path: "adapters." + name, Problem: "adapter needs a name and a function"}
+			return &ConfigError{Path: join("adapters", name), Problem: "adapter needs a name and a function"}
 		}
 	}
 	return nil
@@ -268,7 +268,7 @@ func (c *Config) validateDatabase(path, name string, d DatabaseConfig) error {
 		}
 	}
 	for _, role := range sortedKeys(d.Roles) {
-		rp := path + ".roles." + role
+		rp := join(path+".roles", role)
 		if err := checkName(rp, role); err != nil {
 			return err
 		}
@@ -296,7 +296,7 @@ func (c *Config) validateNode(path string, n NodeConfig) error {
 	case n.Dialector == nil && n.Adapter == "":
 		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("missing for DSN %s (known adapters: %s)", RedactDSN(n.DSN), strings.Join(c.adapterNames(), ", "))}
 	case n.Dialector == nil && c.adapter(n.Adapter) == nil:
-		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("unknown adapter %q (known adapters: %s)", n.Adapter, strings.Join(c.adapterNames(), ", "))}
+		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("unknown adapter %s (known adapters: %s)", quoteValue(n.Adapter), strings.Join(c.adapterNames(), ", "))}
 	case n.Weight < 0:
 		return &ConfigError{Path: path + ".weight", Problem: fmt.Sprintf("must not be negative, got %d", n.Weight)}
 	}
@@ -344,14 +344,17 @@ func (c *Config) adapterNames() []string {
 }
 
 // checkName accepts [A-Za-z0-9_-]+: names appear in labels joined by '/' and '#'.
+// A rejected name is redacted in the message and wherever path holds it
+// (callers build path from the name): a DSN pasted as a name must not leak.
 func checkName(path, name string) error {
 	if name == "" {
 		return &ConfigError{Path: path, Problem: "empty name"}
 	}
-	for _, r := range name {
-		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return &ConfigError{Path: path, Problem: fmt.Sprintf("name %q may only hold letters, digits, '_' and '-'", name)}
+	if !isPlainName(name) {
+		if r := redact(name); r != name {
+			path = strings.ReplaceAll(path, name, r)
 		}
+		return &ConfigError{Path: path, Problem: fmt.Sprintf("name %s may only hold letters, digits, '_' and '-'", quoteValue(name))}
 	}
 	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/resolver"
 )
 
 // defaultConfigPath is where the commands look for the topology file when
@@ -52,7 +53,7 @@ func openTopology(path string) (*gorm.DB, *grant.Plugin, error) {
 	if dialector == nil {
 		adapter := cfg.LookupAdapter(writer.Adapter)
 		if adapter == nil {
-			return nil, nil, fmt.Errorf("%s: database %q: unknown adapter %q", path, name, writer.Adapter)
+			return nil, nil, fmt.Errorf("%s: database %q: unknown adapter %q", path, name, resolver.RedactDSN(writer.Adapter))
 		}
 		dialector = adapter(writer.DSN)
 	}

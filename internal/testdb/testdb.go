@@ -41,6 +41,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	mysqldriver "github.com/go-sql-driver/mysql"
+	"github.com/grant-go/grant/internal/dsnredact"
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver for the admin pool
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
@@ -575,54 +576,11 @@ func passwordOf(name, dsn string) string {
 	return ""
 }
 
-// redactDSN returns dsn with its password replaced by "xxxxx". A DSN that
-// cannot be parsed but may hold a password is replaced wholesale.
-func redactDSN(name, dsn string) string {
-	if pw := passwordOf(name, dsn); pw != "" {
-		if name == NameMariaDB {
-			cfg, _ := mysqldriver.ParseDSN(dsn)
-			cfg.Passwd = redacted
-			return cfg.FormatDSN()
-		}
-		if isPostgresURL(dsn) {
-			u, _ := url.Parse(dsn)
-			if _, ok := u.User.Password(); ok {
-				u.User = url.UserPassword(u.User.Username(), redacted)
-			}
-			if q := u.Query(); q.Has("password") {
-				q.Set("password", redacted)
-				u.RawQuery = q.Encode()
-			}
-			return u.String()
-		}
-		kvs, _ := parseKeyValue(dsn)
-		out := make([]string, len(kvs))
-		for i, kv := range kvs {
-			if kv[0] == "password" {
-				kv[1] = redacted
-			}
-			out[i] = kv[0] + "=" + quoteValue(kv[1])
-		}
-		return strings.Join(out, " ")
-	}
-	if !parses(name, dsn) && (strings.Contains(dsn, "@") || strings.Contains(strings.ToLower(dsn), "password")) {
-		return "<unparsable DSN redacted>"
-	}
-	return dsn
-}
-
-func parses(name, dsn string) bool {
-	var err error
-	switch {
-	case name == NameMariaDB:
-		_, err = mysqldriver.ParseDSN(dsn)
-	case isPostgresURL(dsn):
-		_, err = url.Parse(dsn)
-	default:
-		_, err = parseKeyValue(dsn)
-	}
-	return err == nil
-}
+// redactDSN returns dsn with its password replaced by "xxxxx", or
+// "<unparsable DSN redacted>" when it may hold a password that cannot be
+// placed. It is grant's redaction (resolver.RedactDSN), which reads every
+// DSN form, so the first argument, the backend's name, is not needed.
+func redactDSN(_, dsn string) string { return dsnredact.Redact(dsn) }
 
 // scrub removes the password of dsn (a name backend DSN) from err's text, in
 // case a driver quotes it.
