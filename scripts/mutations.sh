@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# Mutation check for scatter-gather: breaks one part of the merge at a time
-# (HAVING evaluation, DISTINCT deduplication, the collation comparator, the
-# k-way merge order) and runs the tests that guard it. Every mutant must
-# make them fail; a mutant that survives means the tests do not check what
-# they claim. The source is restored after each mutant, also on Ctrl-C.
-#   usage: scripts/mutations.sh            (needs the servers, like the tests)
+# Mutation check: breaks one rule at a time and runs the tests that guard
+# it. Every mutant must make them fail; a mutant that survives means the
+# tests do not check what they claim. The source is restored after each
+# mutant, also on Ctrl-C.
+#   routing (package route: precedence, named-shard mismatch, key changes,
+#   transactions, prevention), guarded by route's table tests, no servers;
+#   scatter-gather (HAVING evaluation, DISTINCT deduplication, the collation
+#   comparator, the k-way merge order), guarded by the server tests.
+#   usage: scripts/mutations.sh [routing|scatter]   (default: both)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-tests=${TESTS:-'TestScatterMergesLikeOneDatabase|TestScatterCollations|TestOracle'}
-pkgs=(. ./sharding/scatter/)
 survived=0
+tests=
+pkgs=()
 
-# A mutant only counts as killed if the same tests pass without it.
-if ! go test -count=1 -run "$tests" "${pkgs[@]}" >/tmp/mutant.log 2>&1; then
-  echo "the tests fail without any mutant; see /tmp/mutant.log" >&2
-  exit 2
-fi
+# group sets the tests the following mutants run. A mutant only counts as
+# killed if the same tests pass without it.
+group() { # name tests packages...
+  echo "== $1"
+  tests=$2
+  shift 2
+  pkgs=("$@")
+  if ! go test -count=1 -run "$tests" "${pkgs[@]}" >/tmp/mutant.log 2>&1; then
+    echo "the tests fail without any mutant; see /tmp/mutant.log" >&2
+    exit 2
+  fi
+}
 
 mutate() { # name file perl-substitution
   local name=$1 file=$2 expr=$3
@@ -42,6 +52,36 @@ mutate() { # name file perl-substitution
   trap - INT TERM
 }
 
+routing_mutants() {
+  group routing "${TESTS:-TestDecide}" ./route/
+  mutate "context over scope" route/decide.go \
+    's/conn := f\.Scope\.Over\(f\.Context\)/conn := f.Context.Over(f.Scope)/'
+  mutate "model over context" route/decide.go \
+    's/conn = conn\.Over\(m\.Conn\)/conn = m.Conn.Over(conn)/'
+  mutate "table mapping over a named database" route/decide.go \
+    's/if conn\.Database == "" && t\.HasTableMappings\(\) \{/if t.HasTableMappings() {/'
+  mutate "named shard never checked against the key" route/decide.go \
+    's/if err := agreeWith\(f, c, named\); err != nil \{/if err := agreeWith(f, c, named); false \&\& err != nil {/'
+  mutate "only a create's first row checked" route/decide.go \
+    's/for i = range k\.Each \{/for i = range k.Each[:1] {/'
+  mutate "a key change moves the row" route/decide.go \
+    's/if f\.Kind\.Has\(Update\) && k\.Assigns && k\.Assigned != k\.Shard \{/if false {/'
+  mutate "the inherited shard beats the read's own key" route/decide.go \
+    's/ && !\(k\.Declared && k\.FromWhere\) \{/ {/'
+  mutate "LockShard ignored" route/decide.go \
+    's/if !f\.Locked \|\| /if true || /'
+  mutate "a transaction's database not enforced" route/decide.go \
+    's/case f\.Tx\.State == Begun && d\.Explicit && d\.Database != f\.Tx\.Database:/case false:/'
+  mutate "a write on the reading role allowed" route/decide.go \
+    's/d\.PreventWrites = d\.Conn\.PreventWrites \|\| d\.Role == resolver\.Reading/d.PreventWrites = d.Conn.PreventWrites/'
+  mutate "a transaction spans shards" route/decide.go \
+    's/(func inLazy.*?)if d\.Shards != nil \|\| d\.Split \{/$1if false {/s'
+  mutate "a write of several shards' keys allowed" route/decide.go \
+    's/case k\.Shards != nil && writes:/case false:/'
+}
+
+scatter_mutants() {
+  group scatter "${TESTS:-TestScatterMergesLikeOneDatabase|TestScatterCollations|TestOracle}" . ./sharding/scatter/
 mutate "HAVING not applied" sharding/scatter/grouped.go \
   's/if p\.Having != nil \{/if p.Having != nil \&\& false {/'
 mutate "HAVING negated" sharding/scatter/grouped.go \
@@ -56,6 +96,14 @@ mutate "collation key is the bytes" sharding/scatter/merge.go \
   's/case c\.Native\(\):\n\t\t\treturn c\.Key\(dst, s\)/case c.Native():\n\t\t\treturn append(dst, s...)/'
 mutate "k-way merge ignores DESC" sharding/scatter/stream.go \
   's/if o\.desc \{\n\t\t\t\tc = -c\n\t\t\t\}/if false {\n\t\t\t}/'
+}
+
+case "${1:-all}" in
+  routing) routing_mutants ;;
+  scatter) scatter_mutants ;;
+  all) routing_mutants; scatter_mutants ;;
+  *) echo "usage: $0 [routing|scatter]" >&2; exit 2 ;;
+esac
 
 if [ "$survived" -gt 0 ]; then
   echo "$survived mutant(s) survived" >&2
