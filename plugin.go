@@ -119,8 +119,10 @@ func (p *Plugin) Name() string { return PluginName }
 
 // Initialize implements gorm.Plugin: it builds the topology around db's own
 // pool (the default database's writer unless the config gives it one),
-// rejects nodes whose SQL dialect differs from db's, and registers grant's
-// callbacks. It opens no connection, except that with health checks
+// rejects nodes whose SQL dialect differs from db's, registers grant's
+// callbacks and makes GORM's prepared-statement cache (db.ConnPool under
+// PrepareStmt, and PrepareStmt sessions') show every node's statements. It
+// opens no connection, except that with health checks
 // configured (HealthConfig.Interval > 0) it starts them: goroutines that
 // open and check replicas in the background until Close. A Plugin can be
 // installed on one *gorm.DB only.
@@ -180,6 +182,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		}
 	}
 	if err := router.Install(db); err != nil {
+		_ = topology.Close()
 		return err
 	}
 	p.router = router

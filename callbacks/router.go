@@ -71,10 +71,20 @@ func NewRouter(topology *resolver.Topology, opts Options) *Router {
 // Install puts r on db: the handle's ConnPool becomes a RoutingPool (so that
 // db.Begin and db.Transaction begin where the first statement routes) and a
 // callback named CallbackName runs before every other callback of every
-// processor. It returns an error if a callback cannot be registered.
+// processor. GORM's shared prepared-statement cache becomes a view of every
+// node's statements; under gorm.Config.PrepareStmt the handle's ConnPool
+// stays a *gorm.PreparedStmtDB (that cache, over the RoutingPool). It
+// returns an error if the cache or a callback cannot be installed.
 func (r *Router) Install(db *gorm.DB) error {
+	shared, err := r.entry.shareStatements(db)
+	if err != nil {
+		return err
+	}
 	db.Config.ConnPool = r.entry
-	db.Statement.ConnPool = r.entry
+	if db.Config.PrepareStmt {
+		db.Config.ConnPool = shared
+	}
+	db.Statement.ConnPool = db.Config.ConnPool
 
 	// GORM logs every replaced callback at Info level; wrapping its own
 	// is how grant installs, not news for the application's log.
@@ -187,6 +197,36 @@ func (p *RoutingPool) QueryContext(ctx context.Context, query string, args ...an
 // QueryRowContext queries the default writer.
 func (p *RoutingPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	return p.defaultPool().QueryRowContext(ctx, query, args...)
+}
+
+// shareStatements takes over the *gorm.PreparedStmtDB that db's PrepareStmt
+// sessions share (gorm.Open made it under Config.PrepareStmt; otherwise GORM
+// makes it now, as a first PrepareStmt session would): its statements are
+// closed, its ConnPool becomes p and its Stmts a view of the statements
+// cached on every node (resolver.SharePreparedStatements), so that GORM's
+// Keys, Get and Close see and free what grant prepared. GORM keeps that
+// cache private and hands it out only with a transaction, so a finished
+// placeholder transaction asks for it; should GORM stop handing it out, the
+// error says so and Install fails, rather than leave PrepareStmt sessions a
+// cache that stays empty.
+func (p *RoutingPool) shareStatements(db *gorm.DB) (*gorm.PreparedStmtDB, error) {
+	saved := db.Statement.ConnPool
+	db.Statement.ConnPool = &lazyTx{router: p.router, done: true}
+	session := db.Session(&gorm.Session{PrepareStmt: true})
+	db.Statement.ConnPool = saved
+	ptx, ok := session.Statement.ConnPool.(*gorm.PreparedStmtTX)
+	if !ok || ptx.PreparedStmtDB == nil || ptx.PreparedStmtDB.Mux == nil {
+		return nil, fmt.Errorf("grant: cannot take over GORM's prepared-statement cache: a PrepareStmt session's ConnPool is %T, not *gorm.PreparedStmtTX (unsupported GORM version?)",
+			session.Statement.ConnPool)
+	}
+	shared := ptx.PreparedStmtDB
+	shared.Close()
+	shared.Mux.Lock()
+	defer shared.Mux.Unlock()
+	shared.ConnPool = p
+	topology := p.router.topology
+	resolver.SharePreparedStatements(shared, topology.Default().Writer(), topology.Nodes())
+	return shared, nil
 }
 
 // BeginTx returns a transaction that has not begun yet: it begins, with ctx

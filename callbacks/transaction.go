@@ -19,6 +19,11 @@ import (
 // than on the default database. Savepoints issued before that are replayed
 // after BEGIN. A lazyTx is used by one goroutine at a time, as *sql.Tx is;
 // the mutex only keeps a misuse from corrupting it.
+//
+// A BEGIN that fails poisons the transaction: its error is kept, and every
+// later statement, Commit and Rollback return it, so db.Transaction returns
+// it as GORM does when its own BEGIN fails, and nothing a caller runs after
+// dropping that first error is ever committed.
 type lazyTx struct {
 	router *Router
 	ctx    context.Context
@@ -30,7 +35,8 @@ type lazyTx struct {
 	tx       gorm.ConnPool // *sql.Tx or *gorm.PreparedStmtTX once begun
 	pending  []string      // savepoint statements issued before BEGIN
 	done     bool
-	wrote    bool // a write ran: a session in ctx learns of it at commit
+	wrote    bool  // a write ran: a session in ctx learns of it at commit
+	failed   error // the failed BEGIN (or savepoint replay): the transaction is poisoned
 }
 
 // errNotBegun is returned by a lazyTx used directly before any statement
@@ -38,8 +44,21 @@ type lazyTx struct {
 var errNotBegun = errors.New("grant: transaction has not begun: no statement has chosen its database yet")
 
 // begin starts the real transaction on database's writer and replays
-// savepoints taken before it. Called with tx.mu held.
+// savepoints taken before it. Called with tx.mu held. If it fails, the
+// transaction is poisoned: this and every later begin return the same error,
+// and the transaction never begins anywhere.
 func (tx *lazyTx) begin(database *resolver.Database, prepared bool) error {
+	if tx.failed != nil {
+		return tx.failed
+	}
+	if err := tx.beginOn(database, prepared); err != nil {
+		tx.failed, tx.pending = err, nil
+		return err
+	}
+	return nil
+}
+
+func (tx *lazyTx) beginOn(database *resolver.Database, prepared bool) error {
 	node := database.Writer()
 	pool, err := node.Pool(prepared)
 	if err != nil {
@@ -68,7 +87,8 @@ func (tx *lazyTx) begin(database *resolver.Database, prepared bool) error {
 }
 
 // Commit commits the real transaction; with none begun there is nothing to
-// commit. A session in the transaction's context learns of its writes.
+// commit. A poisoned transaction returns its BEGIN's error. A session in the
+// transaction's context learns of its writes.
 func (tx *lazyTx) Commit() error {
 	if err := tx.finish(gorm.TxCommitter.Commit); err != nil {
 		return err
@@ -81,7 +101,9 @@ func (tx *lazyTx) Commit() error {
 	return nil
 }
 
-// Rollback rolls the real transaction back, if one began.
+// Rollback rolls the real transaction back, if one began. A poisoned
+// transaction has nothing to roll back and returns its BEGIN's error, as
+// GORM's Rollback does after its own BEGIN failed.
 func (tx *lazyTx) Rollback() error { return tx.finish(gorm.TxCommitter.Rollback) }
 
 func (tx *lazyTx) finish(end func(gorm.TxCommitter) error) error {
@@ -91,18 +113,36 @@ func (tx *lazyTx) finish(end func(gorm.TxCommitter) error) error {
 		return sql.ErrTxDone
 	}
 	tx.done = true
+	if tx.failed != nil {
+		return tx.failed
+	}
 	if tx.tx == nil {
 		return nil
 	}
 	return end(tx.tx.(gorm.TxCommitter))
 }
 
+// unusable is the error of a statement run on tx before it began: the
+// transaction is finished, poisoned by a failed BEGIN, or has not chosen its
+// database yet.
+func (tx *lazyTx) unusable() error {
+	switch {
+	case tx.done:
+		return sql.ErrTxDone
+	case tx.failed != nil:
+		return tx.failed
+	default:
+		return errNotBegun
+	}
+}
+
 // ExecContext records savepoint statements until the transaction begins;
-// afterwards it runs on the real transaction.
+// afterwards it runs on the real transaction. A finished or poisoned
+// transaction runs nothing and returns its error.
 func (tx *lazyTx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	if tx.tx == nil {
-		if tx.done {
-			return nil, sql.ErrTxDone
+		if tx.done || tx.failed != nil {
+			return nil, tx.unusable()
 		}
 		tx.pending = append(tx.pending, query)
 		return driver.RowsAffected(0), nil
@@ -113,7 +153,7 @@ func (tx *lazyTx) ExecContext(ctx context.Context, query string, args ...any) (s
 // PrepareContext needs a begun transaction.
 func (tx *lazyTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
 	if tx.tx == nil {
-		return nil, errNotBegun
+		return nil, tx.unusable()
 	}
 	return tx.tx.PrepareContext(ctx, query)
 }
@@ -121,15 +161,17 @@ func (tx *lazyTx) PrepareContext(ctx context.Context, query string) (*sql.Stmt, 
 // QueryContext needs a begun transaction.
 func (tx *lazyTx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if tx.tx == nil {
-		return nil, errNotBegun
+		return nil, tx.unusable()
 	}
 	return tx.tx.QueryContext(ctx, query, args...)
 }
 
-// QueryRowContext needs a begun transaction.
+// QueryRowContext needs a begun transaction; before one, the returned row's
+// Scan and Err report why (never a zero sql.Row, whose Scan panics), even
+// when ctx is cancelled.
 func (tx *lazyTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if tx.tx == nil {
-		return &sql.Row{}
+		return refusedRow(context.WithoutCancel(ctx), tx.unusable())
 	}
 	return tx.tx.QueryRowContext(ctx, query, args...)
 }
