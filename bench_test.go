@@ -1,6 +1,7 @@
 package grant_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 
@@ -26,7 +27,7 @@ type benchUser struct {
 func (benchUser) TableName() string { return "users" }
 
 // benchOpen opens plain GORM over a fresh no-op database.
-func benchOpen(b *testing.B) *gorm.DB {
+func benchOpen(b testing.TB) *gorm.DB {
 	db, err := gorm.Open(noopdriver.Dialector(noopdriver.Open(noopdriver.Options{})), &gorm.Config{Logger: logger.Discard})
 	if err != nil {
 		b.Fatal(err)
@@ -34,7 +35,7 @@ func benchOpen(b *testing.B) *gorm.DB {
 	return db
 }
 
-func benchHandles(b *testing.B) map[string]*gorm.DB {
+func benchHandles(b testing.TB) map[string]*gorm.DB {
 	b.Helper()
 	open := func() *gorm.DB { return benchOpen(b) }
 	plain := open()
@@ -111,6 +112,39 @@ func BenchmarkFirstParallel(b *testing.B) {
 	}
 }
 
+// BenchmarkRoleScope is First sent to the writer by a scope: the same call
+// (db.Scopes(grant.Role(grant.Writing))) on plain GORM, where the scope only
+// marks the statement, and under grant; dbresolver's Write clause beside.
+func BenchmarkRoleScope(b *testing.B) {
+	handles := benchHandles(b)
+	role := func(db *gorm.DB) error {
+		var u benchUser
+		return db.Scopes(grant.Role(grant.Writing)).First(&u, 1).Error
+	}
+	ops := map[string]func(db *gorm.DB) error{
+		"plain": role,
+		"dbresolver": func(db *gorm.DB) error {
+			var u benchUser
+			return db.Clauses(dbresolver.Write).First(&u, 1).Error
+		},
+		"grant": role,
+	}
+	for _, name := range benchVariants {
+		benchVariantsOf(b, handles, []string{name}, ops[name])
+	}
+}
+
+// BenchmarkConnectedTo is First with a context that names the role
+// (grant.ConnectedTo, made once outside the loop): the same call on plain
+// GORM, which ignores the value, and under grant.
+func BenchmarkConnectedTo(b *testing.B) {
+	ctx := grant.ConnectedTo(context.Background(), grant.Connection{Role: grant.Writing})
+	benchVariantsOf(b, benchHandles(b), []string{"plain", "grant"}, func(db *gorm.DB) error {
+		var u benchUser
+		return db.WithContext(ctx).First(&u, 1).Error
+	})
+}
+
 type benchOrder struct {
 	ID         uint
 	CustomerID int64
@@ -125,11 +159,13 @@ func (benchOrder) ShardKey() grant.ShardKey {
 
 // benchShardHandles: plain GORM on one database, and grant over a cluster of
 // four shards routed by customer_id.
-func benchShardHandles(b *testing.B) map[string]*gorm.DB {
+func benchShardHandles(b testing.TB) map[string]*gorm.DB { return benchShardHandlesOf(b, 4) }
+
+func benchShardHandlesOf(b testing.TB, count int) map[string]*gorm.DB {
 	b.Helper()
 	open := func() *gorm.DB { return benchOpen(b) }
 	plain, sharded := open(), open()
-	shards := make([]grant.ShardConfig, 4)
+	shards := make([]grant.ShardConfig, count)
 	for i := range shards {
 		shards[i] = grant.ShardConfig{Name: fmt.Sprintf("shard%d", i+1), DatabaseConfig: grant.DatabaseConfig{
 			Writer: &grant.NodeConfig{Dialector: noopdriver.Dialector(noopdriver.Open(noopdriver.Options{}))},
@@ -148,6 +184,19 @@ func BenchmarkShardedFirst(b *testing.B) {
 		var o benchOrder
 		return db.Where("customer_id = ?", 7).First(&o).Error
 	})
+}
+
+// BenchmarkShardedFirstShards is the keyed point query over clusters of 4,
+// 64 and 1,024 shards: routing by key must not cost more with more shards.
+func BenchmarkShardedFirstShards(b *testing.B) {
+	for _, count := range []int{4, 64, 1024} {
+		b.Run(fmt.Sprintf("shards=%d", count), func(b *testing.B) {
+			benchVariantsOf(b, benchShardHandlesOf(b, count), []string{"grant"}, func(db *gorm.DB) error {
+				var o benchOrder
+				return db.Where("customer_id = ?", 7).First(&o).Error
+			})
+		})
+	}
 }
 
 // BenchmarkShardedCreate creates one row, routed by its key.

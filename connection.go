@@ -72,7 +72,7 @@ func Shard(name string) func(*gorm.DB) *gorm.DB {
 			return db
 		}
 	}
-	return Connect(Connection{Shard: name})
+	return byShard.get(name, func() func(*gorm.DB) *gorm.DB { return callbacks.ScopeFunc(Connection{Shard: name}) })
 }
 
 // ConnectedTo returns a context whose statements route by c, layered over any
@@ -98,23 +98,36 @@ func PreventWrites(ctx context.Context) context.Context {
 //
 //	db.Scopes(grant.Role(grant.Writing)).First(&user) // read your own write
 func Role(name string) func(*gorm.DB) *gorm.DB {
-	return Connect(Connection{Role: name})
+	switch name {
+	case Writing:
+		return writingScope
+	case Reading:
+		return readingScope
+	case "":
+		return Connect(Connection{})
+	}
+	return byRole.get(name, func() func(*gorm.DB) *gorm.DB { return callbacks.ScopeFunc(Connection{Role: name}) })
 }
 
 // UseDatabase is a scope that sends the statement to the named database.
 func UseDatabase(name string) func(*gorm.DB) *gorm.DB {
-	return Connect(Connection{Database: name})
+	if name == "" {
+		return Connect(Connection{})
+	}
+	return byDatabase.get(name, func() func(*gorm.DB) *gorm.DB { return callbacks.ScopeFunc(Connection{Database: name}) })
 }
 
 // Connect is a scope that applies a whole Connection to the statement.
+// Like Shard, Role and UseDatabase it returns a shared scope: applying it
+// allocates nothing (see scopes.go). It is safe for concurrent use.
 func Connect(c Connection) func(*gorm.DB) *gorm.DB {
-	return func(db *gorm.DB) *gorm.DB {
-		if c == (Connection{}) {
+	if c == (Connection{}) {
+		return func(db *gorm.DB) *gorm.DB {
 			_ = db.AddError(&resolver.RouteError{Err: resolver.ErrInvalidConfig, Detail: "grant scope with an empty database and role name"})
 			return db
 		}
-		return callbacks.WithScope(db, c)
 	}
+	return byConnection.get(c, func() func(*gorm.DB) *gorm.DB { return callbacks.ScopeFunc(c) })
 }
 
 // RandomPolicy picks a node uniformly at random, from a per-thread source:

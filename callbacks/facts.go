@@ -49,6 +49,12 @@ func (r *Router) gatherKeys(db *gorm.DB, f *route.Facts, c *resolver.Cluster, al
 	}
 	var values []any
 	if f.Kind.Has(route.Create) {
+		if one, ok := oneCreatedKey(stmt, key); ok { // a one-row create allocates nothing here
+			k.Key = one
+			k.Shard, k.Err = r.indexOfKey(stmt, key, c, one)
+			k.One = k.Err == nil
+			return
+		}
 		var err error
 		if values, err = keysFromValues(stmt, key.field); err != nil {
 			k.Err = &resolver.RouteError{Err: err, Route: resolver.Route{Database: c.Name()}}
@@ -70,12 +76,13 @@ func (r *Router) gatherKeys(db *gorm.DB, f *route.Facts, c *resolver.Cluster, al
 	case 0:
 	case 1:
 		k.Shard, k.Err = r.indexOf(stmt, key, c, values[0])
+		k.One = k.Err == nil
 	default:
 		k.Each, k.Err = r.indexOfEach(stmt, key, c, values)
 		if k.Err == nil {
 			k.Shards = slices.Compact(slices.Sorted(slices.Values(k.Each)))
 			if len(k.Shards) == 1 {
-				k.Shard, k.Shards = k.Shards[0], nil
+				k.One, k.Shard, k.Shards = true, k.Shards[0], nil
 			}
 		}
 	}
@@ -84,22 +91,28 @@ func (r *Router) gatherKeys(db *gorm.DB, f *route.Facts, c *resolver.Cluster, al
 // indexOf maps one key value to its shard's index, through the strategy's
 // allocation-free path when it has one.
 func (r *Router) indexOf(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, value any) (int, error) {
-	wrap := func(err error) error {
-		return &resolver.RouteError{Err: err, Route: resolver.Route{Database: c.Name()}, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
-	}
 	k, err := sharding.Normalize(value)
 	if err != nil {
-		return -1, wrap(err)
+		return -1, keyError(c, key, err)
 	}
+	return r.indexOfKey(stmt, key, c, k)
+}
+
+// indexOfKey maps one normalized key to its shard's index.
+func (r *Router) indexOfKey(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, k sharding.Key) (int, error) {
 	name, err := sharding.MapOne(stmt.Context, key.strategy, c.ShardNames(), k)
 	if err != nil {
-		return -1, wrap(err)
+		return -1, keyError(c, key, err)
 	}
 	i := c.Index(name)
 	if i < 0 {
-		return -1, wrap(fmt.Errorf("%w: strategy %s chose %q, which is not a shard of %q", sharding.ErrNoShardForKey, key.strategy.Name(), name, c.Name()))
+		return -1, keyError(c, key, fmt.Errorf("%w: strategy %s chose %q, which is not a shard of %q", sharding.ErrNoShardForKey, key.strategy.Name(), name, c.Name()))
 	}
 	return i, nil
+}
+
+func keyError(c *resolver.Cluster, key *shardKey, err error) error {
+	return &resolver.RouteError{Err: err, Route: resolver.Route{Database: c.Name()}, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
 }
 
 // indexOfEach maps every value to its shard's index, in order.
@@ -132,6 +145,6 @@ func (r *Router) keysByID(stmt *gorm.Statement, key *shardKey, c *resolver.Clust
 	}
 	slices.Sort(k.Shards)
 	if len(k.Shards) == 1 {
-		k.Shard, k.Shards = k.Shards[0], nil
+		k.One, k.Shard, k.Shards = true, k.Shards[0], nil
 	}
 }

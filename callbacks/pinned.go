@@ -14,19 +14,23 @@ import (
 // statement that chooses a database begins the transaction on its writer;
 // later ones must agree. The decision is made under the transaction's lock,
 // so that two statements cannot both begin it.
-func (r *Router) routeInLazyTx(db *gorm.DB, f *route.Facts, target route.Target, tx *lazyTx) {
+func (r *Router) routeInLazyTx(db *gorm.DB, f *route.Facts, target *route.Target, tx *lazyTx) {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if tx.done {
 		r.refuse(db, sql.ErrTxDone)
 		return
 	}
+	if tx.failed != nil { // a failed BEGIN poisoned it: every statement reports that
+		r.refuse(db, tx.failed)
+		return
+	}
 	f.Tx.State = route.Unbegun
 	if tx.tx != nil {
 		f.Tx = route.Tx{State: route.Begun, Database: tx.database}
 	}
-	d, err := route.Decide(f, target, r.topology)
-	if err == nil {
+	d, err := route.Decide(f, target)
+	if err == nil && d.CheckSubqueries {
 		err = r.check(db, &d)
 	}
 	if err != nil {
@@ -40,7 +44,7 @@ func (r *Router) routeInLazyTx(db *gorm.DB, f *route.Facts, target route.Target,
 	if d.Begin {
 		err = tx.begin(d.Database, db.Statement.DB.PrepareStmt)
 	}
-	if err == nil {
+	if err == nil && d.AssignIDs {
 		err = r.assignIDs(db, &d)
 	}
 	if err != nil {
@@ -62,9 +66,11 @@ func (r *Router) routeInLazyTx(db *gorm.DB, f *route.Facts, target route.Target,
 // Nothing is swapped: the statement runs where it is pinned (route.Decide
 // refused it if it belongs elsewhere or writes under prevent-writes).
 func (r *Router) routePinned(db *gorm.DB, f *route.Facts, d *route.Decision) {
-	if err := r.assignIDs(db, d); err != nil {
-		r.refuse(db, err)
-		return
+	if d.AssignIDs {
+		if err := r.assignIDs(db, d); err != nil {
+			r.refuse(db, err)
+			return
+		}
 	}
 	if r.trace || len(r.observers) > 0 {
 		route := d.Route(f)

@@ -87,32 +87,30 @@ func (r *Router) handle(db *gorm.DB, kind route.Kind) {
 	if len(r.observers) > 0 {
 		r.startObserving(db)
 	}
+	f := route.Facts{Kind: kind}
 	pool := db.Statement.ConnPool
-	switch p := pool.(type) {
-	case *gorm.PreparedStmtDB:
-		pool = p.ConnPool
-	case *gorm.PreparedStmtTX:
-		pool = p.Tx
-	}
-	f := route.Facts{Kind: kind, Keys: route.NoKeys}
-	tx, lazy := pool.(*lazyTx)
-	if !lazy {
-		switch pool.(type) {
+	var tx *lazyTx
+	if _, entry := pool.(*RoutingPool); !entry { // the common case: on its own
+		pool = unwrapPrepared(pool)
+		switch p := pool.(type) {
+		case *RoutingPool:
+		case *lazyTx:
+			tx = p
 		case gorm.TxCommitter, *sql.Conn:
 			f.Tx = route.Tx{State: route.Pinned, Node: r.nodeOf(pool)}
 		}
 	}
-	target, err := r.gather(db, &f)
-	if err != nil {
+	var target route.Target
+	if err := r.gather(db, &f, &target); err != nil {
 		r.refuse(db, err)
 		return
 	}
-	if lazy {
-		r.routeInLazyTx(db, &f, target, tx)
+	if tx != nil {
+		r.routeInLazyTx(db, &f, &target, tx)
 		return
 	}
-	d, err := route.Decide(&f, target, r.topology)
-	if err == nil {
+	d, err := route.Decide(&f, &target)
+	if err == nil && d.CheckSubqueries {
 		err = r.check(db, &d)
 	}
 	if err != nil {
@@ -126,13 +124,29 @@ func (r *Router) handle(db *gorm.DB, kind route.Kind) {
 	r.route(db, &f, &d)
 }
 
+// unwrapPrepared finds the pool under GORM's prepared-statement wrappers;
+// a PrepareStmt session inside a transaction on a PrepareStmt handle wraps
+// it twice.
+func unwrapPrepared(pool gorm.ConnPool) gorm.ConnPool {
+	for {
+		switch p := pool.(type) {
+		case *gorm.PreparedStmtDB:
+			pool = p.ConnPool
+		case *gorm.PreparedStmtTX:
+			pool = p.Tx
+		default:
+			return pool
+		}
+	}
+}
+
 // gather fills f with what the statement says about its destination, and
 // resolves its database or cluster; for a cluster, it gathers the shard key
 // values too.
-func (r *Router) gather(db *gorm.DB, f *route.Facts) (route.Target, error) {
+func (r *Router) gather(db *gorm.DB, f *route.Facts, target *route.Target) error {
 	stmt := db.Statement
 	f.Scope = scopeConnection(stmt)
-	f.Context, _ = resolver.ConnectionFrom(stmt.Context)
+	f.Context = resolver.ConnectionIn(stmt.Context)
 	if stmt.Schema != nil {
 		f.Model = &r.model(stmt.Schema).route
 	}
@@ -142,13 +156,12 @@ func (r *Router) gather(db *gorm.DB, f *route.Facts) (route.Target, error) {
 		}
 	}
 	f.Lock, f.Locked = resolver.ShardLockFrom(stmt.Context)
-	target, err := route.Resolve(f, r.topology)
-	if err != nil {
+	if err := route.Resolve(f, r.topology, target); err != nil {
 		var refusal *scatter.Refusal
 		if errors.As(err, &refusal) && refusal.Reason == scatter.ReasonRawSQL {
 			refusal.Fragment = stmt.SQL.String()
 		}
-		return target, err
+		return err
 	}
 	if c := target.Cluster; c != nil {
 		shard := target.Conn.Shard
@@ -161,26 +174,23 @@ func (r *Router) gather(db *gorm.DB, f *route.Facts) (route.Target, error) {
 		}
 		r.gatherKeys(db, f, c, shard == resolver.AllShards)
 	}
-	return target, nil
+	return nil
 }
 
 // check proves what the decision asks proven before anything runs: the
 // subqueries of a statement routed to one shard by its key read only rows
 // of that shard.
 func (r *Router) check(db *gorm.DB, d *route.Decision) error {
-	if d.CheckSubqueries && mayHaveSubquery(db.Statement) {
+	if mayHaveSubquery(db.Statement) {
 		return r.checkRoutedSubqueries(db, d.Database)
 	}
 	return nil
 }
 
 // assignIDs gives the rows of a create routed to one shard the IDs that
-// encode it, when the decision says so; it runs once nothing can refuse
+// encode it (the decision's AssignIDs); it runs once nothing can refuse
 // the statement any more.
 func (r *Router) assignIDs(db *gorm.DB, d *route.Decision) error {
-	if !d.AssignIDs {
-		return nil
-	}
 	return assignIDs(db.Statement, r.model(db.Statement.Schema).key, d.Database.Index())
 }
 
@@ -192,7 +202,7 @@ func (r *Router) route(db *gorm.DB, f *route.Facts, d *route.Decision) {
 	}
 	role := d.Role
 	// A session that wrote reads its writes (see consistency.go).
-	consistent := role == resolver.Reading && d.Conn.Role == "" && r.consistency.Mode != resolver.Eventual
+	consistent := role == resolver.Reading && !d.Asked && r.consistency.Mode != resolver.Eventual
 	if d.Shards != nil {
 		if consistent && r.wroteToAny(db.Statement.Context, d.Shards) {
 			role = resolver.Writing
@@ -212,7 +222,7 @@ func (r *Router) route(db *gorm.DB, f *route.Facts, d *route.Decision) {
 		}
 	}
 	pool, err := node.Pool(db.Statement.DB.PrepareStmt)
-	if err == nil {
+	if err == nil && d.AssignIDs {
 		err = r.assignIDs(db, d)
 	}
 	if err != nil {
@@ -244,7 +254,9 @@ func (r *Router) refuse(db *gorm.DB, err error) {
 // refusedRow is a *sql.Row carrying err: database/sql makes a *sql.Row with
 // an error only from a failed query, so it runs one that fails at once.
 func refusedRow(ctx context.Context, err error) *sql.Row {
-	return refusalDB().QueryRowContext(scatter.WithStatement(ctx, scatter.Refused(err)), "")
+	// Without the caller's cancellation: the row must carry err, not the
+	// context's error.
+	return refusalDB().QueryRowContext(scatter.WithStatement(context.WithoutCancel(ctx), scatter.Refused(err)), "")
 }
 
 var refusalHandle = sync.OnceValue(scatter.NewDB)

@@ -2,6 +2,7 @@ package callbacks
 
 import (
 	"reflect"
+	"sync/atomic"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -24,28 +25,53 @@ const (
 	dbresolverUsing    = "gorm:db_resolver:using"
 )
 
-// connectionClause carries a Connection in Statement.Clauses; it builds no SQL.
+// connectionClause carries a Connection in Statement.Clauses; it builds no
+// SQL. Statements share the values a scope made (they are never changed),
+// so applying a scope allocates nothing.
 type connectionClause struct{ conn resolver.Connection }
 
-func (connectionClause) Build(clause.Builder) {}
+func (*connectionClause) Build(clause.Builder) {}
 
-// WithScope layers c over the Connection db's statement already carries: a
-// later scope wins field by field. It is what grant's scopes call.
+// scopesUsed is set the first time any statement gets a Connection of its
+// own: until then routing skips looking for one.
+var scopesUsed atomic.Bool
+
+// ScopeFunc returns a GORM scope that layers c over the Connection the
+// statement already carries (a later scope wins field by field). The
+// clause is made once, here: the scope itself allocates nothing. It is what
+// grant's scopes return.
+func ScopeFunc(c resolver.Connection) func(*gorm.DB) *gorm.DB {
+	made := clause.Clause{Expression: &connectionClause{conn: c}}
+	return func(db *gorm.DB) *gorm.DB { return withScope(db, c, made) }
+}
+
+// WithScope layers c over the Connection db's statement already carries.
 func WithScope(db *gorm.DB, c resolver.Connection) *gorm.DB {
-	if v, ok := db.Statement.Clauses[scopeKey].Expression.(connectionClause); ok {
-		c = c.Over(v.conn)
+	return withScope(db, c, clause.Clause{Expression: &connectionClause{conn: c}})
+}
+
+func withScope(db *gorm.DB, c resolver.Connection, made clause.Clause) *gorm.DB {
+	if !scopesUsed.Load() {
+		scopesUsed.Store(true)
 	}
-	db.Statement.Clauses[scopeKey] = clause.Clause{Expression: connectionClause{conn: c}}
+	if v, ok := db.Statement.Clauses[scopeKey].Expression.(*connectionClause); ok {
+		made = clause.Clause{Expression: &connectionClause{conn: c.Over(v.conn)}}
+	}
+	db.Statement.Clauses[scopeKey] = made
 	return db
 }
 
-// scopeConnection is the statement-level Connection.
-func scopeConnection(stmt *gorm.Statement) resolver.Connection {
-	if len(stmt.Clauses) == 0 { // a Create has no clauses yet: skip the hashing
-		return resolver.Connection{}
+// scopeConnection is the statement-level Connection, nil when it has none;
+// it is shared and must not be modified. Until a program uses a scope it
+// costs one atomic load.
+func scopeConnection(stmt *gorm.Statement) *resolver.Connection {
+	if !scopesUsed.Load() || len(stmt.Clauses) == 0 {
+		return nil
 	}
-	v, _ := stmt.Clauses[scopeKey].Expression.(connectionClause)
-	return v.conn
+	if v, ok := stmt.Clauses[scopeKey].Expression.(*connectionClause); ok {
+		return &v.conn
+	}
+	return nil
 }
 
 // onDBResolverClause is registered on the query processor under dbresolver's
@@ -54,7 +80,8 @@ func scopeConnection(stmt *gorm.Statement) resolver.Connection {
 // the chain is being built, before the statement has a destination. It folds
 // them into the statement's Connection, so routing reads one map entry and
 // never Settings. Run as an ordinary query callback (the destination is set
-// by then) it does nothing.
+// by then) it does nothing. (It cannot be kept out of the chain: GORM's
+// Get finds only callbacks that are in it.)
 func onDBResolverClause(db *gorm.DB) {
 	stmt := db.Statement
 	if stmt.Dest != nil {

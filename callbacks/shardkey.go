@@ -1,6 +1,7 @@
 package callbacks
 
 import (
+	"database/sql/driver"
 	"fmt"
 	"reflect"
 	"strings"
@@ -25,6 +26,9 @@ type shardKey struct {
 	scatterReads bool
 	ids          *sharding.IDGenerator
 	primary      *schema.Field // set with ids: the primary key the IDs fill
+	// plain: the key's Go type is a signed integer or a string with no
+	// Value method, so a key is read from a row without boxing it.
+	plain bool
 }
 
 // declareShardKey validates a model's shard key against its schema and cluster.
@@ -53,7 +57,7 @@ func declareShardKey(s *schema.Schema, spec sharding.ShardKey, cluster *resolver
 			return nil, fail("shard key %q: %v", field.DBName, err)
 		}
 	}
-	key := &shardKey{field: field, strategy: spec.Strategy, scatterReads: spec.ScatterReads, ids: spec.IDs}
+	key := &shardKey{field: field, strategy: spec.Strategy, scatterReads: spec.ScatterReads, ids: spec.IDs, plain: isPlainKey(field.FieldType)}
 	if spec.IDs != nil {
 		key.primary = s.PrioritizedPrimaryField
 		if key.primary == nil || len(s.PrimaryFields) != 1 || !isIntegerKind(key.primary.FieldType.Kind()) {
@@ -177,6 +181,36 @@ func keysFromValues(stmt *gorm.Statement, field *schema.Field) ([]any, error) {
 		}
 	}
 	return nil, nil
+}
+
+var valuerType = reflect.TypeFor[driver.Valuer]()
+
+func isPlainKey(t reflect.Type) bool {
+	if t.Implements(valuerType) || reflect.PointerTo(t).Implements(valuerType) {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.String:
+		return true
+	}
+	return false
+}
+
+// oneCreatedKey reads the key of a create of one struct row when the key
+// is plain, without boxing it; ok is false otherwise (use keysFromValues).
+func oneCreatedKey(stmt *gorm.Statement, key *shardKey) (_ sharding.Key, ok bool) {
+	if !key.plain {
+		return sharding.Key{}, false
+	}
+	rv := reflect.Indirect(stmt.ReflectValue)
+	if rv.Kind() != reflect.Struct || rv.Type() != key.field.Schema.ModelType {
+		return sharding.Key{}, false
+	}
+	v := key.field.ReflectValueOf(stmt.Context, rv)
+	if v.Kind() == reflect.String {
+		return sharding.StringKey(v.String()), true
+	}
+	return sharding.IntKey(v.Int()), true
 }
 
 func isIntegerKind(k reflect.Kind) bool {

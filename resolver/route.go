@@ -86,14 +86,24 @@ func WithConnection(ctx context.Context, c Connection) context.Context {
 	if outer, ok := ConnectionFrom(ctx); ok {
 		c = c.Over(outer)
 	}
-	return context.WithValue(ctx, connectionKey{}, c)
+	return context.WithValue(ctx, connectionKey{}, &c)
 }
 
 // ConnectionFrom returns the Connection ctx carries, if any.
 func ConnectionFrom(ctx context.Context) (Connection, bool) {
-	if ctx == nil {
-		return Connection{}, false
+	if c := ConnectionIn(ctx); c != nil {
+		return *c, true
 	}
-	c, ok := ctx.Value(connectionKey{}).(Connection)
-	return c, ok
+	return Connection{}, false
+}
+
+// ConnectionIn is ConnectionFrom without the copy: the Connection ctx
+// carries, or nil. It is shared by every statement of the context and must
+// not be modified.
+func ConnectionIn(ctx context.Context) *Connection {
+	if ctx == nil {
+		return nil
+	}
+	c, _ := ctx.Value(connectionKey{}).(*Connection)
+	return c
 }

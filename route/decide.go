@@ -23,51 +23,63 @@ type Target struct {
 }
 
 // Resolve applies the precedence scope → context → model → table mapping
-// → default to find the statement's database or cluster. The caller then
-// gathers the shard key values when the statement's model is keyed in
-// Target.Cluster, and calls Decide. Resolve allocates nothing on the way to
-// a target.
-func Resolve(f *Facts, t *resolver.Topology) (Target, error) {
-	conn := f.Scope.Over(f.Context)
-	if f.Scope.Shard == resolver.AllShards && f.Kind.Has(Raw) {
+// → default to find the statement's database or cluster, into target. The
+// caller then gathers the shard key values when the statement's model is
+// keyed in target.Cluster, and calls Decide. Resolve allocates nothing on
+// the way to a target.
+func Resolve(f *Facts, t *resolver.Topology, target *Target) error {
+	conn := &target.Conn
+	switch {
+	case f.Scope != nil && f.Context != nil:
+		*conn = f.Scope.Over(*f.Context)
+	case f.Scope != nil:
+		*conn = *f.Scope
+	case f.Context != nil:
+		*conn = *f.Context
+	}
+	if f.Scope != nil && f.Scope.Shard == resolver.AllShards && f.Kind.Has(Raw) {
 		// Raw SQL names its tables in text: grant cannot plan it across
 		// shards, and must not quietly run it on one database instead.
 		refusal := &scatter.Refusal{Reason: scatter.ReasonRawSQL, Detail: "grant.AllShards scatters builder queries, not raw SQL",
 			Hint: "use GORM's builder, or run the SQL on each shard with grant.Shard(name)"}
-		return Target{}, &resolver.RouteError{Err: resolver.ErrSpansShards, Detail: refusal.Error(), Cause: refusal}
+		return &resolver.RouteError{Err: resolver.ErrSpansShards, Detail: refusal.Error(), Cause: refusal}
 	}
-	explicit := conn.Database != ""
+	target.Explicit = conn.Database != ""
 	if m := f.Model; m != nil {
 		if m.Err != nil {
-			return Target{}, m.Err
+			return m.Err
 		}
-		conn = conn.Over(m.Conn)
+		*conn = conn.Over(m.Conn)
 		// A builder statement's model says where its rows live, even when it
 		// declares nothing (the default database). Raw SQL's model is only
 		// its destination (Raw(...).Find(&dto)): it counts if it declares.
-		explicit = explicit || !f.Kind.Has(Raw) || m.Conn.Database != ""
+		target.Explicit = target.Explicit || !f.Kind.Has(Raw) || m.Conn.Database != ""
 	}
 	if conn.Database == "" && t.HasTableMappings() {
 		if d := t.ForTable(f.Table); d != nil {
-			return Target{Conn: conn, Explicit: true, Database: d}, nil
+			target.Explicit, target.Database = true, d
+			return nil
 		}
 		if c := t.ClusterForTable(f.Table); c != nil {
-			return Target{Conn: conn, Explicit: true, Cluster: c}, nil
+			target.Explicit, target.Cluster = true, c
+			return nil
 		}
 	}
 	if conn.Database == "" {
-		return Target{Conn: conn, Explicit: explicit, Database: t.Default()}, nil
+		target.Database = t.Default()
+		return nil
 	}
 	if c, ok := t.Cluster(conn.Database); ok {
-		return Target{Conn: conn, Explicit: true, Cluster: c}, nil
+		target.Explicit, target.Cluster = true, c
+		return nil
 	}
-	d, err := t.Database(conn.Database)
-	return Target{Conn: conn, Explicit: explicit, Database: d}, err
+	var err error
+	target.Database, err = t.Database(conn.Database)
+	return err
 }
 
 // Decision is where a statement goes: a plain value, applied by the caller.
 type Decision struct {
-	Conn resolver.Connection
 	// Database is the database or shard the statement runs on: the first
 	// shard of Shards or of a split create.
 	Database *resolver.Database
@@ -78,9 +90,11 @@ type Decision struct {
 	// which), each shard's part inserted in a transaction of its own.
 	Split bool
 	// Role and PreventWrites: the role the statement takes, and whether
-	// writes are refused on its route.
+	// writes are refused on its route. Asked: the role was asked for (a
+	// scope or the context), not chosen by the statement's kind.
 	Role          string
 	PreventWrites bool
+	Asked         bool
 	// Explicit: see Target.Explicit.
 	Explicit bool
 	// AssignIDs: the created rows get IDs encoding Database's shard.
@@ -110,12 +124,13 @@ func (d *Decision) Route(f *Facts) resolver.Route {
 }
 
 // Decide decides where the statement goes, within target (see Resolve). It
-// has no side effects; errors are *resolver.RouteError values wrapping one
-// of grant's sentinels, and mean nothing may be sent.
-func Decide(f *Facts, target Target, t *resolver.Topology) (Decision, error) {
-	d := Decision{Conn: target.Conn, Explicit: target.Explicit, Database: target.Database}
+// has no side effects and allocates nothing unless it fails or scatters;
+// errors are *resolver.RouteError values wrapping one of grant's sentinels,
+// and mean nothing may be sent.
+func Decide(f *Facts, target *Target) (Decision, error) {
+	d := Decision{Explicit: target.Explicit, Database: target.Database}
 	if target.Cluster != nil {
-		if err := decideShard(f, target.Cluster, &d); err != nil {
+		if err := decideShard(f, target, &d); err != nil {
 			return d, err
 		}
 	}
@@ -124,18 +139,19 @@ func Decide(f *Facts, target Target, t *resolver.Topology) (Decision, error) {
 	}
 	switch f.Tx.State {
 	case NoTx:
-		return d, outside(f, &d)
+		return d, outside(f, &target.Conn, &d)
 	case Pinned:
-		return d, pinned(f, &d)
+		return d, pinned(f, &target.Conn, &d)
 	}
-	return d, inLazy(f, &d)
+	return d, inLazy(f, &target.Conn, &d)
 }
 
-// decideShard picks the shard or shards of cluster c.
-func decideShard(f *Facts, c *resolver.Cluster, d *Decision) error {
+// decideShard picks the shard or shards of the target's cluster.
+func decideShard(f *Facts, target *Target, d *Decision) error {
+	c := target.Cluster
 	d.Explicit = true
 	k := &f.Keys
-	switch shard := d.Conn.Shard; shard {
+	switch shard := target.Conn.Shard; shard {
 	case resolver.AllShards:
 		d.Shards = c.Shards()
 		d.Database = d.Shards[0]
@@ -166,7 +182,7 @@ func decideShard(f *Facts, c *resolver.Cluster, d *Decision) error {
 	}
 }
 
-func found(k *Keys) bool { return k.Shard >= 0 || k.Shards != nil }
+func found(k *Keys) bool { return k.One || k.Shards != nil }
 
 // byKey routes by the key values (or IDs) the caller found.
 func byKey(f *Facts, c *resolver.Cluster, d *Decision) error {
@@ -232,7 +248,7 @@ func agreeWith(f *Facts, c *resolver.Cluster, named *resolver.Database) error {
 				break
 			}
 		}
-	case k.Shard >= 0 && k.Shard != want:
+	case k.One && k.Shard != want:
 		at = k.Shard
 	}
 	if at >= 0 {
@@ -240,7 +256,7 @@ func agreeWith(f *Facts, c *resolver.Cluster, named *resolver.Database) error {
 		if f.Kind.Has(Create) {
 			where = fmt.Sprintf("row %d has", i)
 		}
-		var value any
+		var value any = k.Key
 		if i < len(k.Values) {
 			value = k.Values[i]
 		}
@@ -296,16 +312,16 @@ func checkLock(f *Facts, d *Decision) error {
 }
 
 // outside decides the role of a statement outside any transaction.
-func outside(f *Facts, d *Decision) error {
+func outside(f *Facts, conn *resolver.Connection, d *Decision) error {
 	switch {
-	case d.Conn.Role != "":
-		d.Role = d.Conn.Role
+	case conn.Role != "":
+		d.Role, d.Asked = conn.Role, true
 	case f.Kind.Has(WantsWriter):
 		d.Role = resolver.Writing
 	default:
 		d.Role = resolver.Reading
 	}
-	d.PreventWrites = d.Conn.PreventWrites || d.Role == resolver.Reading
+	d.PreventWrites = conn.PreventWrites || d.Role == resolver.Reading
 	if f.Kind.Has(Writes) && d.PreventWrites {
 		return readOnly(d.Route(f))
 	}
@@ -315,9 +331,9 @@ func outside(f *Facts, d *Decision) error {
 // inLazy decides a statement inside a transaction grant begins lazily: the
 // first statement that chooses a database begins it there; later ones must
 // agree; all take the writing role.
-func inLazy(f *Facts, d *Decision) error {
+func inLazy(f *Facts, conn *resolver.Connection, d *Decision) error {
 	d.Role = resolver.Writing
-	d.PreventWrites = d.Conn.PreventWrites
+	d.PreventWrites = conn.PreventWrites
 	if d.Shards != nil || d.Split {
 		return spanning(d.Route(f))
 	}
@@ -340,9 +356,9 @@ func inLazy(f *Facts, d *Decision) error {
 // pinned decides a statement on a transaction or connection grant did not
 // begin: nothing moves; it must belong there and may not write under
 // prevention.
-func pinned(f *Facts, d *Decision) error {
+func pinned(f *Facts, conn *resolver.Connection, d *Decision) error {
 	d.Role = resolver.Writing
-	d.PreventWrites = d.Conn.PreventWrites
+	d.PreventWrites = conn.PreventWrites
 	if d.Shards != nil || d.Split {
 		return spanning(d.Route(f))
 	}

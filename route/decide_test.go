@@ -3,7 +3,6 @@ package route_test
 import (
 	"errors"
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -50,9 +49,7 @@ func withErr(m route.Model, err error) *route.Model { m.Err = err; return &m }
 
 // key is the Keys of a statement whose key values map to shard index i.
 func key(i int) route.Keys {
-	k := route.NoKeys
-	k.Declared, k.Shard, k.Values = true, i, []any{100 + i}
-	return k
+	return route.Keys{Declared: true, One: true, Shard: i, Values: []any{100 + i}}
 }
 
 // where is key(i) found in WHERE beside other conditions.
@@ -71,8 +68,7 @@ func onlyKey(i int) route.Keys {
 
 // rows is the Keys of a create whose rows map to the given shard indexes.
 func rows(each ...int) route.Keys {
-	k := route.NoKeys
-	k.Declared, k.Each = true, each
+	k := route.Keys{Declared: true, Each: each}
 	seen := map[int]bool{}
 	for i, s := range each {
 		k.Values = append(k.Values, 100+i)
@@ -83,7 +79,7 @@ func rows(each ...int) route.Keys {
 	}
 	slices.Sort(k.Shards) // as Keys promises
 	if len(k.Shards) == 1 {
-		k.Shard, k.Shards = k.Shards[0], nil
+		k.One, k.Shard, k.Shards = true, k.Shards[0], nil
 	}
 	return k
 }
@@ -91,16 +87,12 @@ func rows(each ...int) route.Keys {
 // several is the Keys of an IN list whose values map to several shards.
 func several(shards ...int) route.Keys {
 	k := where(shards[0])
-	k.Shard, k.Shards = -1, shards
+	k.One, k.Shards = false, shards
 	return k
 }
 
 // none is the Keys of a keyed statement that carries no key value.
-func none() route.Keys {
-	k := route.NoKeys
-	k.Declared = true
-	return k
-}
+func none() route.Keys { return route.Keys{Declared: true} }
 
 // assigns is k for an update that sets the key to a value of shard i.
 func assigns(k route.Keys, i int) route.Keys {
@@ -119,13 +111,13 @@ const (
 	savepoint              = route.Raw | route.WantsWriter | route.SessionControl
 )
 
-func db(name string) resolver.Connection { return resolver.Connection{Database: name} }
-func shard(name string) resolver.Connection {
-	return resolver.Connection{Database: "orders", Shard: name}
+func db(name string) *resolver.Connection { return &resolver.Connection{Database: name} }
+func shard(name string) *resolver.Connection {
+	return &resolver.Connection{Database: "orders", Shard: name}
 }
-func role(name string) resolver.Connection { return resolver.Connection{Role: name} }
+func role(name string) *resolver.Connection { return &resolver.Connection{Role: name} }
 
-var prevent = resolver.Connection{PreventWrites: true}
+var prevent = &resolver.Connection{PreventWrites: true}
 
 // outcome renders a decision as the table below spells it: where, the
 // role, then the flags set ("prevent" only beyond the reading role, which
@@ -152,11 +144,11 @@ func outcome(d route.Decision) string {
 }
 
 func decide(top *resolver.Topology, f route.Facts) (route.Decision, error) {
-	target, err := route.Resolve(&f, top)
-	if err != nil {
+	var target route.Target
+	if err := route.Resolve(&f, top, &target); err != nil {
 		return route.Decision{}, err
 	}
-	return route.Decide(&f, target, top)
+	return route.Decide(&f, &target)
 }
 
 // TestDecide is the routing rules as a table: each case is one statement's
@@ -193,7 +185,7 @@ func TestDecide(t *testing.T) {
 		{"a model's declaration over a table mapping", route.Facts{Kind: read, Model: report, Table: "events"}, "analytics reading explicit", nil},
 		{"a named connection over a table mapping", route.Facts{Kind: read, Context: db("primary"), Table: "legacy"}, "primary reading explicit", nil},
 		{"a table mapped to a cluster needs a shard", route.Facts{Kind: raw, Table: "events"}, "", resolver.ErrShardKeyMissing},
-		{"a table mapped to a cluster, shard named", route.Facts{Kind: raw, Table: "events", Scope: resolver.Connection{Shard: "s3"}}, "orders/s3 reading explicit", nil},
+		{"a table mapped to a cluster, shard named", route.Facts{Kind: raw, Table: "events", Scope: &resolver.Connection{Shard: "s3"}}, "orders/s3 reading explicit", nil},
 		{"an unknown database", route.Facts{Kind: read, Scope: db("nope")}, "", resolver.ErrUnknownDatabase},
 		{"an unknown shard", route.Facts{Kind: read, Model: order, Scope: shard("s9"), Keys: none()}, "", resolver.ErrUnknownShard},
 		{"a model's declaration error", route.Facts{Kind: read, Model: withErr(*order, resolver.ErrInvalidConfig)}, "", resolver.ErrInvalidConfig},
@@ -233,7 +225,7 @@ func TestDecide(t *testing.T) {
 		{"a context's shard contradicting a create's row", route.Facts{Kind: create, Model: order, Context: shard("s1"), Keys: rows(0, 0, 2)}, "", resolver.ErrShardMismatch},
 		{"a named shard agreeing with every row", route.Facts{Kind: create, Model: withIDs(*order), Context: shard("s1"), Keys: rows(0, 0)}, "orders/s1 writing explicit ids", nil},
 		{"a named shard and an assignment of another shard's key", route.Facts{Kind: update, Model: order, Scope: shard("s1"), Keys: assigns(none(), 1)}, "", resolver.ErrShardKeyChange},
-		{"the scope's shard over the context's", route.Facts{Kind: read, Model: order, Scope: resolver.Connection{Shard: "s2"}, Context: shard("s1"), Keys: none()}, "orders/s2 reading explicit", nil},
+		{"the scope's shard over the context's", route.Facts{Kind: read, Model: order, Scope: &resolver.Connection{Shard: "s2"}, Context: shard("s1"), Keys: none()}, "orders/s2 reading explicit", nil},
 
 		// AllShards.
 		{"AllShards scatters a read", route.Facts{Kind: read, Model: order, Scope: shard(resolver.AllShards)}, "orders/{s1,s2,s3} reading explicit", nil},
@@ -283,11 +275,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			facts := c.facts
-			if reflect.ValueOf(facts.Keys).IsZero() {
-				facts.Keys = route.NoKeys // a case that sets no Keys gathered none
-			}
-			d, err := decide(top, facts)
+			d, err := decide(top, c.facts)
 			if c.err != nil {
 				require.Error(t, err, "decided %s", func() string {
 					if d.Database == nil {
@@ -344,7 +332,7 @@ func TestDecideErrorsNameTheWayOut(t *testing.T) {
 		}
 	}
 	var refusal *scatter.Refusal
-	_, err := decide(top, route.Facts{Kind: create, Model: order, Scope: shard(resolver.AllShards), Keys: route.NoKeys})
+	_, err := decide(top, route.Facts{Kind: create, Model: order, Scope: shard(resolver.AllShards), Keys: route.Keys{}})
 	require.ErrorAs(t, err, &refusal, "AllShards refusals carry the scatter-gather refusal")
 	assert.Equal(t, scatter.ReasonClause, refusal.Reason)
 }

@@ -16,6 +16,7 @@ package route
 
 import (
 	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/sharding"
 )
 
 // Kind is what a statement does, as routing needs it.
@@ -67,13 +68,13 @@ type Model struct {
 
 // Keys are what the statement's shard key values say. The caller fills
 // them (Resolve tells it which cluster they are for) when the statement's
-// model is keyed in that cluster; Declared false means "not looked at".
+// model is keyed in that cluster; the zero value means "not looked at".
 type Keys struct {
 	// Declared: the model's key belongs to the cluster; the fields below
 	// were gathered.
 	Declared bool
-	// Shard is the shard index the values map to when they map to one; -1
-	// when no value was found.
+	// One: the values map to one shard, Shard (its index).
+	One   bool
 	Shard int
 	// Shards lists the indexes when the values map to several (sorted,
 	// unique); nil otherwise.
@@ -81,8 +82,10 @@ type Keys struct {
 	// Each maps every value to its shard index when there are several
 	// values (the rows of a create, an IN list); nil for one value.
 	Each []int
-	// Values are the key values, in order, for errors.
+	// Values are the key values, in order, for errors; a single value read
+	// without boxing it (a one-row create) is Key instead.
 	Values []any
+	Key    sharding.Key
 	// FromWhere: the values came from WHERE conditions (a statement with
 	// its own key does not inherit a preload's shard).
 	FromWhere bool
@@ -92,7 +95,7 @@ type Keys struct {
 	// ByID: the shards came from IDs that encode them, not key values.
 	ByID bool
 	// Assigns: the update assigns the key. Assigned is the shard index the
-	// assigned value maps to (-1 when it does not map: Err says why).
+	// assigned value maps to (when Err is nil).
 	Assigns  bool
 	Assigned int
 	// AssignedValue is that key value, for the error.
@@ -100,9 +103,6 @@ type Keys struct {
 	// Err is why the values could not be mapped (type, NULL, no shard).
 	Err error
 }
-
-// NoKeys are Keys not gathered.
-var NoKeys = Keys{Shard: -1, Assigned: -1}
 
 // TxState is where a statement stands with respect to a transaction.
 type TxState uint8
@@ -133,14 +133,15 @@ type Tx struct {
 type Facts struct {
 	Kind Kind
 	// Scope is the statement's own connection (grant.Shard, Role, …), and
-	// Context the one its context carries (grant.ConnectedTo).
-	Scope, Context resolver.Connection
+	// Context the one its context carries (grant.ConnectedTo); nil when
+	// there is none. Decide never modifies them.
+	Scope, Context *resolver.Connection
 	// Model is the statement's model, nil when it has none (raw SQL whose
 	// destination declares nothing counts as none).
 	Model *Model
 	// Table is the statement's table, for Config.Tables; "" when unknown.
 	Table string
-	// Keys are the shard key values (see Keys); NoKeys when not gathered.
+	// Keys are the shard key values (see Keys); zero when not gathered.
 	Keys Keys
 	// Inherit is the shard of the statement a read was started by (a
 	// co-located preload runs where its parent ran); nil when none.

@@ -55,9 +55,9 @@ mutate() { # name file perl-substitution
 routing_mutants() {
   group routing "${TESTS:-TestDecide}" ./route/
   mutate "context over scope" route/decide.go \
-    's/conn := f\.Scope\.Over\(f\.Context\)/conn := f.Context.Over(f.Scope)/'
+    's/\*conn = f\.Scope\.Over\(\*f\.Context\)/*conn = f.Context.Over(*f.Scope)/'
   mutate "model over context" route/decide.go \
-    's/conn = conn\.Over\(m\.Conn\)/conn = m.Conn.Over(conn)/'
+    's/\*conn = conn\.Over\(m\.Conn\)/*conn = m.Conn.Over(*conn)/'
   mutate "table mapping over a named database" route/decide.go \
     's/if conn\.Database == "" && t\.HasTableMappings\(\) \{/if t.HasTableMappings() {/'
   mutate "named shard never checked against the key" route/decide.go \
@@ -73,7 +73,7 @@ routing_mutants() {
   mutate "a transaction's database not enforced" route/decide.go \
     's/case f\.Tx\.State == Begun && d\.Explicit && d\.Database != f\.Tx\.Database:/case false:/'
   mutate "a write on the reading role allowed" route/decide.go \
-    's/d\.PreventWrites = d\.Conn\.PreventWrites \|\| d\.Role == resolver\.Reading/d.PreventWrites = d.Conn.PreventWrites/'
+    's/d\.PreventWrites = conn\.PreventWrites \|\| d\.Role == resolver\.Reading/d.PreventWrites = conn.PreventWrites/'
   mutate "a transaction spans shards" route/decide.go \
     's/(func inLazy.*?)if d\.Shards != nil \|\| d\.Split \{/$1if false {/s'
   mutate "a write of several shards' keys allowed" route/decide.go \
