@@ -77,3 +77,44 @@ func TestBadNamesFailWithoutWriting(t *testing.T) {
 		assert.Equal(t, seeded["users"], f.counts(t, "users"))
 	})
 }
+
+// Issue 11, item 2: raw SQL is read as the server reads it, so text that
+// hides a write from a naive lexer is refused under prevention, and row
+// counts stay as they were. Reads that only look odd still run.
+func TestPreventWritesReadsSQLAsTheServerDoes(t *testing.T) {
+	writes := map[string][]string{
+		"postgres": {
+			`SELECT '\'; DELETE FROM users; -- '`, // standard_conforming_strings: '\' is a whole string
+			"SELECT 1 --\r; DELETE FROM users",    // a comment ends at a carriage return
+			`SELECT $$ x $$; DELETE FROM users`,
+			`SELECT E'\''; DELETE FROM users`,
+		},
+		"mariadb": {
+			`SELECT 1 /*!99999 '*/ ; DELETE FROM users; -- ' */`,
+			"SELECT 1 # x\n; DELETE FROM users",
+			"BEGIN NOT ATOMIC DELETE FROM users; END",
+			"SET STATEMENT max_statement_time=1 FOR DELETE FROM users",
+		},
+		"sqlite": {
+			`SELECT $a(') ; DELETE FROM users; --')`,
+		},
+	}
+	reads := map[string][]string{
+		"postgres": {`SELECT E'it\'s'`, `SELECT 'a\'`, `SELECT $tag$ DELETE $tag$`},
+		"mariadb":  {`SELECT 'it\'s'`, "SELECT 1 -- DELETE FROM users", "SELECT `delete` FROM (SELECT 1 AS `delete`) AS d"},
+		"sqlite":   {`SELECT 'a\'`, `SELECT "delete" FROM (SELECT 1 AS "delete")`},
+	}
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newFixture(t, b)
+		guarded := f.db.WithContext(grant.PreventWrites(context.Background()))
+		for _, text := range append([]string{"SELECT 1; DELETE FROM users", "WITH d AS (DELETE FROM users RETURNING id) SELECT 1"}, writes[b.Name]...) {
+			assert.ErrorIs(t, guarded.Exec(text).Error, grant.ErrReadOnly, "Exec %q", text)
+			assert.ErrorIs(t, guarded.Raw(text).Scan(&[]User{}).Error, grant.ErrReadOnly, "Raw %q", text)
+		}
+		assert.Equal(t, seeded["users"], f.counts(t, "users"), "no write reached any database")
+		for _, text := range reads[b.Name] {
+			var out []map[string]any
+			assert.NoError(t, guarded.Raw(text).Scan(&out).Error, "Raw %q", text)
+		}
+	})
+}

@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// classifyCases hold on every dialect: ClassifyIn for each and Classify
+// agree. Texts the dialects lex differently are in dialectCases.
 var classifyCases = []struct {
 	name string
 	sql  string
@@ -19,26 +21,17 @@ var classifyCases = []struct {
 	{"mixed case", "SeLeCt id FrOm users", SQLRead},
 	{"leading whitespace and newlines", " \n\t\r\n  SELECT 1", SQLRead},
 	{"leading line comment", "-- fetch users\nSELECT * FROM users", SQLRead},
-	{"leading line comment without space", "--fetch\nSELECT 1", SQLRead},
 	{"leading block comment", "/* app=api */ SELECT 1", SQLRead},
-	{"leading hash comment", "# mysql comment\nSELECT 1", SQLRead},
-	{"stacked leading comments", "-- a\n/* b */\n# c\n  select 1", SQLRead},
 	{"block comment in the middle hides update", "SELECT /* update */ 1", SQLRead},
 	{"trailing line comment hides update", "SELECT 1 -- FOR UPDATE", SQLRead},
 	{"optimizer hint", "SELECT /*+ MAX_EXECUTION_TIME(1000) */ * FROM t", SQLRead},
 	{"update in string literal", "SELECT * FROM t WHERE s = 'update'", SQLRead},
 	{"update in string with doubled quote", "SELECT 'it''s an update; DELETE' FROM t", SQLRead},
-	{"update in string with backslash escape", `SELECT 'it\'s an update' FROM t`, SQLRead},
 	{"update in double-quoted identifier", `SELECT "update" FROM t`, SQLRead},
-	{"update in backticks", "SELECT `update`, `delete` FROM `insert`", SQLRead},
-	{"update in dollar quotes", "SELECT $$ DELETE FROM t $$", SQLRead},
-	{"update in tagged dollar quotes", "SELECT $fn$ UPDATE t SET a = $$x$$ $fn$ AS body", SQLRead},
 	{"positional placeholders", "SELECT * FROM t WHERE a = $1 AND b = $2", SQLRead},
 	{"identifiers containing keywords", "SELECT update_count, last_update, deleted_at, into_x FROM t", SQLRead},
 	{"qualified column named like keyword", "SELECT t.delete, t.update FROM t", SQLRead},
 	{"jsonb hash operators", "SELECT data #>> '{a,b}' FROM t", SQLRead},
-	{"mysql double minus arithmetic is not a comment", "SELECT 5--1 FROM t FOR UPDATE", SQLWrite},
-	{"hash in the middle is an operator", "SELECT data #> '{a}' FROM t FOR UPDATE", SQLWrite},
 	{"replace function", "SELECT REPLACE(name, 'a', 'b') FROM t", SQLRead},
 	{"column named like side-effect function", "SELECT nextval FROM t", SQLRead},
 	{"extract from", "SELECT EXTRACT(YEAR FROM created_at) FROM t", SQLRead},
@@ -110,7 +103,7 @@ var classifyCases = []struct {
 
 	// Session control.
 	{"begin", "BEGIN", SQLSessionControl},
-	{"begin isolation level", "BEGIN ISOLATION LEVEL SERIALIZABLE", SQLSessionControl},
+	{"begin work", "begin work;", SQLSessionControl},
 	{"commit", "COMMIT", SQLSessionControl},
 	{"rollback", "rollback", SQLSessionControl},
 	{"savepoint", "SAVEPOINT sp1", SQLSessionControl},
@@ -126,7 +119,6 @@ var classifyCases = []struct {
 	{"end", "END", SQLSessionControl},
 	{"start replica", "START REPLICA", SQLWrite},
 	{"set global", "SET GLOBAL max_connections = 10", SQLWrite},
-	{"set @@global", "SET @@GLOBAL.max_connections = 10", SQLWrite},
 	{"set password", "SET PASSWORD = 'x'", SQLWrite},
 	{"set default role", "SET DEFAULT ROLE admin TO bob", SQLWrite},
 	{"reset master", "RESET MASTER", SQLWrite},
@@ -140,10 +132,7 @@ var classifyCases = []struct {
 	{"only semicolons", " ; ;", SQLWrite},
 	{"unterminated string", "SELECT 'abc", SQLWrite},
 	{"unterminated double quote", `SELECT "abc`, SQLWrite},
-	{"unterminated backtick", "SELECT `abc", SQLWrite},
-	{"unterminated dollar quote", "SELECT $tag$ abc", SQLWrite},
 	{"unterminated block comment", "SELECT 1 /* oops", SQLWrite},
-	{"postgres backslash string is read conservatively", `SELECT * FROM t WHERE p = 'C:\'`, SQLWrite},
 	{"lone dollar", "SELECT $", SQLRead},
 	{"lone paren", "(", SQLWrite},
 
@@ -157,13 +146,9 @@ var classifyCases = []struct {
 	{"explain then delete", "EXPLAIN SELECT 1; DELETE FROM t", SQLWrite},
 	{"show then delete", "SHOW TABLES; DELETE FROM t", SQLWrite},
 	{"semicolon in string", "SELECT ';DELETE FROM t'", SQLRead},
-	{"hash comment after semicolon", "SELECT 1;# DELETE FROM t\nSELECT 2", SQLRead},
 
-	// MySQL executable comments run their body.
-	{"executable comment with write", "SELECT 1 /*!50000 FOR UPDATE */", SQLWrite},
+	// MySQL executable comments run their body; elsewhere, only a comment.
 	{"executable comment statement", "/*!40101 DELETE FROM t */", SQLWrite},
-	{"mariadb executable comment", "SELECT 1 /*M!100101 FOR UPDATE */", SQLWrite},
-	{"executable comment with set", "/*!40101 SET NAMES utf8 */;", SQLSessionControl},
 }
 
 func TestClassify(t *testing.T) {
@@ -174,6 +159,9 @@ func TestClassify(t *testing.T) {
 		seen[tc.name] = true
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, Classify(tc.sql), "%q", tc.sql)
+			for _, d := range genDialects {
+				assert.Equal(t, tc.want, ClassifyIn(d, tc.sql), "%v %q", d, tc.sql)
+			}
 		})
 	}
 }
@@ -233,9 +221,13 @@ func TestClassifyDoesNotAllocate(t *testing.T) {
 		"SELECT nextval('s'), x FROM \"users\"",
 		"BEGIN; SELECT $$a$$ FROM `t` LOCK IN SHARE MODE; COMMIT",
 	}
+	inputs = append(inputs, `SELECT '\'; SELECT 'a\''`, "SELECT 1 /*!50000 , 2 */ /*!99999 , 3 */", "SELECT \"nextval\" /**/ ('s')")
 	for _, in := range inputs {
 		assert.Zero(t, testing.AllocsPerRun(100, func() { Classify(in) }), "Classify(%q)", in)
 		assert.Zero(t, testing.AllocsPerRun(100, func() { TableOf(in) }), "TableOf(%q)", in)
+		for _, d := range genDialects {
+			assert.Zero(t, testing.AllocsPerRun(100, func() { ClassifyIn(d, in) }), "ClassifyIn(%v, %q)", d, in)
+		}
 	}
 }
 
@@ -286,17 +278,31 @@ func FuzzClassify(f *testing.F) {
 	})
 }
 
+var benchInputs = []string{
+	"SELECT id, name, email FROM users WHERE id = $1 AND deleted_at IS NULL",
+	"/* request_id=abc */ SELECT * FROM orders WHERE user_id = ? ORDER BY created_at DESC LIMIT 10 FOR UPDATE",
+	"INSERT INTO orders (user_id, total) VALUES (?, ?)",
+	"WITH recent AS (SELECT * FROM events WHERE at > now() - interval '1 day') SELECT count(*) FROM recent",
+}
+
 func BenchmarkClassify(b *testing.B) {
-	inputs := []string{
-		"SELECT id, name, email FROM users WHERE id = $1 AND deleted_at IS NULL",
-		"/* request_id=abc */ SELECT * FROM orders WHERE user_id = ? ORDER BY created_at DESC LIMIT 10 FOR UPDATE",
-		"INSERT INTO orders (user_id, total) VALUES (?, ?)",
-		"WITH recent AS (SELECT * FROM events WHERE at > now() - interval '1 day') SELECT count(*) FROM recent",
-	}
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, in := range inputs {
+		for _, in := range benchInputs {
 			Classify(in)
 		}
+	}
+}
+
+func BenchmarkClassifyIn(b *testing.B) {
+	for _, d := range genDialects {
+		b.Run(d.String(), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, in := range benchInputs {
+					ClassifyIn(d, in)
+				}
+			}
+		})
 	}
 }

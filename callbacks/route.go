@@ -32,14 +32,14 @@ func (r *Router) onDelete(db *gorm.DB) { r.handle(db, builderDelete) }
 
 // onQuery handles query: builder queries read unless they lock rows; raw
 // SQL (db.Raw(...).Find) is classified by its text.
-func (r *Router) onQuery(db *gorm.DB) { r.handle(db, readKind(db)) }
+func (r *Router) onQuery(db *gorm.DB) { r.handle(db, r.readKind(db)) }
 
 // onRow handles Row and Rows, classified like queries.
-func (r *Router) onRow(db *gorm.DB) { r.handle(db, readKind(db)) }
+func (r *Router) onRow(db *gorm.DB) { r.handle(db, r.readKind(db)) }
 
-func readKind(db *gorm.DB) route.Kind {
+func (r *Router) readKind(db *gorm.DB) route.Kind {
 	if db.Statement.SQL.Len() > 0 {
-		return classifyRaw(db.Statement.SQL.String(), false)
+		return r.classifyRaw(db.Statement.SQL.String(), false)
 	}
 	if _, locking := db.Statement.Clauses["FOR"]; locking {
 		return builderWrite
@@ -51,11 +51,12 @@ func readKind(db *gorm.DB) route.Kind {
 // run for its side effects, e.g. pg_advisory_lock or setval), but only text
 // that writes is refused under prevent-writes.
 func (r *Router) onExec(db *gorm.DB) {
-	r.handle(db, classifyRaw(db.Statement.SQL.String(), true))
+	r.handle(db, r.classifyRaw(db.Statement.SQL.String(), true))
 }
 
-func classifyRaw(sql string, exec bool) route.Kind {
-	switch Classify(sql) {
+// classifyRaw reads SQL text as the handle's server does (ClassifyIn).
+func (r *Router) classifyRaw(sql string, exec bool) route.Kind {
+	switch ClassifyIn(r.dialect, sql) {
 	case SQLRead:
 		if exec {
 			return route.Raw | route.WantsWriter
@@ -152,7 +153,7 @@ func (r *Router) gather(db *gorm.DB, f *route.Facts, target *route.Target) error
 	}
 	if r.topology.HasTableMappings() {
 		if f.Table = stmt.Table; f.Table == "" && stmt.SQL.Len() > 0 {
-			f.Table = TableOf(stmt.SQL.String())
+			f.Table = TableOfIn(r.dialect, stmt.SQL.String())
 		}
 	}
 	f.Lock, f.Locked = resolver.ShardLockFrom(stmt.Context)

@@ -17,6 +17,7 @@ import (
 	"gorm.io/gorm/schema"
 
 	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/sharding/scatter/sqlexpr"
 )
 
 // CallbackName is the name grant's callback has on every processor.
@@ -39,6 +40,9 @@ type Router struct {
 	scatter     *sql.DB // the scatter-gather handle, made on first use
 	catalogs    catalogs
 	maxDistinct int
+	// dialect is the handle's, for reading raw SQL as its server does (0,
+	// unknown: every dialect's reading at once, the most writing wins).
+	dialect sqlexpr.Dialect
 }
 
 // Options tune a Router.
@@ -76,6 +80,7 @@ func NewRouter(topology *resolver.Topology, opts Options) *Router {
 // stays a *gorm.PreparedStmtDB (that cache, over the RoutingPool). It
 // returns an error if the cache or a callback cannot be installed.
 func (r *Router) Install(db *gorm.DB) error {
+	r.dialect, _ = sqlexpr.DialectOf(db.Dialector.Name())
 	shared, err := r.entry.shareStatements(db)
 	if err != nil {
 		return err

@@ -2,17 +2,35 @@ package callbacks
 
 import (
 	"strings"
+
+	"github.com/grant-go/grant/sharding/scatter/sqlexpr"
 )
 
-// TableOf returns the first table the statement reads or writes: the name
-// after FROM, UPDATE, INTO or TABLE, with quotes ("", backticks, []) stripped
-// from each part and a schema prefix kept as "schema.table"; "" if there is
-// none. FROM inside a function call (EXTRACT(YEAR FROM ts)) or after IS
-// DISTINCT, and UPDATE after FOR, KEY or DO do not name tables. The result is
-// a substring of sql, so it does not allocate, unless the name is quoted in
-// more than one part or contains escaped quotes.
+// TableOf is TableOfIn for a caller that does not know the server: the first
+// name PostgreSQL's, MySQL's or SQLite's lexing finds, in that order.
 func TableOf(sql string) string {
-	l := lexer{s: sql, lead: true}
+	for _, d := range [...]sqlexpr.Dialect{sqlexpr.Postgres, sqlexpr.MySQL, sqlexpr.SQLite} {
+		if name := TableOfIn(d, sql); name != "" {
+			return name
+		}
+	}
+	return ""
+}
+
+// TableOfIn returns the first table the statement reads or writes on a server
+// of dialect d (TableOf for any other d), lexed as ClassifyIn lexes it in the
+// session's default settings: the name after FROM, UPDATE, INTO or TABLE,
+// with the dialect's identifier quotes ("", backticks, []) stripped from each
+// part and a schema prefix kept as "schema.table"; "" if there is none. FROM
+// inside a function call (EXTRACT(YEAR FROM ts)) or after IS DISTINCT, and
+// UPDATE after FOR, KEY or DO do not name tables. The result is a substring of
+// sql, so it does not allocate, unless the name is quoted in more than one
+// part or contains escaped quotes.
+func TableOfIn(d sqlexpr.Dialect, sql string) string {
+	if d != sqlexpr.Postgres && d != sqlexpr.MySQL && d != sqlexpr.SQLite {
+		return TableOf(sql)
+	}
+	l := lexer{s: sql, d: d}
 	var query uint64 = 1 // bit d: parenthesis depth d holds a query, not a call or a list
 	depth := 0
 	var prev token
@@ -39,6 +57,9 @@ func TableOf(sql string) string {
 	return ""
 }
 
+// name reads a table name at the current position, skipping modifiers (ONLY,
+// IF NOT EXISTS...). On failure it rewinds, so the caller can scan into a
+// subquery instead.
 func (l *lexer) name() string {
 	save := l.pos
 	t := l.next()
@@ -50,10 +71,11 @@ func (l *lexer) name() string {
 	for {
 		switch {
 		case t.kind == tWord:
-		case t.kind == tQuoted && (t.text[0] == '"' || t.text[0] == '`') && !l.bad:
-			plain = false
-		case t.is('[') && strings.IndexByte(l.s[l.pos:], ']') >= 0:
-			l.pos += strings.IndexByte(l.s[l.pos:], ']') + 1
+		case t.kind == tQuoted && !l.bad && closer(t.text[0]) != 0:
+			if _, ok := l.identifier(t.text); !ok {
+				l.pos = save
+				return ""
+			}
 			plain = false
 		default:
 			l.pos = save
@@ -104,5 +126,17 @@ func closer(c byte) byte {
 	return 0
 }
 
-// next returns the next token, skipping whitespace and comments; its text is
-// a substring of s.
+// identifier returns the name inside quoted identifier q (without undoubling
+// quotes), "" for a PostgreSQL U&"..." whose escapes may spell anything, and
+// false for a literal.
+func (l *lexer) identifier(q string) (string, bool) {
+	switch c := q[0]; {
+	case len(q) < 2:
+		return "", false // unterminated: a write anyway
+	case c == '"' && (l.d != sqlexpr.MySQL || l.mode == myModeAnsi), c == '`', c == '[':
+		return q[1 : len(q)-1], true
+	case (c == 'U' || c == 'u') && len(q) > 2 && q[2] == '"':
+		return "", true
+	}
+	return "", false
+}
