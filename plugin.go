@@ -91,6 +91,10 @@ var (
 	// ErrNoHealthyReplica: no replica is in rotation and
 	// HealthConfig.FailWithoutReplica keeps reads off the writer.
 	ErrNoHealthyReplica = resolver.ErrNoHealthyReplica
+	// ErrNoReadOnlySession: Config.StrictPreventWrites cannot open a
+	// node's read-only sessions (no DSN, or a dialect grant cannot make
+	// read only); Use fails with it, naming the node.
+	ErrNoReadOnlySession = resolver.ErrNoReadOnlySession
 )
 
 // PluginName is the name grant registers under in gorm.Config.Plugins.
@@ -142,6 +146,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	sqlDB, _ := pool.(*sql.DB)
 	handle := resolver.Handle{
 		Dialect:    db.Dialector.Name(),
+		Dialector:  db.Dialector,
 		Pool:       pool,
 		SQLDB:      sqlDB,
 		Logger:     db.Config.Logger,
@@ -156,6 +161,12 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if err != nil {
 		return err
 	}
+	if p.config.StrictPreventWrites {
+		if err := topology.CheckReadOnlySessions(); err != nil {
+			_ = topology.Close()
+			return fmt.Errorf("%w: strict_prevent_writes: %w", ErrInvalidConfig, err)
+		}
+	}
 	var observers []callbacks.Observer
 	if p.config.Log.Logger != nil {
 		observers = append(observers, observe.NewLogger(p.config.Log))
@@ -165,10 +176,11 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		observers = append(observers, metrics)
 	}
 	router := callbacks.NewRouter(topology, callbacks.Options{
-		TraceRoutes:       p.config.TraceRoutes,
-		Consistency:       p.config.Consistency,
-		Observers:         observers,
-		MaxDistinctValues: p.config.MaxDistinctValues,
+		TraceRoutes:         p.config.TraceRoutes,
+		Consistency:         p.config.Consistency,
+		Observers:           observers,
+		MaxDistinctValues:   p.config.MaxDistinctValues,
+		StrictPreventWrites: p.config.StrictPreventWrites,
 	})
 	for i, model := range p.config.Models {
 		stmt := &gorm.Statement{DB: db}

@@ -94,7 +94,7 @@ func (r *Router) nodeOf(pool gorm.ConnPool) *resolver.Node {
 		return n.(*resolver.Node)
 	}
 	for _, n := range r.topology.Nodes() {
-		if db, ok := n.SQLDB(); ok && db == sqlDB {
+		if n.Holds(sqlDB) {
 			r.bySQLDB.Store(sqlDB, n)
 			return n
 		}

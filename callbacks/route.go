@@ -195,6 +195,15 @@ func (r *Router) assignIDs(db *gorm.DB, d *route.Decision) error {
 	return assignIDs(db.Statement, r.model(db.Statement.Schema).key, d.Database.Index())
 }
 
+// poolOf is the node's pool for a statement: under strict prevention, one
+// of sessions the server keeps read only when the route prevents writes.
+func (r *Router) poolOf(node *resolver.Node, preventWrites, prepared bool) (gorm.ConnPool, error) {
+	if preventWrites && r.strict {
+		return node.ReadOnlyPool(prepared)
+	}
+	return node.Pool(prepared)
+}
+
 // route applies a decision for a statement outside any transaction.
 func (r *Router) route(db *gorm.DB, f *route.Facts, d *route.Decision) {
 	if d.Split {
@@ -222,7 +231,7 @@ func (r *Router) route(db *gorm.DB, f *route.Facts, d *route.Decision) {
 			return
 		}
 	}
-	pool, err := node.Pool(db.Statement.DB.PrepareStmt)
+	pool, err := r.poolOf(node, d.PreventWrites, db.Statement.DB.PrepareStmt)
 	if err == nil && d.AssignIDs {
 		err = r.assignIDs(db, d)
 	}

@@ -40,6 +40,7 @@ type Router struct {
 	scatter     *sql.DB // the scatter-gather handle, made on first use
 	catalogs    catalogs
 	maxDistinct int
+	strict      bool // see Options.StrictPreventWrites
 	// dialect is the handle's, for reading raw SQL as its server does (0,
 	// unknown: every dialect's reading at once, the most writing wins).
 	dialect sqlexpr.Dialect
@@ -59,6 +60,10 @@ type Options struct {
 	// MaxDistinctValues bounds the values a scatter-gather COUNT(DISTINCT …)
 	// holds while merging (0: scatter.DefaultMaxDistinct).
 	MaxDistinctValues int
+	// StrictPreventWrites runs statements under prevention on read-only
+	// sessions (Node.ReadOnlyPool), and begins transactions whose context
+	// prevents writes on one.
+	StrictPreventWrites bool
 }
 
 // NewRouter returns a Router for topology, not yet installed on a handle:
@@ -66,7 +71,7 @@ type Options struct {
 // Initialize without leaving callbacks behind.
 func NewRouter(topology *resolver.Topology, opts Options) *Router {
 	r := &Router{topology: topology, trace: opts.TraceRoutes, consistency: opts.Consistency, observers: opts.Observers,
-		maxDistinct: opts.MaxDistinctValues}
+		maxDistinct: opts.MaxDistinctValues, strict: opts.StrictPreventWrites}
 	r.models.Store(&map[*schema.Schema]*modelRoute{})
 	r.entry = &RoutingPool{router: r}
 	return r
@@ -238,7 +243,11 @@ func (p *RoutingPool) shareStatements(db *gorm.DB) (*gorm.PreparedStmtDB, error)
 // and opts, on the writer its first statement routes to. It never fails;
 // errors from the real BEGIN surface on that first statement.
 func (p *RoutingPool) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
-	return &lazyTx{router: p.router, ctx: ctx, opts: opts}, nil
+	tx := &lazyTx{router: p.router, ctx: ctx, opts: opts}
+	if c := resolver.ConnectionIn(ctx); c != nil && c.PreventWrites && p.router.strict {
+		tx.readOnly = true // begun on a read-only session: the server refuses its writes
+	}
+	return tx, nil
 }
 
 // GetDBConn returns the default writer's *sql.DB, so that db.DB() keeps

@@ -37,6 +37,7 @@ type lazyTx struct {
 	done     bool
 	wrote    bool  // a write ran: a session in ctx learns of it at commit
 	failed   error // the failed BEGIN (or savepoint replay): the transaction is poisoned
+	readOnly bool  // strict prevention: begin on the writer's read-only session
 }
 
 // errNotBegun is returned by a lazyTx used directly before any statement
@@ -61,6 +62,9 @@ func (tx *lazyTx) begin(database *resolver.Database, prepared bool) error {
 func (tx *lazyTx) beginOn(database *resolver.Database, prepared bool) error {
 	node := database.Writer()
 	pool, err := node.Pool(prepared)
+	if tx.readOnly {
+		pool, err = node.ReadOnlyPool(prepared)
+	}
 	if err != nil {
 		return err
 	}

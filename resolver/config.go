@@ -73,6 +73,15 @@ type Config struct {
 	// summed over groups; past it the query fails with an error matching
 	// ErrSpansShards. 0 means 1,000,000.
 	MaxDistinctValues int
+	// StrictPreventWrites has the servers enforce write prevention too:
+	// statements under prevention (PreventWrites, the reading role) run on
+	// sessions the server keeps read only, and a transaction whose context
+	// prevents writes begins on one, so a write grant cannot see in SQL
+	// text (a function that writes) fails on the server. Each node then
+	// opens a second pool for those sessions, on first use; the statement
+	// itself costs no extra round trip. PostgreSQL, MySQL/MariaDB and
+	// SQLite; every node needs a DSN (checked at Initialize).
+	StrictPreventWrites bool
 }
 
 // DatabaseConfig is one logical database: one writer and any number of replicas and

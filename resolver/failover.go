@@ -31,18 +31,36 @@ import (
 // is read with sql.Row.Err before the caller sees the row).
 
 type failoverPools struct {
-	plain    *failoverDB
-	prepared *failoverPreparedDB
+	plain, readOnly            *failoverDB
+	prepared, readOnlyPrepared *failoverPreparedDB
 }
 
 func newFailoverPools(n *Node) *failoverPools {
-	return &failoverPools{plain: &failoverDB{node: n}, prepared: &failoverPreparedDB{failoverDB{node: n, prepared: true}}}
+	return &failoverPools{
+		plain: &failoverDB{node: n}, prepared: &failoverPreparedDB{failoverDB{node: n, prepared: true}},
+		readOnly:         &failoverDB{node: n, readOnly: true},
+		readOnlyPrepared: &failoverPreparedDB{failoverDB{node: n, prepared: true, readOnly: true}},
+	}
 }
 
-// failoverDB is a replica's *sql.DB with read failover.
+// pool is the failover pool of the kind asked for.
+func (f *failoverPools) pool(prepared, readOnly bool) gorm.ConnPool {
+	switch {
+	case prepared && readOnly:
+		return f.readOnlyPrepared
+	case prepared:
+		return f.prepared
+	case readOnly:
+		return f.readOnly
+	}
+	return f.plain
+}
+
+// failoverDB is a replica's *sql.DB with read failover; the retry runs on
+// the other node's pool of the same kind (prepared, read-only).
 type failoverDB struct {
-	node     *Node
-	prepared bool
+	node               *Node
+	prepared, readOnly bool
 }
 
 // failoverPreparedDB is a replica's prepared-statement cache with read
@@ -72,7 +90,7 @@ func NodeOf(pool gorm.ConnPool) (n *Node, ok bool) {
 // QueryContext runs the query on the replica, and once more elsewhere if
 // the replica fails with a connection error before returning rows.
 func (p *failoverDB) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	pool, err := p.node.rawPool(p.prepared)
+	pool, err := p.node.rawPool(p.prepared, p.readOnly)
 	if err == nil {
 		var rows *sql.Rows
 		if rows, err = pool.QueryContext(ctx, query, args...); err == nil {
@@ -83,7 +101,7 @@ func (p *failoverDB) QueryContext(ctx context.Context, query string, args ...any
 	if alt == nil {
 		return nil, err
 	}
-	if pool, err = alt.rawPool(p.prepared); err != nil {
+	if pool, err = alt.rawPool(p.prepared, p.readOnly); err != nil {
 		return nil, err
 	}
 	rows, err := pool.QueryContext(ctx, query, args...)
@@ -93,7 +111,7 @@ func (p *failoverDB) QueryContext(ctx context.Context, query string, args ...any
 
 // QueryRowContext is QueryContext for one row.
 func (p *failoverDB) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	pool, err := p.node.rawPool(p.prepared)
+	pool, err := p.node.rawPool(p.prepared, p.readOnly)
 	if err == nil {
 		row := pool.QueryRowContext(ctx, query, args...)
 		if err = row.Err(); err == nil {
@@ -107,7 +125,7 @@ func (p *failoverDB) QueryRowContext(ctx context.Context, query string, args ...
 	if alt == nil {
 		return errorRow(ctx, err)
 	}
-	if pool, err = alt.rawPool(p.prepared); err != nil {
+	if pool, err = alt.rawPool(p.prepared, p.readOnly); err != nil {
 		return errorRow(ctx, err)
 	}
 	row := pool.QueryRowContext(ctx, query, args...)
@@ -117,7 +135,7 @@ func (p *failoverDB) QueryRowContext(ctx context.Context, query string, args ...
 
 // ExecContext runs on the replica, never retried.
 func (p *failoverDB) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	pool, err := p.node.rawPool(p.prepared)
+	pool, err := p.node.rawPool(p.prepared, p.readOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +144,7 @@ func (p *failoverDB) ExecContext(ctx context.Context, query string, args ...any)
 
 // PrepareContext prepares on the replica, never retried.
 func (p *failoverDB) PrepareContext(ctx context.Context, query string) (*sql.Stmt, error) {
-	pool, err := p.node.rawPool(p.prepared)
+	pool, err := p.node.rawPool(p.prepared, p.readOnly)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +167,7 @@ func (p *failoverDB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx,
 // BeginTx begins on the replica's prepared-statement cache
 // (gorm.ConnPoolBeginner), never retried.
 func (p *failoverPreparedDB) BeginTx(ctx context.Context, opts *sql.TxOptions) (gorm.ConnPool, error) {
-	pool, err := p.node.rawPool(true)
+	pool, err := p.node.rawPool(true, p.readOnly)
 	if err != nil {
 		return nil, err
 	}

@@ -205,7 +205,7 @@ func (p *parser) syntaxError(err error, data []byte) *FileError {
 }
 
 var (
-	topKeys         = []string{"default", "trace_routes", "policy", "tables", "databases", "clusters", "health", "consistency", "max_distinct_values"}
+	topKeys         = []string{"default", "trace_routes", "policy", "tables", "databases", "clusters", "health", "consistency", "max_distinct_values", "strict_prevent_writes"}
 	databaseKeys    = []string{"adapter", "dsn", "writer", "replicas", "roles", "pool", "policy", "migrations", "migrations_table", "tasks", "health"}
 	clusterKeys     = []string{"adapter", "pool", "policy", "migrations", "migrations_table", "tasks", "health", "shard_keys", "shards"}
 	shardKeys       = []string{"name", "dsn", "writer", "replicas", "roles", "pool", "policy", "health"}
@@ -259,6 +259,8 @@ func (p *parser) config(root *yaml.Node) (Config, error) {
 			cfg.Consistency, err = p.consistency(e.key, e.value)
 		case "max_distinct_values":
 			cfg.MaxDistinctValues, err = p.integer(e.key, e.value)
+		case "strict_prevent_writes":
+			cfg.StrictPreventWrites, _, err = p.boolean(e.key, e.value)
 		}
 		if err != nil {
 			return cfg, err

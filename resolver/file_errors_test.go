@@ -68,11 +68,11 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 		{"empty file", []byte("# nothing\n"), nil, 0, "", "empty file"},
 		{"null document", []byte("~\n"), nil, 1, "", "empty file"},
 		{"two documents", yml("{}", "---", "databases: {}"), nil, 2, "", "a second YAML document"},
-		{"top level is a list", yml("- databases"), nil, 1, "", "expected a mapping (default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values), got a list"},
+		{"top level is a list", yml("- databases"), nil, 1, "", "expected a mapping (default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values, strict_prevent_writes), got a list"},
 		{"unknown top-level key", yml(
 			"default: primary",
 			"databasez: {}",
-		), nil, 2, "databasez", `unknown key "databasez" (did you mean "databases"?); allowed keys: default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values`},
+		), nil, 2, "databasez", `unknown key "databasez" (did you mean "databases"?); allowed keys: default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values, strict_prevent_writes`},
 		{"unknown database key", yml(
 			"databases:",
 			"  primary:",

@@ -29,6 +29,7 @@ func yml(lines ...string) []byte { return []byte(strings.Join(lines, "\n") + "\n
 const fullFile = `default: main
 trace_routes: true
 max_distinct_values: 5000
+strict_prevent_writes: true
 policy: weighted
 health:
   interval: 1s
@@ -115,11 +116,12 @@ func TestParseConfigReadsEveryKey(t *testing.T) {
 
 	pool := func(p PoolConfig) *PoolConfig { return &p }
 	want := Config{
-		Default:           "main",
-		TraceRoutes:       true,
-		MaxDistinctValues: 5000,
-		Policy:            WeightedPolicy(),
-		Tables:            map[string]string{"legacy_orders": "orders", "events": "analytics"},
+		Default:             "main",
+		TraceRoutes:         true,
+		MaxDistinctValues:   5000,
+		StrictPreventWrites: true,
+		Policy:              WeightedPolicy(),
+		Tables:              map[string]string{"legacy_orders": "orders", "events": "analytics"},
 		Health: HealthConfig{
 			Interval: time.Second, Timeout: 500 * time.Millisecond, MaxReplicaLag: 5 * time.Second,
 			RejoinAfter: 3, FailWithoutReplica: true,

@@ -34,6 +34,9 @@ type Node struct {
 
 	mu     sync.Mutex
 	opened atomic.Pointer[openNode]
+	// readOnly is the node's second pool, of sessions the server keeps read
+	// only (strict write prevention); opened on first use.
+	readOnly atomic.Pointer[openNode]
 
 	// health is the last check's snapshot; nil before the first check.
 	health atomic.Pointer[NodeHealth]
@@ -57,6 +60,9 @@ type openNode struct {
 
 // openSettings are what every lazily opened node copies from the handle.
 type openSettings struct {
+	// handle is the handle's dialector: the default writer's read-only pool
+	// is opened from its DSN.
+	handle     gorm.Dialector
 	logger     logger.Interface
 	nowFunc    func() time.Time
 	prepareMax int
@@ -114,20 +120,25 @@ func (n *Node) Opened() bool { return n.opened.Load() != nil }
 // first use, so its open errors surface (and fail over) on the query.
 func (n *Node) Pool(prepared bool) (gorm.ConnPool, error) {
 	if f := n.failover; f != nil && n.owner.checking.Load() {
-		if prepared {
-			return f.prepared, nil
-		}
-		return f.plain, nil
+		return f.pool(prepared, false), nil
 	}
-	return n.rawPool(prepared)
+	return n.rawPool(prepared, false)
 }
 
-// rawPool is Pool without failover.
-func (n *Node) rawPool(prepared bool) (gorm.ConnPool, error) {
+// rawPool is Pool (or, readOnly, ReadOnlyPool) without failover.
+func (n *Node) rawPool(prepared, readOnly bool) (gorm.ConnPool, error) {
 	o := n.opened.Load()
+	if readOnly {
+		o = n.readOnly.Load()
+	}
 	if o == nil {
 		var err error
-		if o, err = n.open(); err != nil {
+		if readOnly {
+			o, err = n.openReadOnly()
+		} else {
+			o, err = n.open()
+		}
+		if err != nil {
 			return nil, err
 		}
 	}
@@ -157,6 +168,17 @@ func (n *Node) SQLDB() (*sql.DB, bool) {
 		return o.sqlDB, true
 	}
 	return nil, false
+}
+
+// Holds reports whether db is one of the node's pools: its own, or its
+// read-only one.
+func (n *Node) Holds(db *sql.DB) bool {
+	for _, o := range [...]*openNode{n.opened.Load(), n.readOnly.Load()} {
+		if o != nil && o.sqlDB == db {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) open() (*openNode, error) {
@@ -228,16 +250,21 @@ func (n *Node) errorf(cause error) error {
 func (n *Node) close() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	var errs []error
+	if o := n.readOnly.Swap(nil); o != nil {
+		o.prepared.Close()
+		errs = append(errs, o.sqlDB.Close())
+	}
 	o := n.opened.Load()
 	if o == nil {
-		return nil
+		return errors.Join(errs...)
 	}
 	o.prepared.Close()
 	if !o.owned {
-		return nil // the handle's pool: its owner closes it, and it stays usable
+		return errors.Join(errs...) // the handle's pool: its owner closes it, and it stays usable
 	}
 	n.opened.Store(nil)
-	return o.sqlDB.Close()
+	return errors.Join(append(errs, o.sqlDB.Close())...)
 }
 
 func (n *Node) String() string { return n.key }
@@ -293,119 +320,3 @@ func nodeLabel(database, role, name string) string {
 	}
 	return database + "/" + role + "#" + name
 }
-
-// SharePreparedStatements makes p.Stmts a view of the statements cached on
-// nodes, each in its node's own cache (the same SQL prepared on two nodes is
-// two statements). Keys lists each cached SQL once; Get returns writer's
-// statement for it, else the first other node's; Delete closes it on every
-// node, so p.Close frees every node's statements; New and Set, used only
-// when p itself prepares (SQL run on p directly), cache on writer. Whatever
-// p cached before is forgotten: close it first.
-func SharePreparedStatements(p *gorm.PreparedStmtDB, writer *Node, nodes []*Node) {
-	p.Stmts = newNodeStatements(p.Stmts, writer, nodes)
-}
-
-// stmtStore is GORM's statement store interface (gorm.io/gorm/internal/
-// stmt_store.Store), whose Stmt and ConnPool types an outside package cannot
-// name: S and C are inferred from a PreparedStmtDB's Stmts, and the
-// instance has exactly that interface's methods.
-type stmtStore[S, C any] interface {
-	New(ctx context.Context, key string, isTransaction bool, connPool C, locker sync.Locker) (S, error)
-	Keys() []string
-	Get(key string) (S, bool)
-	Set(key string, value S)
-	Delete(key string)
-}
-
-// nodeStatements is the view SharePreparedStatements installs; instantiated
-// by inference it implements GORM's store interface.
-type nodeStatements[S interface{ Close() error }, C any] struct {
-	writer *Node
-	nodes  []*Node // writer first
-}
-
-func newNodeStatements[S interface{ Close() error }, C any](_ stmtStore[S, C], writer *Node, nodes []*Node) *nodeStatements[S, C] {
-	v := &nodeStatements[S, C]{writer: writer, nodes: []*Node{writer}}
-	for _, n := range nodes {
-		if n != writer {
-			v.nodes = append(v.nodes, n)
-		}
-	}
-	return v
-}
-
-// caches yields the cache of each opened node, writer first.
-func (v *nodeStatements[S, C]) caches(yield func(stmtStore[S, C], *sync.RWMutex) bool) {
-	for _, n := range v.nodes {
-		if o := n.opened.Load(); o != nil && !yield(any(o.prepared.Stmts).(stmtStore[S, C]), o.prepared.Mux) {
-			return
-		}
-	}
-}
-
-// Keys lists each cached SQL once, whatever the number of nodes holding it.
-func (v *nodeStatements[S, C]) Keys() []string {
-	seen := map[string]bool{}
-	var keys []string
-	for cache := range v.caches {
-		for _, k := range cache.Keys() {
-			if !seen[k] {
-				seen[k] = true
-				keys = append(keys, k)
-			}
-		}
-	}
-	return keys
-}
-
-// Get returns the writer's statement for key, else the first node's.
-func (v *nodeStatements[S, C]) Get(key string) (S, bool) {
-	for cache := range v.caches {
-		if s, ok := cache.Get(key); ok {
-			return s, true
-		}
-	}
-	var none S
-	return none, false
-}
-
-// Delete removes and closes key's statement on every node.
-func (v *nodeStatements[S, C]) Delete(key string) {
-	for cache, mu := range v.caches {
-		mu.Lock()
-		cache.Delete(key)
-		mu.Unlock()
-	}
-}
-
-// New prepares key through conn and caches it on the writer, holding the
-// writer's cache lock as GORM's own prepare does; it unlocks locker once
-// the statement is cached, as GORM's store does.
-func (v *nodeStatements[S, C]) New(ctx context.Context, key string, isTransaction bool, conn C, locker sync.Locker) (S, error) {
-	o, err := v.writer.open()
-	if err != nil {
-		locker.Unlock()
-		var none S
-		return none, err
-	}
-	o.prepared.Mux.Lock()
-	both := unlockBoth{locker, o.prepared.Mux}
-	return any(o.prepared.Stmts).(stmtStore[S, C]).New(ctx, key, isTransaction, conn, both)
-}
-
-// Set caches value on the writer; if the writer cannot open, value is
-// closed rather than leaked.
-func (v *nodeStatements[S, C]) Set(key string, value S) {
-	o, err := v.writer.open()
-	if err != nil {
-		go value.Close()
-		return
-	}
-	any(o.prepared.Stmts).(stmtStore[S, C]).Set(key, value)
-}
-
-// unlockBoth is the locker GORM's store unlocks once a statement is cached.
-type unlockBoth [2]sync.Locker
-
-func (u unlockBoth) Lock()   { u[0].Lock(); u[1].Lock() }
-func (u unlockBoth) Unlock() { u[1].Unlock(); u[0].Unlock() }

@@ -56,9 +56,10 @@ type Database struct {
 // Handle describes the *gorm.DB grant is installed on: the default writer's
 // pool and the settings lazily opened nodes copy.
 type Handle struct {
-	Dialect    string        // Dialector.Name() of the handle
-	Pool       gorm.ConnPool // the handle's own pool, the default writer unless configured
-	SQLDB      *sql.DB       // Pool's *sql.DB, nil when it has none
+	Dialect    string         // Dialector.Name() of the handle
+	Dialector  gorm.Dialector // the handle's; strict write prevention opens the default writer's read-only pool from its DSN
+	Pool       gorm.ConnPool  // the handle's own pool, the default writer unless configured
+	SQLDB      *sql.DB        // Pool's *sql.DB, nil when it has none
 	Logger     logger.Interface
 	NowFunc    func() time.Time
 	PrepareMax int
@@ -75,7 +76,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	settings := &openSettings{logger: h.Logger, nowFunc: h.NowFunc, prepareMax: h.PrepareMax, prepareTTL: h.PrepareTTL, onOpen: h.OnOpen}
+	settings := &openSettings{handle: h.Dialector, logger: h.Logger, nowFunc: h.NowFunc, prepareMax: h.PrepareMax, prepareTTL: h.PrepareTTL, onOpen: h.OnOpen}
 	t := &Topology{databases: map[string]*Database{}, clusters: map[string]*Cluster{}, tables: map[string]*Database{}, clusterTables: map[string]*Cluster{}}
 	defaultPolicy := guardPolicy(cfg.Policy)
 
@@ -252,12 +253,16 @@ func (t *Topology) HasTableMappings() bool { return len(t.tables)+len(t.clusterT
 func (t *Topology) Nodes() []*Node { return t.nodes }
 
 // Stats returns database/sql pool statistics for every opened pool, keyed by
-// "database/role/node". Unopened nodes are absent: they have no pool.
+// "database/role/node" (a read-only pool, under strict write prevention,
+// as "database/role/node/read-only"). Unopened pools are absent.
 func (t *Topology) Stats() map[string]sql.DBStats {
 	stats := map[string]sql.DBStats{}
 	for _, n := range t.nodes {
 		if db, ok := n.SQLDB(); ok {
 			stats[n.key] = db.Stats()
+		}
+		if o := n.readOnly.Load(); o != nil {
+			stats[n.key+"/read-only"] = o.sqlDB.Stats()
 		}
 	}
 	return stats
