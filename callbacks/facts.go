@@ -24,12 +24,11 @@ import (
 // read that may inherit its parent's shard (f.Inherit) looks at WHERE
 // alone, so that a lookup strategy is not asked about values that do not
 // route it. A point query allocates nothing here.
-func (r *Router) gatherKeys(db *gorm.DB, f *route.Facts, c *resolver.Cluster, allShards bool) {
+func (r *Router) gatherKeys(db *gorm.DB, m *modelRoute, f *route.Facts, c *resolver.Cluster, allShards bool) {
 	stmt := db.Statement
-	if stmt.Schema == nil {
+	if m == nil {
 		return
 	}
-	m := r.model(stmt.Schema)
 	key := m.key
 	if key == nil || m.conn.Database != c.Name() {
 		return
@@ -98,8 +97,17 @@ func (r *Router) indexOf(stmt *gorm.Statement, key *shardKey, c *resolver.Cluste
 	return r.indexOfKey(stmt, key, c, k)
 }
 
-// indexOfKey maps one normalized key to its shard's index.
+// indexOfKey maps one normalized key to its shard's index: by position
+// when the strategy can (the cost is then the same for any shard count),
+// else by the name it returns.
 func (r *Router) indexOfKey(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, k sharding.Key) (int, error) {
+	if m, ok := key.strategy.(sharding.IndexMapper); ok {
+		i, err := m.MapKeyIndex(stmt.Context, len(c.Shards()), k)
+		if err != nil {
+			return -1, keyError(c, key, err)
+		}
+		return i, nil
+	}
 	name, err := sharding.MapOne(stmt.Context, key.strategy, c.ShardNames(), k)
 	if err != nil {
 		return -1, keyError(c, key, err)

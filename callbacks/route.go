@@ -148,8 +148,10 @@ func (r *Router) gather(db *gorm.DB, f *route.Facts, target *route.Target) error
 	stmt := db.Statement
 	f.Scope = scopeConnection(stmt)
 	f.Context = resolver.ConnectionIn(stmt.Context)
+	var m *modelRoute
 	if stmt.Schema != nil {
-		f.Model = &r.model(stmt.Schema).route
+		m = r.model(stmt.Schema)
+		f.Model = &m.route
 	}
 	if r.topology.HasTableMappings() {
 		if f.Table = stmt.Table; f.Table == "" && stmt.SQL.Len() > 0 {
@@ -173,7 +175,7 @@ func (r *Router) gather(db *gorm.DB, f *route.Facts, target *route.Target) error
 				f.Inherit = n.Owner()
 			}
 		}
-		r.gatherKeys(db, f, c, shard == resolver.AllShards)
+		r.gatherKeys(db, m, f, c, shard == resolver.AllShards)
 	}
 	return nil
 }

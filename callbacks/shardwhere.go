@@ -85,9 +85,31 @@ func sameColumn(name string, field *schema.Field) bool {
 	if i := strings.LastIndexByte(name, '.'); i >= 0 {
 		name = name[i+1:]
 	}
-	name = strings.Trim(name, "`\"[] ")
+	for len(name) > 0 && isQuoteOrSpace(name[0]) {
+		name = name[1:]
+	}
+	for len(name) > 0 && isQuoteOrSpace(name[len(name)-1]) {
+		name = name[:len(name)-1]
+	}
 	return name == field.DBName || name == field.Name
 }
+
+func isQuoteOrSpace(c byte) bool { return c == '`' || c == '"' || c == '[' || c == ']' || c == ' ' }
+
+// trimBlank trims ASCII white space (what people put around a condition)
+// without strings.TrimSpace's Unicode tables; other text fails to match,
+// and finds no key.
+func trimBlank(s string) string {
+	for len(s) > 0 && isBlank(s[0]) {
+		s = s[1:]
+	}
+	for len(s) > 0 && isBlank(s[len(s)-1]) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // isList reports whether v is a list of keys (IN ?), not one key; byte
 // slices and arrays (UUIDs) are single keys.
@@ -114,12 +136,15 @@ func spread(v any) []any {
 // qualified and quoted. Anything else (other operators, literals in the SQL,
 // several conditions in one string) yields nothing.
 func keysFromExpr(e clause.Expr, field *schema.Field) []any {
-	sql := strings.TrimSpace(e.SQL)
-	end := strings.IndexAny(sql, " =")
-	if end <= 0 || !sameColumn(sql[:end], field) {
+	sql := trimBlank(e.SQL)
+	end := 0
+	for end < len(sql) && sql[end] != ' ' && sql[end] != '=' {
+		end++
+	}
+	if end == 0 || end == len(sql) || !sameColumn(sql[:end], field) {
 		return nil
 	}
-	rest := strings.TrimSpace(sql[end:])
+	rest := trimBlank(sql[end:])
 	switch {
 	case rest == "= ?" || rest == "=?":
 		if len(e.Vars) == 1 {

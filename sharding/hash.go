@@ -49,14 +49,23 @@ func (h hashStrategy) Map(ctx context.Context, shards []string, keys []Key) ([]s
 }
 
 // MapKey places one key without allocating.
-func (hashStrategy) MapKey(_ context.Context, shards []string, k Key) (string, error) {
-	if len(shards) == 0 {
-		return "", noShards("hash")
+func (h hashStrategy) MapKey(ctx context.Context, shards []string, k Key) (string, error) {
+	i, err := h.MapKeyIndex(ctx, len(shards), k)
+	if err != nil {
+		return "", err
+	}
+	return shards[i], nil
+}
+
+// MapKeyIndex places one key among n shards: one hash of the key.
+func (hashStrategy) MapKeyIndex(_ context.Context, n int, k Key) (int, error) {
+	if n == 0 {
+		return 0, noShards("hash")
 	}
 	if k.kind == KindInvalid {
-		return "", keyError("hash", k, ErrNullKey)
+		return 0, keyError("hash", k, ErrNullKey)
 	}
-	return shards[Hash64(k)%uint64(len(shards))], nil
+	return int(Hash64(k) % uint64(n)), nil
 }
 
 // JumpHash places key k on shards[Jump(Hash64(k), len(shards))], the jump
@@ -79,14 +88,23 @@ func (j jumpStrategy) Map(ctx context.Context, shards []string, keys []Key) ([]s
 }
 
 // MapKey places one key without allocating.
-func (jumpStrategy) MapKey(_ context.Context, shards []string, k Key) (string, error) {
-	if len(shards) == 0 {
-		return "", noShards("jump")
+func (j jumpStrategy) MapKey(ctx context.Context, shards []string, k Key) (string, error) {
+	i, err := j.MapKeyIndex(ctx, len(shards), k)
+	if err != nil {
+		return "", err
+	}
+	return shards[i], nil
+}
+
+// MapKeyIndex places one key among n shards: one hash, then O(log n) steps.
+func (jumpStrategy) MapKeyIndex(_ context.Context, n int, k Key) (int, error) {
+	if n == 0 {
+		return 0, noShards("jump")
 	}
 	if k.kind == KindInvalid {
-		return "", keyError("jump", k, ErrNullKey)
+		return 0, keyError("jump", k, ErrNullKey)
 	}
-	return shards[Jump(Hash64(k), len(shards))], nil
+	return Jump(Hash64(k), n), nil
 }
 
 // Jump returns the bucket in [0, n) of the 64-bit key under Lamping and

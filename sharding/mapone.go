@@ -9,6 +9,15 @@ type KeyMapper interface {
 	MapKey(ctx context.Context, shards []string, key Key) (string, error)
 }
 
+// IndexMapper is implemented by strategies that place a single key by
+// position alone, among n shards, without allocating or looking at names:
+// routing then costs the same with 4 shards or 1,024. Modulo, Hash and
+// JumpHash implement it; the index is into the shard list the strategy was
+// validated with.
+type IndexMapper interface {
+	MapKeyIndex(ctx context.Context, n int, key Key) (int, error)
+}
+
 // MapOne places one key with s: through MapKey when s has it, else through
 // Map with a one-key slice. Errors are Map's.
 func MapOne(ctx context.Context, s Strategy, shards []string, key Key) (string, error) {

@@ -40,17 +40,26 @@ func (m modulo) Map(ctx context.Context, shards []string, keys []Key) ([]string,
 }
 
 // MapKey places one key without allocating.
-func (modulo) MapKey(_ context.Context, shards []string, k Key) (string, error) {
-	if len(shards) == 0 {
-		return "", noShards("modulo")
+func (m modulo) MapKey(ctx context.Context, shards []string, k Key) (string, error) {
+	i, err := m.MapKeyIndex(ctx, len(shards), k)
+	if err != nil {
+		return "", err
+	}
+	return shards[i], nil
+}
+
+// MapKeyIndex places one key among n shards, in constant time.
+func (modulo) MapKeyIndex(_ context.Context, n int, k Key) (int, error) {
+	if n == 0 {
+		return 0, noShards("modulo")
 	}
 	if k.kind != KindInt {
-		return "", wrongKind("modulo", k, "integer")
+		return 0, wrongKind("modulo", k, "integer")
 	}
 	if k.i < 0 {
-		return "", keyError("modulo", k, fmt.Errorf("%w: negative key %d has no shard under modulo", ErrNoShardForKey, k.i))
+		return 0, keyError("modulo", k, fmt.Errorf("%w: negative key %d has no shard under modulo", ErrNoShardForKey, k.i))
 	}
-	return shards[k.i%int64(len(shards))], nil
+	return int(k.i % int64(n)), nil
 }
 
 // Func adapts a plain function to a Strategy named name ("func" when empty).

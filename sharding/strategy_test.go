@@ -261,3 +261,29 @@ func FuzzFunc(f *testing.F) {
 		}
 	})
 }
+
+// MapKeyIndex is MapKey by position: the same shard for every key, every
+// shard count, every strategy that has it.
+func TestMapKeyIndexAgreesWithMap(t *testing.T) {
+	ctx := context.Background()
+	keys := []Key{IntKey(0), IntKey(7), IntKey(1 << 40), StringKey("a"), StringKey("customer-42"), TimeKey(time.Unix(1700000000, 5))}
+	for _, s := range []Strategy{Modulo(), Hash(), JumpHash()} {
+		im := s.(IndexMapper)
+		for _, n := range []int{1, 2, 3, 4, 7, 64, 1024} {
+			shards := make([]string, n)
+			for i := range shards {
+				shards[i] = fmt.Sprintf("s%d", i)
+			}
+			for _, k := range keys {
+				names, mapErr := s.Map(ctx, shards, []Key{k})
+				i, err := im.MapKeyIndex(ctx, n, k)
+				if mapErr != nil {
+					require.Error(t, err, "%s %v", s.Name(), k)
+					continue
+				}
+				require.NoError(t, err)
+				require.Equal(t, names[0], shards[i], "%s, %d shards, key %v", s.Name(), n, k)
+			}
+		}
+	}
+}
