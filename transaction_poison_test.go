@@ -156,10 +156,21 @@ func TestTransactionErrorsAsWithoutGrant(t *testing.T) {
 				return tx.Transaction(func(inner *gorm.DB) error { return errInner })
 			})
 		}},
+		{name: "empty Transaction with a cancelled context", says: "context canceled", both: true, program: func(db *gorm.DB) error {
+			return db.WithContext(cancelled).Transaction(func(tx *gorm.DB) error { return nil })
+		}},
+		{name: "empty Begin then Rollback", both: true, program: func(db *gorm.DB) error {
+			return db.Begin().Rollback().Error
+		}},
 		{name: "Transaction after sqlDB.Close", says: "sql: database is closed", both: true, program: func(db *gorm.DB) error {
 			sqlDB, err := db.DB()
 			require.NoError(t, err)
 			require.NoError(t, sqlDB.Close())
+			// GORM's own TestTransactionOnClosedConn: even a transaction
+			// that runs nothing must fail to commit.
+			if err := db.Transaction(func(tx *gorm.DB) error { return nil }); err == nil {
+				return errors.New("an empty transaction committed on a closed database")
+			}
 			return db.Transaction(func(tx *gorm.DB) error {
 				_ = tx.Find(&[]User{}).Error
 				_ = tx.Create(&User{Name: "after-failed-begin"}).Error
@@ -229,6 +240,12 @@ func TestFailedBeginPoisonsTheTransaction(t *testing.T) {
 		tx = f.db.Begin()
 		require.Error(t, tx.Create(&Event{Name: "lost"}).Error)
 		assert.ErrorContains(t, tx.Rollback().Error, "analytics/writing/writer")
+
+		// A transaction that runs nothing begins where its context points
+		// when it commits, as GORM's BEGIN would: analytics cannot begin.
+		toAnalytics := grant.ConnectedTo(context.Background(), grant.Connection{Database: "analytics"})
+		assert.ErrorContains(t, f.db.WithContext(toAnalytics).Transaction(func(*gorm.DB) error { return nil }), "analytics/writing/writer")
+		require.NoError(t, f.db.Transaction(func(*gorm.DB) error { return nil }), "an empty transaction on primary commits")
 
 		// A transaction whose BEGIN succeeded is unaffected.
 		require.NoError(t, f.db.Transaction(func(tx *gorm.DB) error { return tx.Create(&User{Name: "fine"}).Error }))

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/route"
 )
 
 // lazyTx is what db.Begin and db.Transaction return under grant: a
@@ -90,11 +91,12 @@ func (tx *lazyTx) beginOn(database *resolver.Database, prepared bool) error {
 	return nil
 }
 
-// Commit commits the real transaction; with none begun there is nothing to
-// commit. A poisoned transaction returns its BEGIN's error. A session in the
-// transaction's context learns of its writes.
+// Commit commits the real transaction; one that ran no statement begins and
+// commits, as GORM's would have, so that a server or context unable to
+// begin fails the commit. A poisoned transaction returns its BEGIN's error.
+// A session in the transaction's context learns of its writes.
 func (tx *lazyTx) Commit() error {
-	if err := tx.finish(gorm.TxCommitter.Commit); err != nil {
+	if err := tx.finish(gorm.TxCommitter.Commit, true); err != nil {
 		return err
 	}
 	if tx.wrote && tx.router.consistency.Mode != resolver.Eventual {
@@ -105,12 +107,15 @@ func (tx *lazyTx) Commit() error {
 	return nil
 }
 
-// Rollback rolls the real transaction back, if one began. A poisoned
-// transaction has nothing to roll back and returns its BEGIN's error, as
-// GORM's Rollback does after its own BEGIN failed.
-func (tx *lazyTx) Rollback() error { return tx.finish(gorm.TxCommitter.Rollback) }
+// Rollback rolls the real transaction back, if one began; one that ran
+// nothing has nothing to undo and sends nothing. A poisoned transaction has
+// nothing to roll back and returns its BEGIN's error, as GORM's Rollback
+// does after its own BEGIN failed.
+func (tx *lazyTx) Rollback() error { return tx.finish(gorm.TxCommitter.Rollback, false) }
 
-func (tx *lazyTx) finish(end func(gorm.TxCommitter) error) error {
+// finish ends the transaction with end. If it never began, beginEmpty says
+// whether to begin it first (Commit) or to end with nothing sent (Rollback).
+func (tx *lazyTx) finish(end func(gorm.TxCommitter) error, beginEmpty bool) error {
 	tx.mu.Lock()
 	defer tx.mu.Unlock()
 	if tx.done {
@@ -121,9 +126,31 @@ func (tx *lazyTx) finish(end func(gorm.TxCommitter) error) error {
 		return tx.failed
 	}
 	if tx.tx == nil {
-		return nil
+		if !beginEmpty {
+			return nil
+		}
+		// GORM sends BEGIN at db.Begin, so even a transaction that ran
+		// nothing fails when its server or context cannot begin one (a
+		// closed *sql.DB, a cancelled context). Begin now, where a statement
+		// naming nothing would have gone, to end it the way GORM would.
+		if err := tx.begin(tx.emptyTarget(), false); err != nil {
+			return err
+		}
 	}
 	return end(tx.tx.(gorm.TxCommitter))
+}
+
+// emptyTarget is the database a transaction that ran no statement ends on:
+// the one its context names, else the default database.
+func (tx *lazyTx) emptyTarget() *resolver.Database {
+	f := route.Facts{Kind: route.WantsWriter, Context: resolver.ConnectionIn(tx.ctx)}
+	var target route.Target
+	if route.Resolve(&f, tx.router.topology, &target) == nil {
+		if d, err := route.Decide(&f, &target); err == nil && d.Database != nil {
+			return d.Database
+		}
+	}
+	return tx.router.topology.Default()
 }
 
 // unusable is the error of a statement run on tx before it began: the
