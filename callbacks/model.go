@@ -23,6 +23,8 @@ type modelRoute struct {
 	err  error
 	// route is the declaration as package route reads it.
 	route route.Model
+	// decided keeps its statements' decisions (see decided.go).
+	decided decisions
 }
 
 // CheckModel reports what is wrong with a model's declaration (ConnectsTo,

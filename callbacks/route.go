@@ -91,7 +91,11 @@ func (r *Router) handle(db *gorm.DB, kind route.Kind) {
 	f := route.Facts{Kind: kind}
 	pool := db.Statement.ConnPool
 	var tx *lazyTx
-	if _, entry := pool.(*RoutingPool); !entry { // the common case: on its own
+	switch p := pool.(type) {
+	case *RoutingPool: // the common case: on its own
+	case *scopedPool: // on its own, with a scope
+		f.Scope = &p.scope.conn
+	default:
 		pool = unwrapPrepared(pool)
 		switch p := pool.(type) {
 		case *RoutingPool:
@@ -101,8 +105,16 @@ func (r *Router) handle(db *gorm.DB, kind route.Kind) {
 			f.Tx = route.Tx{State: route.Pinned, Node: r.nodeOf(pool)}
 		}
 	}
+	m := r.gatherConnections(db, &f)
+	decided := r.decided(&f, m, tx)
+	if decided != nil {
+		if d := keptFor(decided, &f); d != nil {
+			r.route(db, &f, d)
+			return
+		}
+	}
 	var target route.Target
-	if err := r.gather(db, &f, &target); err != nil {
+	if err := r.gather(db, &f, m, &target); err != nil {
 		r.refuse(db, err)
 		return
 	}
@@ -121,6 +133,9 @@ func (r *Router) handle(db *gorm.DB, kind route.Kind) {
 	if f.Tx.State == route.Pinned {
 		r.routePinned(db, &f, &d)
 		return
+	}
+	if decided != nil {
+		keep(decided, &f, &target, &d)
 	}
 	r.route(db, &f, &d)
 }
@@ -141,24 +156,33 @@ func unwrapPrepared(pool gorm.ConnPool) gorm.ConnPool {
 	}
 }
 
-// gather fills f with what the statement says about its destination, and
-// resolves its database or cluster; for a cluster, it gathers the shard key
-// values too.
-func (r *Router) gather(db *gorm.DB, f *route.Facts, target *route.Target) error {
+// gatherConnections fills f with the connections the statement carries
+// (scope, context, shard lock) and its model's declaration, which it
+// returns (nil without a model).
+func (r *Router) gatherConnections(db *gorm.DB, f *route.Facts) *modelRoute {
 	stmt := db.Statement
-	f.Scope = scopeConnection(stmt)
-	f.Context = resolver.ConnectionIn(stmt.Context)
-	var m *modelRoute
-	if stmt.Schema != nil {
-		m = r.model(stmt.Schema)
-		f.Model = &m.route
+	if f.Scope == nil {
+		f.Scope = scopeConnection(stmt)
 	}
+	f.Context = resolver.ConnectionIn(stmt.Context)
+	f.Lock, f.Locked = resolver.ShardLockFrom(stmt.Context)
+	if stmt.Schema == nil {
+		return nil
+	}
+	m := r.model(stmt.Schema)
+	f.Model = &m.route
+	return m
+}
+
+// gather fills in the rest of f and resolves the statement's database or
+// cluster; for a cluster, it gathers the shard key values too.
+func (r *Router) gather(db *gorm.DB, f *route.Facts, m *modelRoute, target *route.Target) error {
+	stmt := db.Statement
 	if r.topology.HasTableMappings() {
 		if f.Table = stmt.Table; f.Table == "" && stmt.SQL.Len() > 0 {
 			f.Table = TableOfIn(r.dialect, stmt.SQL.String())
 		}
 	}
-	f.Lock, f.Locked = resolver.ShardLockFrom(stmt.Context)
 	if err := route.Resolve(f, r.topology, target); err != nil {
 		var refusal *scatter.Refusal
 		if errors.As(err, &refusal) && refusal.Reason == scatter.ReasonRawSQL {

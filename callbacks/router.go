@@ -150,10 +150,11 @@ func (r *Router) Install(db *gorm.DB) error {
 			Get(string) func(*gorm.DB)
 			Replace(string, func(*gorm.DB)) error
 		}
-		name string
-	}{{cb.Query(), "gorm:query"}, {cb.Row(), "gorm:row"}} {
+		name, otelName string
+	}{{cb.Query(), "gorm:query", "otel:before:select"}, {cb.Row(), "gorm:row", "otel:before:row"}} {
 		if next := p.processor.Get(p.name); next != nil {
-			if err := p.processor.Replace(p.name, r.wrapQuery(next)); err != nil {
+			spanBefore := p.processor.Get(p.otelName) != nil // as registerSpanHooks decides
+			if err := p.processor.Replace(p.name, r.wrapQuery(next, spanBefore)); err != nil {
 				return fmt.Errorf("grant: wrapping %s: %w", p.name, err)
 			}
 		}

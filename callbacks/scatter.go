@@ -140,28 +140,44 @@ func (r *Router) routeScatter(db *gorm.DB, f *route.Facts, d *route.Decision, ro
 // wrapQuery wraps GORM's query or row callback: a scatter-gather read is
 // planned right where GORM builds its SQL, after every other callback has
 // shaped the statement, and the statement's clauses are restored after it
-// ran (GORM reuses a statement's clauses when a chain is reused).
-func (r *Router) wrapQuery(next func(*gorm.DB)) func(*gorm.DB) {
+// ran (GORM reuses a statement's clauses when a chain is reused). It also
+// decorates the statement's span, before the query when spanBefore (an
+// OpenTelemetry plugin installed before grant started the span in a
+// callback before this one), else after it (see registerSpanHooks).
+func (r *Router) wrapQuery(next func(*gorm.DB), spanBefore bool) func(*gorm.DB) {
 	return func(db *gorm.DB) {
-		if _, scattered := db.Statement.ConnPool.(scatterPool); !scattered {
-			next(db) // a statement on one node pays one type assertion here
-			return
+		if spanBefore {
+			r.decorateSpan(db)
 		}
-		c, ok := db.Statement.Clauses[scatterKey].Expression.(scatterClause)
-		if !ok || !c.read || db.Error != nil || db.DryRun {
-			next(db)
-			return
+		r.query(db, next)
+		if !spanBefore {
+			r.decorateSpan(db)
 		}
-		restore, err := r.planScatter(db, c)
-		if err != nil {
-			var refusal *scatter.Refusal
-			if errors.As(err, &refusal) {
-				err = &resolver.RouteError{Err: resolver.ErrSpansShards, Route: c.route, Detail: refusal.Error(), Cause: refusal}
-			}
-			r.refuse(db, err)
-			return
-		}
-		next(db)
-		restore()
 	}
+}
+
+// query runs next, GORM's query or row callback, planning it first if it
+// is a scatter-gather read.
+func (r *Router) query(db *gorm.DB, next func(*gorm.DB)) {
+	if _, scattered := db.Statement.ConnPool.(scatterPool); !scattered {
+		next(db) // a statement on one node pays one type assertion here
+		return
+	}
+	c, ok := db.Statement.Clauses[scatterKey].Expression.(scatterClause)
+	if !ok || !c.read || db.Error != nil || db.DryRun {
+		next(db)
+		return
+	}
+	restore, err := r.planScatter(db, c)
+	if err != nil {
+		var refusal *scatter.Refusal
+		if errors.As(err, &refusal) {
+			err = &resolver.RouteError{Err: resolver.ErrSpansShards, Route: c.route, Detail: refusal.Error(), Cause: refusal}
+		}
+		r.refuse(db, err)
+		return
+	}
+	next(db)
+	restore()
+
 }

@@ -38,27 +38,65 @@ var scopesUsed atomic.Bool
 
 // ScopeFunc returns a GORM scope that layers c over the Connection the
 // statement already carries (a later scope wins field by field). The
-// clause is made once, here: the scope itself allocates nothing. It is what
-// grant's scopes return.
+// clause is made once, here, and so is the scoped pool (see scopedPool):
+// the scope itself allocates nothing. It is what grant's scopes return.
 func ScopeFunc(c resolver.Connection) func(*gorm.DB) *gorm.DB {
-	made := clause.Clause{Expression: &connectionClause{conn: c}}
-	return func(db *gorm.DB) *gorm.DB { return withScope(db, c, made) }
+	made := &connectionClause{conn: c}
+	var pool atomic.Pointer[scopedPool]
+	return func(db *gorm.DB) *gorm.DB { return withScope(db, made, &pool) }
 }
 
 // WithScope layers c over the Connection db's statement already carries.
 func WithScope(db *gorm.DB, c resolver.Connection) *gorm.DB {
-	return withScope(db, c, clause.Clause{Expression: &connectionClause{conn: c}})
+	return withScope(db, &connectionClause{conn: c}, nil)
 }
 
-func withScope(db *gorm.DB, c resolver.Connection, made clause.Clause) *gorm.DB {
+// withScope records scope in the statement's clauses, merged over one
+// already there. A statement's first scope from ScopeFunc is recorded in
+// its pool too when that is grant's handle's, outside any transaction;
+// cached keeps that scopedPool for the next statement.
+func withScope(db *gorm.DB, scope *connectionClause, cached *atomic.Pointer[scopedPool]) *gorm.DB {
 	if !scopesUsed.Load() {
 		scopesUsed.Store(true)
 	}
-	if v, ok := db.Statement.Clauses[scopeKey].Expression.(*connectionClause); ok {
-		made = clause.Clause{Expression: &connectionClause{conn: c.Over(v.conn)}}
+	stmt := db.Statement
+	if v, ok := stmt.Clauses[scopeKey].Expression.(*connectionClause); ok {
+		stmt.Clauses[scopeKey] = clause.Clause{Expression: &connectionClause{conn: scope.conn.Over(v.conn)}}
+		if p, ok := stmt.ConnPool.(*scopedPool); ok {
+			stmt.ConnPool = p.RoutingPool // the merged scope is read from the clause
+		}
+		return db
 	}
-	db.Statement.Clauses[scopeKey] = made
+	stmt.Clauses[scopeKey] = clause.Clause{Expression: scope}
+	if p, ok := stmt.ConnPool.(*RoutingPool); ok {
+		stmt.ConnPool = p.scoped(scope, cached)
+	}
 	return db
+}
+
+// scopedPool is grant's routing pool carrying a statement's scope, so that
+// routing finds the scope without a map lookup. A scope sets it on a
+// statement whose pool is the handle's RoutingPool (outside any
+// transaction), alongside the clause that every other path reads: anything
+// that replaces the pool before routing (GORM's default transaction begins
+// through it) leaves the clause to carry the scope. It behaves as the
+// RoutingPool it wraps.
+type scopedPool struct {
+	*RoutingPool
+	scope *connectionClause
+}
+
+// scoped returns p carrying scope, reusing the one cached for p.
+func (p *RoutingPool) scoped(scope *connectionClause, cached *atomic.Pointer[scopedPool]) gorm.ConnPool {
+	if cached == nil {
+		return p // WithScope's: the clause carries it
+	}
+	if sp := cached.Load(); sp != nil && sp.RoutingPool == p {
+		return sp
+	}
+	sp := &scopedPool{RoutingPool: p, scope: scope}
+	cached.Store(sp)
+	return sp
 }
 
 // scopeConnection is the statement-level Connection, nil when it has none;

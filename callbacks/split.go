@@ -50,6 +50,10 @@ func (r *Router) markSplit(db *gorm.DB, split *splitClause) {
 // each shard's rows in a transaction on that shard; any other runs as usual.
 func (r *Router) wrapCreate(create func(*gorm.DB)) func(*gorm.DB) {
 	return func(db *gorm.DB) {
+		if _, marked := db.Statement.ConnPool.(noTxPool); !marked {
+			create(db) // not split: one type assertion, no clause lookup
+			return
+		}
 		split, ok := db.Statement.Clauses[splitKey].Expression.(splitClause)
 		if !ok {
 			create(db)

@@ -119,6 +119,13 @@ func (n *Node) Opened() bool { return n.opened.Load() != nil }
 // (Exec, Begin, Prepare) are never retried. That pool opens the node on
 // first use, so its open errors surface (and fail over) on the query.
 func (n *Node) Pool(prepared bool) (gorm.ConnPool, error) {
+	if o := n.opened.Load(); o != nil && !prepared && n.failover == nil {
+		return o.pool, nil // the common case, kept small enough to inline
+	}
+	return n.failoverPool(prepared)
+}
+
+func (n *Node) failoverPool(prepared bool) (gorm.ConnPool, error) {
 	if f := n.failover; f != nil && n.owner.checking.Load() {
 		return f.pool(prepared, false), nil
 	}

@@ -26,6 +26,7 @@ type Topology struct {
 	def           *Database
 	tables        map[string]*Database
 	clusterTables map[string]*Cluster
+	mapped        bool // Config.Tables maps a table: read on every statement
 	nodes         []*Node
 
 	healthMu sync.Mutex // guards run
@@ -172,6 +173,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			t.tables[table] = t.databases[db]
 		}
 	}
+	t.mapped = len(cfg.Tables) > 0
 	return t, nil
 }
 
@@ -247,7 +249,7 @@ func (t *Topology) ClusterForTable(table string) *Cluster { return t.clusterTabl
 
 // HasTableMappings reports whether Config.Tables maps any table; when it
 // does not, grant skips looking for a table name in raw SQL.
-func (t *Topology) HasTableMappings() bool { return len(t.tables)+len(t.clusterTables) > 0 }
+func (t *Topology) HasTableMappings() bool { return t.mapped }
 
 // Nodes lists every node of every database, in a stable order.
 func (t *Topology) Nodes() []*Node { return t.nodes }

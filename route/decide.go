@@ -49,7 +49,9 @@ func Resolve(f *Facts, t *resolver.Topology, target *Target) error {
 		if m.Err != nil {
 			return m.Err
 		}
-		*conn = conn.Over(m.Conn)
+		if m.Conn != (resolver.Connection{}) {
+			*conn = conn.Over(m.Conn)
+		}
 		// A builder statement's model says where its rows live, even when it
 		// declares nothing (the default database). Raw SQL's model is only
 		// its destination (Raw(...).Find(&dto)): it counts if it declares.

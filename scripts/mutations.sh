@@ -5,9 +5,15 @@
 # mutant, also on Ctrl-C.
 #   routing (package route: precedence, named-shard mismatch, key changes,
 #   transactions, prevention), guarded by route's table tests, no servers;
+#   decided (the decisions grant keeps per model, kind and Connections: a
+#   statement with another scope or context, in a transaction or of another
+#   kind must not reuse one),
+#   and the scope carried on the pool, guarded by
+#   TestKeptDecisionsFollowEachStatementsFacts and
+#   TestScopesRouteWhateverThePool (SQLite suffices);
 #   scatter-gather (HAVING evaluation, DISTINCT deduplication, the collation
 #   comparator, the k-way merge order), guarded by the server tests.
-#   usage: scripts/mutations.sh [routing|scatter]   (default: both)
+#   usage: scripts/mutations.sh [routing|decided|scatter]   (default: all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -80,6 +86,17 @@ routing_mutants() {
     's/case k\.Shards != nil && writes:/case false:/'
 }
 
+decided_mutants() {
+  group decided "${TESTS:-TestKeptDecisionsFollowEachStatementsFacts|TestScopesRouteWhateverThePool}" .
+  mutate "a context's decision kept for another" callbacks/decided.go 's/ && sameConnection\(f\.Context, k\.hasContext, &k\.context\)//'
+  mutate "a scope's decision kept for another" callbacks/decided.go 's/if sameConnection\(f\.Scope, k\.hasScope, &k\.scope\) && /if /'
+  mutate "a Connection matched by presence only" callbacks/decided.go 's/return has && \*c == \*kept/return has/'
+  mutate "a transaction's decision kept" callbacks/decided.go 's/ \|\| tx != nil//'
+  mutate "a delete reuses the read's decision" callbacks/decided.go 's/return &m\.decided\[4\]/return &m.decided[0]/'
+  mutate "a create reuses the read's decision" callbacks/decided.go 's/return &m\.decided\[2\]/return &m.decided[0]/'
+  mutate "stacked scopes route by the first one's pool" callbacks/scope.go 's/stmt\.ConnPool = p\.RoutingPool \/\/ the merged/_ = p \/\/ the merged/'
+}
+
 scatter_mutants() {
   group scatter "${TESTS:-TestScatterMergesLikeOneDatabase|TestScatterCollations|TestOracle}" . ./sharding/scatter/
 mutate "HAVING not applied" sharding/scatter/grouped.go \
@@ -100,9 +117,10 @@ mutate "k-way merge ignores DESC" sharding/scatter/stream.go \
 
 case "${1:-all}" in
   routing) routing_mutants ;;
+  decided) decided_mutants ;;
   scatter) scatter_mutants ;;
-  all) routing_mutants; scatter_mutants ;;
-  *) echo "usage: $0 [routing|scatter]" >&2; exit 2 ;;
+  all) routing_mutants; decided_mutants; scatter_mutants ;;
+  *) echo "usage: $0 [routing|decided|scatter]" >&2; exit 2 ;;
 esac
 
 if [ "$survived" -gt 0 ]; then

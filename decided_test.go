@@ -1,0 +1,81 @@
+package grant_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/internal/testdb"
+)
+
+// TestKeptDecisionsFollowEachStatementsFacts: grant keeps the routing
+// decision of a model's plain statements (callbacks/decided.go). Statements
+// of the same model with a scope, a context, a lock, a transaction or
+// another kind, interleaved with plain ones, must each still go where their
+// own facts say — read back from the database each one reached.
+func TestKeptDecisionsFollowEachStatementsFacts(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newFixture(t, b)
+		toWriter := grant.ConnectedTo(context.Background(), grant.Connection{Role: grant.Writing})
+		preventing := grant.PreventWrites(context.Background())
+		plainRead := func() []string { return userNames(t, f.db) }
+
+		for round := 0; round < 3; round++ { // the first round decides, the later ones reuse
+			assert.Equal(t, []string{"replica-user"}, plainRead(), "round %d: a plain read", round)
+			assert.Equal(t, []string{"writer-user"}, userNames(t, f.db.WithContext(toWriter)), "round %d: ConnectedTo the writer", round)
+			assert.Equal(t, []string{"writer-user"}, userNames(t, f.db.Scopes(grant.Role(grant.Writing))), "round %d: a Role scope", round)
+			assert.Equal(t, []string{"reports-user"}, userNames(t, f.db.Scopes(grant.Role("reports"))), "round %d: a custom role", round)
+			assert.Equal(t, []string{"analytics-user"}, userNames(t, f.db.Scopes(grant.UseDatabase("analytics"))), "round %d: another database", round)
+			assert.Equal(t, []string{"replica-user"}, plainRead(), "round %d: a plain read after the others", round)
+
+			require.NoError(t, f.db.Transaction(func(tx *gorm.DB) error {
+				assert.Equal(t, []string{"writer-user"}, userNames(t, tx), "round %d: a read in a transaction", round)
+				return nil
+			}))
+			if b.Name != testdb.NameSQLite { // SQLite has no row locks
+				var locked []User
+				require.NoError(t, f.db.Clauses(clause.Locking{Strength: "UPDATE"}).Find(&locked).Error)
+				assert.Equal(t, []string{"writer-user"}, namesOf(locked), "round %d: a locking read", round)
+				err := f.db.WithContext(preventing).Clauses(clause.Locking{Strength: "UPDATE"}).Find(&locked).Error
+				assert.ErrorIs(t, err, grant.ErrReadOnly, "round %d: a locking read under prevention", round)
+			}
+
+			require.NoError(t, f.db.Create(&User{Name: "created"}).Error)
+			err := f.db.WithContext(preventing).Create(&User{Name: "prevented"}).Error
+			assert.ErrorIs(t, err, grant.ErrReadOnly, "round %d: a create under prevention", round)
+			require.NoError(t, f.db.Where("name = ?", "created").Delete(&User{}).Error)
+			assert.Equal(t, seeded["users"], f.counts(t, "users"), "round %d: created on the writer and deleted there; nothing prevented was written", round)
+		}
+	})
+}
+
+// TestScopesRouteWhateverThePool: a scope rides on the statement's pool
+// when that is grant's handle's (callbacks/scope.go, scopedPool) and in its
+// clauses otherwise. Each path must route the same: a write whose default
+// transaction begins through the scoped pool, stacked scopes, a scope
+// inside a transaction, and PrepareStmt handles.
+func TestScopesRouteWhateverThePool(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		for _, prepared := range []bool{false, true} {
+			f := newFixture(t, b, prepareStmt(prepared))
+			toAnalytics := f.db.Scopes(grant.UseDatabase("analytics"))
+			require.NoError(t, toAnalytics.Create(&User{Name: "scoped-create"}).Error, "PrepareStmt %v", prepared)
+			assert.Equal(t, with("users", map[string]int64{"analytics": 2}), f.counts(t, "users"), "PrepareStmt %v: the scoped create landed on analytics", prepared)
+			assert.Equal(t, []string{"analytics-user", "scoped-create"}, userNames(t, toAnalytics))
+
+			stacked := f.db.Scopes(grant.UseDatabase("analytics"), grant.UseDatabase("primary"), grant.Role("reports"))
+			assert.Equal(t, []string{"reports-user"}, userNames(t, stacked), "PrepareStmt %v: the last scope wins, field by field", prepared)
+
+			require.NoError(t, f.db.Transaction(func(tx *gorm.DB) error {
+				return tx.Scopes(grant.UseDatabase("analytics")).Where("name = ?", "scoped-create").Delete(&User{}).Error
+			}))
+			assert.Equal(t, seeded["users"], f.counts(t, "users"), "PrepareStmt %v: the scoped delete in a transaction ran on analytics", prepared)
+			assert.Equal(t, []string{"replica-user"}, userNames(t, f.db), "PrepareStmt %v: an unscoped read after them reads the replica", prepared)
+		}
+	})
+}
