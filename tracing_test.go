@@ -95,16 +95,21 @@ func TestSpansCarryTheRouteWhateverTheInstallOrder(t *testing.T) {
 	require.NoError(t, db.Callback().Query().After("gorm:query").Register("otel:after:select", func(tx *gorm.DB) {
 		trace.SpanFromContext(tx.Statement.Context).End()
 	}))
+	require.NoError(t, db.Callback().Create().Before("gorm:create").Register("otel:before:create", func(tx *gorm.DB) {
+		tx.Statement.Context, _ = tracer.Start(tx.Statement.Context, "gorm.Create")
+	}))
+	require.NoError(t, db.Callback().Create().After("gorm:create").Register("otel:after:create", func(tx *gorm.DB) {
+		trace.SpanFromContext(tx.Statement.Context).End()
+	}))
 	require.NoError(t, db.Use(grant.New(grant.Config{})))
 	require.NoError(t, db.AutoMigrate(&Memo{}))
 	require.NoError(t, db.Find(&[]Memo{}).Error)
-	var found bool
+	require.NoError(t, db.Create(&Memo{Text: "x"}).Error)
+	found := map[string]string{}
 	for _, s := range exporter.GetSpans() {
-		if s.Name == "gorm.Query" && spanAttrs(s)["grant.database"] == "primary" {
-			found = true
-		}
+		found[s.Name] = spanAttrs(s)["grant.database"]
 	}
-	assert.True(t, found, "the statement's span carries the route")
+	assert.Equal(t, map[string]string{"gorm.Query": "primary", "gorm.Create": "primary"}, found, "each statement's span carries its route")
 }
 
 // MetricsConfig.OpenTelemetryPools: every pool's statistics reach the global

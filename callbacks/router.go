@@ -160,7 +160,8 @@ func (r *Router) Install(db *gorm.DB) error {
 		}
 	}
 	if create := cb.Create().Get("gorm:create"); create != nil {
-		if err := cb.Create().Replace("gorm:create", r.wrapCreate(create)); err != nil {
+		spanBefore := cb.Create().Get("otel:before:create") != nil // as registerSpanHooks decides
+		if err := cb.Create().Replace("gorm:create", r.wrapCreate(create, spanBefore)); err != nil {
 			return fmt.Errorf("grant: wrapping gorm:create: %w", err)
 		}
 	}

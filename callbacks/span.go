@@ -31,9 +31,10 @@ const (
 // before the statement (after the span started); otherwise just after it
 // (before a plugin installed later ends its span — or, without one, on the
 // span the context carries). For writes "just after" is before GORM's
-// commit, which hands the statement back the handle's pool. Queries and
-// rows are decorated the same way by grant's wrapper of gorm:query and
-// gorm:row (wrapQuery), which saves a callback on the hottest path.
+// commit, which hands the statement back the handle's pool. Queries, rows
+// and creates are decorated the same way by grant's wrappers of gorm:query,
+// gorm:row and gorm:create (wrapQuery, wrapCreate), which saves a callback
+// on the hottest paths.
 func (r *Router) registerSpanHooks(db *gorm.DB) error {
 	cb := db.Callback()
 	hooks := []struct {
@@ -43,7 +44,6 @@ func (r *Router) registerSpanHooks(db *gorm.DB) error {
 		before, after  func(string, func(*gorm.DB)) error
 		otelName, name string
 	}{
-		{cb.Create(), cb.Create().Before("gorm:create").Register, cb.Create().Before("gorm:commit_or_rollback_transaction").Register, "otel:before:create", "create"},
 		{cb.Update(), cb.Update().Before("gorm:update").Register, cb.Update().Before("gorm:commit_or_rollback_transaction").Register, "otel:before:update", "update"},
 		{cb.Delete(), cb.Delete().Before("gorm:delete").Register, cb.Delete().Before("gorm:commit_or_rollback_transaction").Register, "otel:before:delete", "delete"},
 		{cb.Raw(), cb.Raw().Before("gorm:raw").Register, cb.Raw().After("gorm:raw").Register, "otel:before:raw", "raw"},

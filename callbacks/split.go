@@ -48,21 +48,32 @@ func (r *Router) markSplit(db *gorm.DB, split *splitClause) {
 
 // wrapCreate returns GORM's create callback wrapped: a split create inserts
 // each shard's rows in a transaction on that shard; any other runs as usual.
-func (r *Router) wrapCreate(create func(*gorm.DB)) func(*gorm.DB) {
+// It decorates the statement's span as wrapQuery does.
+func (r *Router) wrapCreate(create func(*gorm.DB), spanBefore bool) func(*gorm.DB) {
 	return func(db *gorm.DB) {
-		if _, marked := db.Statement.ConnPool.(noTxPool); !marked {
-			create(db) // not split: one type assertion, no clause lookup
-			return
+		if spanBefore {
+			r.decorateSpan(db)
 		}
-		split, ok := db.Statement.Clauses[splitKey].Expression.(splitClause)
-		if !ok {
-			create(db)
-			return
+		r.create(db, create)
+		if !spanBefore {
+			r.decorateSpan(db) // before GORM's commit hands the statement back the handle's pool
 		}
-		delete(db.Statement.Clauses, splitKey)
-		if db.Error == nil {
-			r.createSplit(db, split)
-		}
+	}
+}
+
+func (r *Router) create(db *gorm.DB, create func(*gorm.DB)) {
+	if _, marked := db.Statement.ConnPool.(noTxPool); !marked {
+		create(db) // not split: one type assertion, no clause lookup
+		return
+	}
+	split, ok := db.Statement.Clauses[splitKey].Expression.(splitClause)
+	if !ok {
+		create(db)
+		return
+	}
+	delete(db.Statement.Clauses, splitKey)
+	if db.Error == nil {
+		r.createSplit(db, split)
 	}
 }
 
