@@ -194,10 +194,24 @@ func (n *Node) open() (*openNode, error) {
 	if o := n.opened.Load(); o != nil {
 		return o, nil
 	}
+	sqlDB, err := n.openSQLDB(n.dialector)
+	if err != nil {
+		return nil, err
+	}
+	o := n.adopt(sqlDB, sqlDB, true)
+	if n.settings.onOpen != nil {
+		n.settings.onOpen(n, sqlDB)
+	}
+	return o, nil
+}
+
+// openSQLDB opens a pool of the node's sessions through dialector, sized
+// by the node's PoolConfig.
+func (n *Node) openSQLDB(dialector gorm.Dialector) (*sql.DB, error) {
 	// A fresh gorm.Config, not a copy of the handle's: a copy carries the
 	// handle's plugins, and gorm.Open would initialize them (grant included)
 	// on this throw-away handle.
-	db, err := gorm.Open(n.dialector, &gorm.Config{
+	db, err := gorm.Open(dialector, &gorm.Config{
 		Logger:               n.settings.logger,
 		NowFunc:              n.settings.nowFunc,
 		DisableAutomaticPing: true,
@@ -210,11 +224,7 @@ func (n *Node) open() (*openNode, error) {
 		return nil, n.errorf(err)
 	}
 	applyPool(sqlDB, n.pool)
-	o := n.adopt(sqlDB, sqlDB, true)
-	if n.settings.onOpen != nil {
-		n.settings.onOpen(n, sqlDB)
-	}
-	return o, nil
+	return sqlDB, nil
 }
 
 // adopt installs an already open pool (the handle's own, for the default

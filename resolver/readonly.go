@@ -106,15 +106,10 @@ func (n *Node) openReadOnly() (*openNode, error) {
 	if o := n.readOnly.Load(); o != nil {
 		return o, nil
 	}
-	db, err := gorm.Open(dialector, &gorm.Config{Logger: n.settings.logger, NowFunc: n.settings.nowFunc, DisableAutomaticPing: true})
+	sqlDB, err := n.openSQLDB(dialector)
 	if err != nil {
-		return nil, n.errorf(err)
+		return nil, err
 	}
-	sqlDB, err := db.DB()
-	if err != nil {
-		return nil, n.errorf(err)
-	}
-	applyPool(sqlDB, n.pool)
 	o := &openNode{sqlDB: sqlDB, pool: sqlDB, owned: true,
 		prepared: gorm.NewPreparedStmtDB(sqlDB, n.settings.prepareMax, n.settings.prepareTTL)}
 	n.readOnly.Store(o)
