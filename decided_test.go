@@ -2,6 +2,8 @@ package grant_test
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -76,6 +78,47 @@ func TestScopesRouteWhateverThePool(t *testing.T) {
 			}))
 			assert.Equal(t, seeded["users"], f.counts(t, "users"), "PrepareStmt %v: the scoped delete in a transaction ran on analytics", prepared)
 			assert.Equal(t, []string{"replica-user"}, userNames(t, f.db), "PrepareStmt %v: an unscoped read after them reads the replica", prepared)
+		}
+	})
+}
+
+// TestKeptDecisionsUnderConcurrency: goroutines that first meet a model at
+// the same moment, each with its own Connection, race to keep decisions;
+// each statement must still read where its own facts say.
+func TestKeptDecisionsUnderConcurrency(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		f := newFixture(t, b)
+		cases := []struct {
+			db   *gorm.DB
+			want string
+		}{
+			{f.db, "replica-user"},
+			{f.db.WithContext(grant.ConnectedTo(context.Background(), grant.Connection{Role: grant.Writing})), "writer-user"},
+			{f.db.Scopes(grant.Role("reports")).Session(&gorm.Session{}), "reports-user"}, // a Session: safe to share
+			{f.db.Scopes(grant.UseDatabase("analytics")).Session(&gorm.Session{}), "analytics-user"},
+			{f.db.WithContext(grant.ConnectedTo(context.Background(), grant.Connection{Database: "analytics"})), "analytics-user"},
+			{f.db.Scopes(grant.Role(grant.Writing)).Session(&gorm.Session{}), "writer-user"},
+		}
+		var wg sync.WaitGroup
+		wrong := make(chan string, len(cases)*20)
+		for g := range 2 * len(cases) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 20 {
+					c := cases[(g+i)%len(cases)]
+					var users []User
+					if err := c.db.Find(&users).Error; err != nil || len(users) != 1 || users[0].Name != c.want {
+						wrong <- fmt.Sprintf("goroutine %d, statement %d: want %s, got %v (%v)", g, i, c.want, namesOf(users), err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(wrong)
+		for w := range wrong {
+			t.Error(w)
 		}
 	})
 }
