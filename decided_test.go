@@ -2,6 +2,7 @@ package grant_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/callbacks"
 	"github.com/grant-go/grant/internal/testdb"
 )
 
@@ -70,7 +72,11 @@ func TestScopesRouteWhateverThePool(t *testing.T) {
 			assert.Equal(t, with("users", map[string]int64{"analytics": 2}), f.counts(t, "users"), "PrepareStmt %v: the scoped create landed on analytics", prepared)
 			assert.Equal(t, []string{"analytics-user", "scoped-create"}, userNames(t, toAnalytics))
 
-			stacked := f.db.Scopes(grant.UseDatabase("analytics"), grant.UseDatabase("primary"), grant.Role("reports"))
+			// A scope made for this handle alone (grant's own are shared, and
+			// keep a pool for the first handle they meet): its pool must give
+			// way to the merged scopes after it.
+			fresh := callbacks.ScopeFunc(grant.Connection{Database: "analytics"})
+			stacked := f.db.Scopes(fresh, grant.UseDatabase("primary"), grant.Role("reports"))
 			assert.Equal(t, []string{"reports-user"}, userNames(t, stacked), "PrepareStmt %v: the last scope wins, field by field", prepared)
 
 			require.NoError(t, f.db.Transaction(func(tx *gorm.DB) error {
@@ -120,5 +126,34 @@ func TestKeptDecisionsUnderConcurrency(t *testing.T) {
 		for w := range wrong {
 			t.Error(w)
 		}
+	})
+}
+
+// TestSharedScopesStayWithTheirHandle: grant's scopes are shared values
+// (grant.UseDatabase("analytics") returns the same scope everywhere), and a
+// scope keeps the pool it made for the first handle it met. Two handles
+// using it in turn must each write to their own analytics database.
+func TestSharedScopesStayWithTheirHandle(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		first, second := newFixture(t, b), newFixture(t, b)
+		for i := range 3 {
+			for _, f := range []*fixture{first, second} {
+				require.NoError(t, f.db.Scopes(grant.UseDatabase("analytics")).Create(&User{Name: fmt.Sprintf("scoped-%d", i)}).Error)
+			}
+		}
+		for _, f := range []*fixture{first, second} {
+			assert.Equal(t, with("users", map[string]int64{"analytics": 4}), f.counts(t, "users"), "each handle's three creates on its own analytics")
+		}
+
+		// Before routing, a callback that asks the statement for its
+		// *sql.DB gets its own handle's, not the one the scope met first.
+		want, err := second.db.DB()
+		require.NoError(t, err)
+		var got *sql.DB
+		require.NoError(t, second.db.Callback().Query().Before("*").Register("test:pool-before-routing", func(tx *gorm.DB) {
+			got, _ = tx.DB()
+		}))
+		require.NoError(t, second.db.Scopes(grant.UseDatabase("analytics")).Find(&[]User{}).Error)
+		assert.Same(t, want, got)
 	})
 }

@@ -86,17 +86,25 @@ type scopedPool struct {
 	scope *connectionClause
 }
 
-// scoped returns p carrying scope, reusing the one cached for p.
+// scoped returns p carrying scope: the scopedPool cached for p, made on the
+// first statement. A scope keeps one, for the first handle it meets; on
+// another handle (or for WithScope) the clause alone carries the scope, so
+// that alternating handles never allocate per statement.
 func (p *RoutingPool) scoped(scope *connectionClause, cached *atomic.Pointer[scopedPool]) gorm.ConnPool {
 	if cached == nil {
-		return p // WithScope's: the clause carries it
+		return p
 	}
-	if sp := cached.Load(); sp != nil && sp.RoutingPool == p {
-		return sp
+	if sp := cached.Load(); sp != nil {
+		if sp.RoutingPool == p {
+			return sp
+		}
+		return p
 	}
 	sp := &scopedPool{RoutingPool: p, scope: scope}
-	cached.Store(sp)
-	return sp
+	if cached.CompareAndSwap(nil, sp) {
+		return sp
+	}
+	return p // another statement cached first; the clause carries this one
 }
 
 // scopeConnection is the statement-level Connection, nil when it has none;

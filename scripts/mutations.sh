@@ -10,7 +10,8 @@
 #   kind must not reuse one),
 #   and the scope carried on the pool, guarded by
 #   TestKeptDecisionsFollowEachStatementsFacts and
-#   TestScopesRouteWhateverThePool (SQLite suffices);
+#   TestScopesRouteWhateverThePool and TestSharedScopesStayWithTheirHandle
+#   (SQLite suffices);
 #   scatter-gather (HAVING evaluation, DISTINCT deduplication, the collation
 #   comparator, the k-way merge order), guarded by the server tests.
 #   usage: scripts/mutations.sh [routing|decided|scatter]   (default: all)
@@ -87,7 +88,7 @@ routing_mutants() {
 }
 
 decided_mutants() {
-  group decided "${TESTS:-TestKeptDecisionsFollowEachStatementsFacts|TestScopesRouteWhateverThePool}" .
+  group decided "${TESTS:-TestKeptDecisionsFollowEachStatementsFacts|TestScopesRouteWhateverThePool|TestSharedScopesStayWithTheirHandle}" .
   mutate "a context's decision kept for another" callbacks/decided.go 's/ && sameConnection\(f\.Context, k\.hasContext, &k\.context\)//'
   mutate "a scope's decision kept for another" callbacks/decided.go 's/if sameConnection\(f\.Scope, k\.hasScope, &k\.scope\) && /if /'
   mutate "a Connection matched by presence only" callbacks/decided.go 's/return has && \*c == \*kept/return has/'
@@ -95,6 +96,7 @@ decided_mutants() {
   mutate "a delete reuses the read's decision" callbacks/decided.go 's/return &m\.decided\[4\]/return &m.decided[0]/'
   mutate "a create reuses the read's decision" callbacks/decided.go 's/return &m\.decided\[2\]/return &m.decided[0]/'
   mutate "stacked scopes route by the first one's pool" callbacks/scope.go 's/stmt\.ConnPool = p\.RoutingPool \/\/ the merged/_ = p \/\/ the merged/'
+  mutate "a shared scope's pool serves another handle" callbacks/scope.go 's/\t\tif sp\.RoutingPool == p \{\n\t\t\treturn sp\n\t\t\}\n\t\treturn p/\t\treturn sp/'
 }
 
 scatter_mutants() {
