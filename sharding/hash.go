@@ -50,11 +50,7 @@ func (h hashStrategy) Map(ctx context.Context, shards []string, keys []Key) ([]s
 
 // MapKey places one key without allocating.
 func (h hashStrategy) MapKey(ctx context.Context, shards []string, k Key) (string, error) {
-	i, err := h.MapKeyIndex(ctx, len(shards), k)
-	if err != nil {
-		return "", err
-	}
-	return shards[i], nil
+	return shardOfIndex(ctx, h, shards, k)
 }
 
 // MapKeyIndex places one key among n shards: one hash of the key.
@@ -89,11 +85,7 @@ func (j jumpStrategy) Map(ctx context.Context, shards []string, keys []Key) ([]s
 
 // MapKey places one key without allocating.
 func (j jumpStrategy) MapKey(ctx context.Context, shards []string, k Key) (string, error) {
-	i, err := j.MapKeyIndex(ctx, len(shards), k)
-	if err != nil {
-		return "", err
-	}
-	return shards[i], nil
+	return shardOfIndex(ctx, j, shards, k)
 }
 
 // MapKeyIndex places one key among n shards: one hash, then O(log n) steps.

@@ -43,3 +43,12 @@ func mapEach(ctx context.Context, m KeyMapper, shards []string, keys []Key) ([]s
 	}
 	return out, nil
 }
+
+// shardOfIndex is MapKey for a strategy that maps keys to indexes.
+func shardOfIndex(ctx context.Context, m IndexMapper, shards []string, k Key) (string, error) {
+	i, err := m.MapKeyIndex(ctx, len(shards), k)
+	if err != nil {
+		return "", err
+	}
+	return shards[i], nil
+}

@@ -41,11 +41,7 @@ func (m modulo) Map(ctx context.Context, shards []string, keys []Key) ([]string,
 
 // MapKey places one key without allocating.
 func (m modulo) MapKey(ctx context.Context, shards []string, k Key) (string, error) {
-	i, err := m.MapKeyIndex(ctx, len(shards), k)
-	if err != nil {
-		return "", err
-	}
-	return shards[i], nil
+	return shardOfIndex(ctx, m, shards, k)
 }
 
 // MapKeyIndex places one key among n shards, in constant time.
