@@ -295,10 +295,8 @@ func refusedRow(ctx context.Context, err error) *sql.Row {
 	return refusalDB().QueryRowContext(scatter.WithStatement(context.WithoutCancel(ctx), scatter.Refused(err)), "")
 }
 
-var refusalHandle = sync.OnceValue(scatter.NewDB)
-
 // refusalDB is the process's handle for refused rows; it never connects.
-func refusalDB() *sql.DB { return refusalHandle() }
+var refusalDB = sync.OnceValue(scatter.NewDB)
 
 func tableOf(stmt *gorm.Statement) string {
 	if stmt.Table != "" {

@@ -145,24 +145,25 @@ func (r *Router) Install(db *gorm.DB) error {
 			}
 		}
 	}
-	for _, p := range []struct {
+	// GORM's own query, row and create callbacks are wrapped: grant plans a
+	// scatter-gather read or splits a create right where GORM runs it.
+	for _, w := range []struct {
 		processor interface {
 			Get(string) func(*gorm.DB)
 			Replace(string, func(*gorm.DB)) error
 		}
 		name, otelName string
-	}{{cb.Query(), "gorm:query", "otel:before:select"}, {cb.Row(), "gorm:row", "otel:before:row"}} {
-		if next := p.processor.Get(p.name); next != nil {
-			spanBefore := p.processor.Get(p.otelName) != nil // as registerSpanHooks decides
-			if err := p.processor.Replace(p.name, r.wrapQuery(next, spanBefore)); err != nil {
-				return fmt.Errorf("grant: wrapping %s: %w", p.name, err)
+		run            func(*Router, *gorm.DB, func(*gorm.DB))
+	}{
+		{cb.Query(), "gorm:query", "otel:before:select", (*Router).query},
+		{cb.Row(), "gorm:row", "otel:before:row", (*Router).query},
+		{cb.Create(), "gorm:create", "otel:before:create", (*Router).create},
+	} {
+		if next := w.processor.Get(w.name); next != nil {
+			spanBefore := w.processor.Get(w.otelName) != nil // as registerSpanHooks decides
+			if err := w.processor.Replace(w.name, r.wrapStatement(next, w.run, spanBefore)); err != nil {
+				return fmt.Errorf("grant: wrapping %s: %w", w.name, err)
 			}
-		}
-	}
-	if create := cb.Create().Get("gorm:create"); create != nil {
-		spanBefore := cb.Create().Get("otel:before:create") != nil // as registerSpanHooks decides
-		if err := cb.Create().Replace("gorm:create", r.wrapCreate(create, spanBefore)); err != nil {
-			return fmt.Errorf("grant: wrapping gorm:create: %w", err)
 		}
 	}
 	if r.trace {

@@ -85,7 +85,7 @@ func (r *Router) Close() error {
 }
 
 // routeScatter sends a statement to several shards in parallel. A read is
-// planned later, once GORM has put its clauses together (see wrapQuery):
+// planned later, once GORM has put its clauses together (see query):
 // its rows are merged as one database holding every shard's rows would
 // have returned them, or it is refused before any shard is contacted. An
 // update or delete under AllShards runs on every shard's writer, each shard
@@ -137,27 +137,10 @@ func (r *Router) routeScatter(db *gorm.DB, f *route.Facts, d *route.Decision, ro
 	r.noteScatter(db, len(st.Targets))
 }
 
-// wrapQuery wraps GORM's query or row callback: a scatter-gather read is
+// query runs next, GORM's query or row callback. A scatter-gather read is
 // planned right where GORM builds its SQL, after every other callback has
 // shaped the statement, and the statement's clauses are restored after it
-// ran (GORM reuses a statement's clauses when a chain is reused). It also
-// decorates the statement's span, before the query when spanBefore (an
-// OpenTelemetry plugin installed before grant started the span in a
-// callback before this one), else after it (see registerSpanHooks).
-func (r *Router) wrapQuery(next func(*gorm.DB), spanBefore bool) func(*gorm.DB) {
-	return func(db *gorm.DB) {
-		if spanBefore {
-			r.decorateSpan(db)
-		}
-		r.query(db, next)
-		if !spanBefore {
-			r.decorateSpan(db)
-		}
-	}
-}
-
-// query runs next, GORM's query or row callback, planning it first if it
-// is a scatter-gather read.
+// ran (GORM reuses a statement's clauses when a chain is reused).
 func (r *Router) query(db *gorm.DB, next func(*gorm.DB)) {
 	if _, scattered := db.Statement.ConnPool.(scatterPool); !scattered {
 		next(db) // a statement on one node pays one type assertion here

@@ -33,7 +33,7 @@ const (
 // span the context carries). For writes "just after" is before GORM's
 // commit, which hands the statement back the handle's pool. Queries, rows
 // and creates are decorated the same way by grant's wrappers of gorm:query,
-// gorm:row and gorm:create (wrapQuery, wrapCreate), which saves a callback
+// gorm:row and gorm:create (wrapStatement), which saves a callback
 // on the hottest paths.
 func (r *Router) registerSpanHooks(db *gorm.DB) error {
 	cb := db.Callback()
@@ -58,6 +58,24 @@ func (r *Router) registerSpanHooks(db *gorm.DB) error {
 		}
 	}
 	return nil
+}
+
+// wrapStatement wraps next, GORM's query, row or create callback, in run,
+// grant's work around it (query, create). It also decorates the
+// statement's span: before run when spanBefore (an OpenTelemetry plugin
+// installed before grant started the span in a callback before this one),
+// else after it (see registerSpanHooks) — for a create, still before GORM's
+// commit hands the statement back the handle's pool.
+func (r *Router) wrapStatement(next func(*gorm.DB), run func(*Router, *gorm.DB, func(*gorm.DB)), spanBefore bool) func(*gorm.DB) {
+	return func(db *gorm.DB) {
+		if spanBefore {
+			r.decorateSpan(db)
+		}
+		run(r, db, next)
+		if !spanBefore {
+			r.decorateSpan(db)
+		}
+	}
 }
 
 // decorateSpan adds the statement's route to the recording span in its

@@ -46,21 +46,8 @@ func (r *Router) markSplit(db *gorm.DB, split *splitClause) {
 	db.Statement.ConnPool = noTxPool{}
 }
 
-// wrapCreate returns GORM's create callback wrapped: a split create inserts
-// each shard's rows in a transaction on that shard; any other runs as usual.
-// It decorates the statement's span as wrapQuery does.
-func (r *Router) wrapCreate(create func(*gorm.DB), spanBefore bool) func(*gorm.DB) {
-	return func(db *gorm.DB) {
-		if spanBefore {
-			r.decorateSpan(db)
-		}
-		r.create(db, create)
-		if !spanBefore {
-			r.decorateSpan(db) // before GORM's commit hands the statement back the handle's pool
-		}
-	}
-}
-
+// create runs GORM's create callback, or in its place, for a create whose
+// rows span shards, inserts each shard's rows in a transaction on that shard.
 func (r *Router) create(db *gorm.DB, create func(*gorm.DB)) {
 	if _, marked := db.Statement.ConnPool.(noTxPool); !marked {
 		create(db) // not split: one type assertion, no clause lookup

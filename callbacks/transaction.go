@@ -202,7 +202,7 @@ func (tx *lazyTx) QueryContext(ctx context.Context, query string, args ...any) (
 // when ctx is cancelled.
 func (tx *lazyTx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if tx.tx == nil {
-		return refusedRow(context.WithoutCancel(ctx), tx.unusable())
+		return refusedRow(ctx, tx.unusable())
 	}
 	return tx.tx.QueryRowContext(ctx, query, args...)
 }

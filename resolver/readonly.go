@@ -58,13 +58,21 @@ func (t *Topology) CheckReadOnlySessions() error {
 		if _, err := dsnOf(base); err != nil {
 			return n.errorf(err)
 		}
-		switch base.Name() {
-		case "postgres", "mysql", "sqlite":
-		default:
-			return n.errorf(fmt.Errorf("%w: dialect %q has no read-only session setting grant knows (postgres, mysql, sqlite)", ErrNoReadOnlySession, base.Name()))
+		if err := knowsReadOnly(base.Name()); err != nil {
+			return n.errorf(err)
 		}
 	}
 	return nil
+}
+
+// knowsReadOnly reports whether grant knows how to make a dialect's
+// sessions read only (openReadOnly has a case for each).
+func knowsReadOnly(dialect string) error {
+	switch dialect {
+	case "postgres", "mysql", "sqlite":
+		return nil
+	}
+	return fmt.Errorf("%w: dialect %q has no read-only session setting grant knows (postgres, mysql, sqlite)", ErrNoReadOnlySession, dialect)
 }
 
 func (n *Node) baseDialector() gorm.Dialector {
@@ -92,7 +100,7 @@ func (n *Node) openReadOnly() (*openNode, error) {
 	case "sqlite":
 		dsn, err = sqliteReadOnly(dsn)
 	default:
-		err = fmt.Errorf("%w: dialect %q has no read-only session setting grant knows (postgres, mysql, sqlite)", ErrNoReadOnlySession, base.Name())
+		err = knowsReadOnly(base.Name())
 	}
 	if err != nil {
 		return nil, n.errorf(err)
