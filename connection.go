@@ -72,7 +72,7 @@ func Shard(name string) func(*gorm.DB) *gorm.DB {
 			return db
 		}
 	}
-	return byShard.get(name, func() func(*gorm.DB) *gorm.DB { return callbacks.ScopeFunc(Connection{Shard: name}) })
+	return sharedScopes.get(Connection{Shard: name})
 }
 
 // ConnectedTo returns a context whose statements route by c, layered over any
@@ -106,7 +106,7 @@ func Role(name string) func(*gorm.DB) *gorm.DB {
 	case "":
 		return Connect(Connection{})
 	}
-	return byRole.get(name, func() func(*gorm.DB) *gorm.DB { return callbacks.ScopeFunc(Connection{Role: name}) })
+	return sharedScopes.get(Connection{Role: name})
 }
 
 // UseDatabase is a scope that sends the statement to the named database.
@@ -114,7 +114,7 @@ func UseDatabase(name string) func(*gorm.DB) *gorm.DB {
 	if name == "" {
 		return Connect(Connection{})
 	}
-	return byDatabase.get(name, func() func(*gorm.DB) *gorm.DB { return callbacks.ScopeFunc(Connection{Database: name}) })
+	return sharedScopes.get(Connection{Database: name})
 }
 
 // Connect is a scope that applies a whole Connection to the statement.
@@ -127,7 +127,7 @@ func Connect(c Connection) func(*gorm.DB) *gorm.DB {
 			return db
 		}
 	}
-	return byConnection.get(c, func() func(*gorm.DB) *gorm.DB { return callbacks.ScopeFunc(c) })
+	return sharedScopes.get(c)
 }
 
 // RandomPolicy picks a node uniformly at random, from a per-thread source:
