@@ -29,10 +29,7 @@ func (r *Router) routeInLazyTx(db *gorm.DB, f *route.Facts, target *route.Target
 	if tx.tx != nil {
 		f.Tx = route.Tx{State: route.Begun, Database: tx.database}
 	}
-	d, err := route.Decide(f, target)
-	if err == nil && d.CheckSubqueries {
-		err = r.check(db, &d)
-	}
+	d, err := r.decide(db, f, target)
 	if err != nil {
 		r.refuse(db, err)
 		return

@@ -122,10 +122,7 @@ func (r *Router) handle(db *gorm.DB, kind route.Kind) {
 		r.routeInLazyTx(db, &f, &target, tx)
 		return
 	}
-	d, err := route.Decide(&f, &target)
-	if err == nil && d.CheckSubqueries {
-		err = r.check(db, &d)
-	}
+	d, err := r.decide(db, &f, &target)
 	if err != nil {
 		r.refuse(db, err)
 		return
@@ -204,14 +201,15 @@ func (r *Router) gather(db *gorm.DB, f *route.Facts, m *modelRoute, target *rout
 	return nil
 }
 
-// check proves what the decision asks proven before anything runs: the
-// subqueries of a statement routed to one shard by its key read only rows
-// of that shard.
-func (r *Router) check(db *gorm.DB, d *route.Decision) error {
-	if mayHaveSubquery(db.Statement) {
-		return r.checkRoutedSubqueries(db, d.Database)
+// decide is route.Decide, then the proof the decision asks for before
+// anything runs: the subqueries of a statement routed to one shard by its
+// key read only rows of that shard.
+func (r *Router) decide(db *gorm.DB, f *route.Facts, target *route.Target) (route.Decision, error) {
+	d, err := route.Decide(f, target)
+	if err == nil && d.CheckSubqueries && mayHaveSubquery(db.Statement) {
+		err = r.checkRoutedSubqueries(db, d.Database)
 	}
-	return nil
+	return d, err
 }
 
 // assignIDs gives the rows of a create routed to one shard the IDs that
