@@ -28,6 +28,9 @@ type ClusterConfig struct {
 	// Health overrides Config.Health for every shard of the cluster; a
 	// shard's own DatabaseConfig.Health wins over it.
 	Health *HealthConfig
+	// MaxOpenPools, when > 0, caps the pools of this cluster's nodes on
+	// their own, as Config.MaxOpenPools caps the others.
+	MaxOpenPools int
 }
 
 // ShardConfig is one shard of a cluster: a name and a database.

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"context"
 	"fmt"
 	"sort"
 	"strconv"
@@ -82,6 +83,16 @@ type Config struct {
 	// itself costs no extra round trip. PostgreSQL, MySQL/MariaDB and
 	// SQLite; every node needs a DSN (checked at Initialize).
 	StrictPreventWrites bool
+	// MaxOpenPools caps how many node pools grant keeps open at once, for
+	// topologies with more databases than a server has connections for
+	// (thousands of shards, a database per tenant). When opening one more
+	// pool would pass the cap, the least recently used idle pool is closed
+	// first; a pool with a connection in use (a statement, an open
+	// transaction or open rows) is never closed, and an evicted pool reopens
+	// on its next statement. A cluster with its own
+	// ClusterConfig.MaxOpenPools counts its pools against that cap instead.
+	// The handle's own pool is never counted or closed. 0 means no cap.
+	MaxOpenPools int
 }
 
 // DatabaseConfig is one logical database: one writer and any number of replicas and
@@ -100,7 +111,8 @@ type DatabaseConfig struct {
 	// Policy overrides Config.Policy for this database.
 	Policy Policy
 	// Migrations tells grant's migrator where this database's migrations
-	// are and whether to run them; routing ignores it.
+	// are, whether to run them and over which connection; routing ignores
+	// it.
 	Migrations MigrationsConfig
 	// Health overrides Config.Health for this database (for a shard, it
 	// overrides its cluster's ClusterConfig.Health).
@@ -119,6 +131,12 @@ type MigrationsConfig struct {
 	// Disabled marks a database grant connects to but never migrates (the
 	// YAML file's "tasks: false"), like Rails' database_tasks: false.
 	Disabled bool
+	// DSN, when set, is the connection the migrator uses for this database
+	// (a shard's own, in its ShardConfig) instead of the writer's: a direct
+	// connection to the server when the writer's DSN goes through a
+	// transaction-pooling PgBouncer, whose pooling drops the session
+	// advisory lock the migrator holds. Its adapter is the writer's.
+	DSN string
 }
 
 // DefaultMigrationsTable is the version table when MigrationsConfig.Table
@@ -138,7 +156,30 @@ type NodeConfig struct {
 	Weight int
 	// Pool overrides the database's pool settings for this node.
 	Pool *PoolConfig
+	// Credentials, if set, is called for every new connection the node's
+	// pools open, and its answer replaces the DSN's user and password:
+	// rotating passwords, IAM tokens, Vault leases. Connections already
+	// open keep the credentials they were opened with. PostgreSQL (pgx)
+	// and MySQL/MariaDB nodes given by DSN and adapter only.
+	Credentials CredentialsFunc
+	// PasswordFile names a file whose content (trailing newline removed) is
+	// the password of every new connection, re-read each time: a secret
+	// mounted as a file and rotated in place. Exclusive with Credentials.
+	PasswordFile string
 }
+
+// Credentials are the user and password of one new connection.
+type Credentials struct {
+	User     string // "" keeps the DSN's user
+	Password string
+}
+
+// CredentialsFunc supplies the credentials of one new connection of the
+// node it is configured on. It is called concurrently, from whichever
+// goroutine needs a connection, and ctx is that statement's; an error
+// fails the connection attempt (and the statement) with the error wrapped
+// in a *NodeError.
+type CredentialsFunc func(ctx context.Context) (Credentials, error)
 
 // PoolConfig is database/sql pool tuning. Zero fields keep database/sql's defaults;
 // negative values are rejected.
@@ -147,6 +188,12 @@ type PoolConfig struct {
 	MaxIdleConns    int
 	ConnMaxLifetime time.Duration
 	ConnMaxIdleTime time.Duration
+	// CheckoutTimeout bounds how long a statement waits for a connection of
+	// a pool at its MaxOpenConns: past it the statement fails with an error
+	// matching ErrPoolExhausted that names the node, and nothing is sent.
+	// A context deadline that comes sooner wins. Statements already
+	// running are not affected. 0 means wait as long as the context allows.
+	CheckoutTimeout time.Duration
 }
 
 // merge returns p with zero fields taken from base.
@@ -163,6 +210,9 @@ func (p PoolConfig) merge(base PoolConfig) PoolConfig {
 	if p.ConnMaxIdleTime == 0 {
 		p.ConnMaxIdleTime = base.ConnMaxIdleTime
 	}
+	if p.CheckoutTimeout == 0 {
+		p.CheckoutTimeout = base.CheckoutTimeout
+	}
 	return p
 }
 
@@ -175,6 +225,7 @@ func (p PoolConfig) validate(path string) error {
 		{"max_idle_conns", int64(p.MaxIdleConns)},
 		{"conn_max_lifetime", int64(p.ConnMaxLifetime)},
 		{"conn_max_idle_time", int64(p.ConnMaxIdleTime)},
+		{"checkout_timeout", int64(p.CheckoutTimeout)},
 	} {
 		if f.value < 0 {
 			return &ConfigError{Path: path + "." + f.name, Problem: fmt.Sprintf("must not be negative, got %d", f.value)}
@@ -193,6 +244,9 @@ var builtinAdapters = []string{"mariadb", "mysql", "postgres", "postgresql"}
 func (c *Config) Validate() error {
 	if err := c.Consistency.validate(); err != nil {
 		return err
+	}
+	if c.MaxOpenPools < 0 {
+		return &ConfigError{Path: "max_open_pools", Problem: fmt.Sprintf("must be 0 (no cap) or more, got %d", c.MaxOpenPools)}
 	}
 	if c.MaxDistinctValues < 0 {
 		return &ConfigError{Path: "max_distinct_values", Problem: fmt.Sprintf("must be 0 (the default, 1,000,000) or more, got %d", c.MaxDistinctValues)}
@@ -308,6 +362,10 @@ func (c *Config) validateNode(path string, n NodeConfig) error {
 		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("unknown adapter %s (known adapters: %s)", quoteValue(n.Adapter), strings.Join(c.adapterNames(), ", "))}
 	case n.Weight < 0:
 		return &ConfigError{Path: path + ".weight", Problem: fmt.Sprintf("must not be negative, got %d", n.Weight)}
+	case n.Credentials != nil && n.PasswordFile != "":
+		return &ConfigError{Path: path + ".password_file", Problem: "give either a credentials function or a password file, not both"}
+	case (n.Credentials != nil || n.PasswordFile != "") && n.Dialector != nil:
+		return &ConfigError{Path: path, Problem: "credentials need a DSN with an adapter: grant cannot reach inside a dialector to set them"}
 	}
 	if n.Pool != nil {
 		return n.Pool.validate(path + ".pool")

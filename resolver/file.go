@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 	"gorm.io/gorm"
@@ -205,13 +206,13 @@ func (p *parser) syntaxError(err error, data []byte) *FileError {
 }
 
 var (
-	topKeys         = []string{"default", "trace_routes", "policy", "tables", "databases", "clusters", "health", "consistency", "max_distinct_values", "strict_prevent_writes"}
-	databaseKeys    = []string{"adapter", "dsn", "writer", "replicas", "roles", "pool", "policy", "migrations", "migrations_table", "tasks", "health"}
-	clusterKeys     = []string{"adapter", "pool", "policy", "migrations", "migrations_table", "tasks", "health", "shard_keys", "shards"}
-	shardKeys       = []string{"name", "dsn", "writer", "replicas", "roles", "pool", "policy", "health"}
-	nodeKeys        = []string{"name", "dsn", "adapter", "weight", "pool"}
-	poolKeys        = []string{"max_open_conns", "max_idle_conns", "conn_max_lifetime", "conn_max_idle_time"}
-	healthKeys      = []string{"interval", "timeout", "max_replica_lag", "rejoin_after", "fail_without_replica"}
+	topKeys         = []string{"default", "trace_routes", "policy", "tables", "databases", "clusters", "health", "consistency", "max_distinct_values", "strict_prevent_writes", "max_open_pools"}
+	databaseKeys    = []string{"adapter", "dsn", "password_file", "writer", "replicas", "roles", "pool", "policy", "migrations", "migrations_table", "migrations_dsn", "tasks", "health"}
+	clusterKeys     = []string{"adapter", "pool", "policy", "migrations", "migrations_table", "tasks", "health", "shard_keys", "shards", "max_open_pools"}
+	shardKeys       = []string{"name", "dsn", "password_file", "writer", "replicas", "roles", "pool", "policy", "health", "migrations_dsn"}
+	nodeKeys        = []string{"name", "dsn", "adapter", "weight", "pool", "password_file"}
+	poolKeys        = []string{"max_open_conns", "max_idle_conns", "conn_max_lifetime", "conn_max_idle_time", "checkout_timeout"}
+	healthKeys      = []string{"interval", "timeout", "max_replica_lag", "rejoin_after", "fail_without_replica", "read_timeout", "read_timeouts"}
 	consistencyKeys = []string{"mode", "delay", "causal_wait"}
 	shardKeyKeys    = []string{"column", "strategy"}
 )
@@ -259,6 +260,8 @@ func (p *parser) config(root *yaml.Node) (Config, error) {
 			cfg.Consistency, err = p.consistency(e.key, e.value)
 		case "max_distinct_values":
 			cfg.MaxDistinctValues, err = p.integer(e.key, e.value)
+		case "max_open_pools":
+			cfg.MaxOpenPools, err = p.integer(e.key, e.value)
 		case "strict_prevent_writes":
 			cfg.StrictPreventWrites, _, err = p.boolean(e.key, e.value)
 		}
@@ -341,6 +344,8 @@ func (p *parser) pool(path string, n *yaml.Node) (PoolConfig, error) {
 			pool.ConnMaxLifetime, err = p.duration(key, e.value)
 		case "conn_max_idle_time":
 			pool.ConnMaxIdleTime, err = p.duration(key, e.value)
+		case "checkout_timeout":
+			pool.CheckoutTimeout, err = p.duration(key, e.value)
 		}
 		if err != nil {
 			return pool, err
@@ -370,12 +375,31 @@ func (p *parser) health(path string, n *yaml.Node) (HealthConfig, error) {
 			h.RejoinAfter, err = p.integer(key, e.value)
 		case "fail_without_replica":
 			h.FailWithoutReplica, _, err = p.boolean(key, e.value)
+		case "read_timeout":
+			h.ReadTimeout, err = p.duration(key, e.value)
+		case "read_timeouts":
+			h.ReadTimeouts, err = p.durations(key, e.value)
 		}
 		if err != nil {
 			return h, err
 		}
 	}
 	return h, nil
+}
+
+// durations reads a mapping of names to durations (health.read_timeouts).
+func (p *parser) durations(path string, n *yaml.Node) (map[string]time.Duration, error) {
+	entries, err := p.mapping(path, n, nil)
+	if err != nil || len(entries) == 0 {
+		return nil, err
+	}
+	out := make(map[string]time.Duration, len(entries))
+	for _, e := range entries {
+		if out[e.key], err = p.duration(join(path, e.key), e.value); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // healthOverride is health for a database, cluster or shard: a pointer,
@@ -432,6 +456,8 @@ func (p *parser) migrations(path string, e entry, m *MigrationsConfig) (bool, er
 		m.Dir, err = p.str(path+".migrations", e.value)
 	case "migrations_table":
 		m.Table, err = p.str(path+".migrations_table", e.value)
+	case "migrations_dsn":
+		m.DSN, err = p.str(path+".migrations_dsn", e.value)
 	case "tasks":
 		var tasks, given bool
 		tasks, given, err = p.boolean(path+".tasks", e.value)

@@ -68,7 +68,7 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 		{"empty file", []byte("# nothing\n"), nil, 0, "", "empty file"},
 		{"null document", []byte("~\n"), nil, 1, "", "empty file"},
 		{"two documents", yml("{}", "---", "databases: {}"), nil, 2, "", "a second YAML document"},
-		{"top level is a list", yml("- databases"), nil, 1, "", "expected a mapping (default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values, strict_prevent_writes), got a list"},
+		{"top level is a list", yml("- databases"), nil, 1, "", "expected a mapping (default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values, strict_prevent_writes, max_open_pools), got a list"},
 		{"unknown top-level key", yml(
 			"default: primary",
 			"databasez: {}",
@@ -78,7 +78,7 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 			"  primary:",
 			"    adapter: postgres",
 			"    replica: []",
-		), nil, 4, "databases.primary.replica", `unknown key "replica" (did you mean "replicas"?); allowed keys: adapter, dsn, writer, replicas, roles, pool, policy, migrations, migrations_table, tasks, health`},
+		), nil, 4, "databases.primary.replica", `unknown key "replica" (did you mean "replicas"?); allowed keys: adapter, dsn, password_file, writer, replicas, roles, pool, policy, migrations, migrations_table, migrations_dsn, tasks, health`},
 		{"unknown node key", yml(
 			"databases:",
 			"  primary:",
@@ -96,7 +96,7 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 			"    shards:",
 			"      - name: s1",
 			"        migrations: db",
-		), nil, 5, "clusters.orders.shards[0].migrations", `unknown key "migrations"; allowed keys: name, dsn, writer, replicas, roles, pool, policy, health`},
+		), nil, 5, "clusters.orders.shards[0].migrations", `unknown key "migrations"; allowed keys: name, dsn, password_file, writer, replicas, roles, pool, policy, health, migrations_dsn`},
 		{"unknown pool key", yml(
 			"databases:",
 			"  primary:",
@@ -123,7 +123,7 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 			"  primary:",
 			"    replicas:",
 			"      - host=r1",
-		), nil, 4, "databases.primary.replicas[0]", `expected a mapping (name, dsn, adapter, weight, pool), got "host=r1"`},
+		), nil, 4, "databases.primary.replicas[0]", `expected a mapping (name, dsn, adapter, weight, pool, password_file), got "host=r1"`},
 		{"list where a string is expected", yml(
 			"databases:",
 			"  primary:",
@@ -360,7 +360,7 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 			"  orders:",
 			"    health: 1s",
 			"    shards: [{name: s1, adapter: postgres, dsn: a}]",
-		), nil, 3, "clusters.orders.health", `expected a mapping (interval, timeout, max_replica_lag, rejoin_after, fail_without_replica), got "1s"`},
+		), nil, 3, "clusters.orders.health", `expected a mapping (interval, timeout, max_replica_lag, rejoin_after, fail_without_replica, read_timeout, read_timeouts), got "1s"`},
 		{"health interval without unit", yml(
 			"health:",
 			"  interval: 5",

@@ -33,6 +33,9 @@ type dbSpec struct {
 	replicas []nodeSpec
 	roles    map[string][]nodeSpec
 	db       DatabaseConfig // Pool, Policy, Migrations, Health
+	// passwordFile is the short form's "password_file:", for its dsn.
+	passwordFile  string
+	passwordFileL int
 }
 
 func (p *parser) databases(n *yaml.Node, defaultName string) (map[string]DatabaseConfig, error) {
@@ -108,6 +111,8 @@ func (p *parser) cluster(name, path string, line int, n *yaml.Node) (ClusterConf
 			c.Policy, err = p.policy(path+".policy", e.value)
 		case "health":
 			c.Health, err = p.healthOverride(path+".health", e.value)
+		case "max_open_pools":
+			c.MaxOpenPools, err = p.integer(path+".max_open_pools", e.value)
 		case "shard_keys":
 			c.ShardKeys, err = p.shardKeys(path+".shard_keys", e.value)
 		case "shards":
@@ -184,6 +189,9 @@ func (p *parser) dbSection(path string, line int, n *yaml.Node, allowed []string
 			if dsn, err = p.str(key, e.value); err == nil {
 				spec.dsn = &nodeSpec{path: path, line: e.line, dsnLine: e.line, node: NodeConfig{DSN: dsn}}
 			}
+		case "password_file":
+			spec.passwordFile, err = p.str(key, e.value)
+			spec.passwordFileL = e.line
 		case "writer":
 			var w nodeSpec
 			if w, err = p.node(key, e.line, e.value); err == nil {
@@ -278,6 +286,8 @@ func (p *parser) node(path string, line int, n *yaml.Node) (nodeSpec, error) {
 			if pool, err = p.pool(key, e.value); err == nil {
 				spec.node.Pool = &pool
 			}
+		case "password_file":
+			spec.node.PasswordFile, err = p.str(key, e.value)
 		}
 		if err != nil {
 			return spec, err
@@ -311,6 +321,14 @@ func (p *parser) build(s *dbSpec, o buildOpts) (DatabaseConfig, error) {
 			w = &nodeSpec{path: s.path, line: s.line, dsnLine: s.line}
 		}
 		w.node.DSN, overridden = v, true
+	}
+	if s.passwordFile != "" {
+		if s.writer != nil {
+			return db, p.fail(s.passwordFileL, s.path+".password_file", "goes with the short form (dsn:); with writer:, put password_file inside the writer")
+		}
+		if w != nil {
+			w.node.PasswordFile = s.passwordFile
+		}
 	}
 	if w == nil && !o.mayOmitWriter {
 		problem := "missing writer: give dsn or writer, or set " + o.envVar

@@ -42,6 +42,17 @@ type HealthConfig struct {
 	// false sends them to the writer; true fails them with
 	// ErrNoHealthyReplica (a *RouteError naming the database).
 	FailWithoutReplica bool
+	// ReadTimeout bounds how long a read on a replica (or custom-role node)
+	// may wait for its first row. Past it the read is cancelled and run
+	// once more on another node in rotation, else the writer; that is safe
+	// because a read that returned nothing has changed nothing and shown
+	// nothing. The slow node leaves the rotation until its next good check.
+	// Reads inside a transaction, writes and the writer's reads are never
+	// bounded. 0 means unbounded (the context's deadline, if any).
+	ReadTimeout time.Duration
+	// ReadTimeouts overrides ReadTimeout per role ("reading" or a custom
+	// role's name).
+	ReadTimeouts map[string]time.Duration
 }
 
 // DefaultRejoinAfter is HealthConfig.RejoinAfter when it is 0.
@@ -72,9 +83,15 @@ func (h HealthConfig) validate(path string) error {
 		{"interval", h.Interval},
 		{"timeout", h.Timeout},
 		{"max_replica_lag", h.MaxReplicaLag},
+		{"read_timeout", h.ReadTimeout},
 	} {
 		if f.value < 0 {
 			return &ConfigError{Path: path + "." + f.name, Problem: fmt.Sprintf("must not be negative, got %s", f.value)}
+		}
+	}
+	for _, role := range sortedKeys(h.ReadTimeouts) {
+		if v := h.ReadTimeouts[role]; v < 0 {
+			return &ConfigError{Path: join(path+".read_timeouts", role), Problem: fmt.Sprintf("must not be negative, got %s", v)}
 		}
 	}
 	if h.RejoinAfter < 0 {
