@@ -68,6 +68,13 @@ type (
 	// MetricsConfig turns on the Prometheus route metrics (Config.Metrics);
 	// Plugin.Collectors returns them. See docs/observability.md.
 	MetricsConfig = resolver.MetricsConfig
+	// Credentials and CredentialsFunc supply a node's user and password for
+	// each new connection (NodeConfig.Credentials).
+	Credentials     = resolver.Credentials
+	CredentialsFunc = resolver.CredentialsFunc
+	// PoolCounts are the node pools open, opened and evicted
+	// (Plugin.PoolCounts; Config.MaxOpenPools).
+	PoolCounts = resolver.PoolCounts
 )
 
 // Built-in role names.
@@ -95,6 +102,10 @@ var (
 	// node's read-only sessions (no DSN, or a dialect grant cannot make
 	// read only); Use fails with it, naming the node.
 	ErrNoReadOnlySession = resolver.ErrNoReadOnlySession
+	// ErrPoolExhausted: a statement waited PoolConfig.CheckoutTimeout for a
+	// connection and none came free; nothing was sent. The *NodeError
+	// wrapping it names the node.
+	ErrPoolExhausted = resolver.ErrPoolExhausted
 )
 
 // PluginName is the name grant registers under in gorm.Config.Plugins.
@@ -226,6 +237,15 @@ func (p *Plugin) Collectors() []prometheus.Collector {
 		return m.Collectors()
 	}
 	return nil
+}
+
+// PoolCounts reports how many node pools grant has open, has opened and
+// has evicted (Config.MaxOpenPools); zero before Initialize.
+func (p *Plugin) PoolCounts() PoolCounts {
+	if r := p.routerOrNil(); r != nil {
+		return r.Topology().PoolCounts()
+	}
+	return PoolCounts{}
 }
 
 // RouteCounts returns how many statements went where, keyed

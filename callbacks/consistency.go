@@ -81,7 +81,7 @@ func (r *Router) recordWrite(ctx context.Context, s *resolver.Session, database 
 // commit the commit record is flushed before COMMIT returns) or MariaDB's
 // binlog GTID position (it includes the commit).
 func writerPosition(ctx context.Context, writer *resolver.Node) (resolver.Position, error) {
-	db, err := writer.DB()
+	db, err := writer.Direct()
 	if err != nil {
 		return resolver.Position{}, err
 	}
@@ -177,7 +177,7 @@ func (r *Router) caughtUpReplica(ctx context.Context, database *resolver.Databas
 // replayed asks a replica whether it has replayed pos. MariaDB waits there
 // itself (MASTER_GTID_WAIT), for up to wait.
 func replayed(ctx context.Context, replica *resolver.Node, pos resolver.Position, wait time.Duration) (bool, error) {
-	db, err := replica.DB()
+	db, err := replica.Direct()
 	if err != nil {
 		return false, err
 	}

@@ -83,6 +83,10 @@ func NodeOf(pool gorm.ConnPool) (n *Node, ok bool) {
 		return p.node, true
 	case *failoverPreparedDB:
 		return p.node, true
+	case *nodePool:
+		return p.node, true
+	case *preparedNodePool:
+		return p.node, true
 	}
 	return nil, false
 }

@@ -37,6 +37,24 @@ type Node struct {
 	// readOnly is the node's second pool, of sessions the server keeps read
 	// only (strict write prevention); opened on first use.
 	readOnly atomic.Pointer[openNode]
+	// prepared and readOnlyPrepared are the node's prepared-statement
+	// caches over each pool, made on a PrepareStmt statement's first use:
+	// a cache costs GORM a goroutine when it has a TTL.
+	prepared, readOnlyPrepared atomic.Pointer[gorm.PreparedStmtDB]
+	// guard: the node's pools may be evicted (a limiter) or bound their
+	// checkouts, so Pool hands out nodePools (nodepool.go), made on first
+	// use into guarded, instead of the *sql.DB.
+	guard   bool
+	guarded atomic.Pointer[guardedPools]
+	// limiter caps the open pools of the node's set (Config.MaxOpenPools,
+	// ClusterConfig.MaxOpenPools); nil when uncapped.
+	limiter *poolLimiter
+	// lastUse is the limiter's clock when the node was last used: eviction
+	// closes the pool with the oldest.
+	lastUse atomic.Uint64
+	// held: Node.DB handed the *sql.DB out; grant cannot tell when its user
+	// is done with it, so the pool is never evicted.
+	held atomic.Bool
 
 	// health is the last check's snapshot; nil before the first check.
 	health atomic.Pointer[NodeHealth]
@@ -48,14 +66,16 @@ type Node struct {
 	failover *failoverPools
 }
 
-// openNode is a Node's pool once opened. prepared shares the pool and keeps
-// the node's own prepared-statement cache, so a statement prepared on this
-// node is only ever run on this node.
+// guardedPools are a node's two nodePools, made once at Build.
+type guardedPools struct {
+	plain, readOnly, preparedPlain, preparedReadOnly gorm.ConnPool
+}
+
+// openNode is a Node's pool once opened.
 type openNode struct {
-	sqlDB    *sql.DB
-	pool     gorm.ConnPool
-	prepared *gorm.PreparedStmtDB
-	owned    bool // grant opened it and closes it; false for the handle's own pool
+	sqlDB *sql.DB
+	pool  gorm.ConnPool
+	owned bool // grant opened it and closes it; false for the handle's own pool
 }
 
 // openSettings are what every lazily opened node copies from the handle.
@@ -68,6 +88,7 @@ type openSettings struct {
 	prepareMax int
 	prepareTTL time.Duration
 	onOpen     func(*Node, *sql.DB)
+	counters   *poolCounters
 }
 
 // DSN is the node's DSN with its password replaced by "xxxxx"; "" for the
@@ -119,7 +140,7 @@ func (n *Node) Opened() bool { return n.opened.Load() != nil }
 // (Exec, Begin, Prepare) are never retried. That pool opens the node on
 // first use, so its open errors surface (and fail over) on the query.
 func (n *Node) Pool(prepared bool) (gorm.ConnPool, error) {
-	if o := n.opened.Load(); o != nil && !prepared && n.failover == nil {
+	if o := n.opened.Load(); o != nil && !prepared && n.failover == nil && !n.guard {
 		return o.pool, nil // the common case, kept small enough to inline
 	}
 	return n.failoverPool(prepared)
@@ -132,34 +153,96 @@ func (n *Node) failoverPool(prepared bool) (gorm.ConnPool, error) {
 	return n.rawPool(prepared, false)
 }
 
+// Direct is the node's pool without read failover: a statement on it runs
+// on this node or fails. Like Pool it opens the node on first use and,
+// under Config.MaxOpenPools, reopens an evicted pool; use it rather than DB
+// for single statements.
+func (n *Node) Direct() (gorm.ConnPool, error) { return n.rawPool(false, false) }
+
 // rawPool is Pool (or, readOnly, ReadOnlyPool) without failover.
 func (n *Node) rawPool(prepared, readOnly bool) (gorm.ConnPool, error) {
-	o := n.opened.Load()
-	if readOnly {
-		o = n.readOnly.Load()
+	if n.guard {
+		g := n.guardedPools()
+		switch {
+		case prepared && readOnly:
+			return g.preparedReadOnly, nil
+		case prepared:
+			return g.preparedPlain, nil
+		case readOnly:
+			return g.readOnly, nil
+		}
+		return g.plain, nil
 	}
-	if o == nil {
-		var err error
-		if readOnly {
-			o, err = n.openReadOnly()
-		} else {
-			o, err = n.open()
-		}
-		if err != nil {
-			return nil, err
-		}
+	o, err := n.current(readOnly)
+	if err != nil {
+		return nil, err
 	}
 	if prepared {
-		return o.prepared, nil
+		return n.preparedCache(readOnly, o.pool), nil
 	}
 	return o.pool, nil
 }
 
+// current is the node's open pool of the kind, opened if needed.
+func (n *Node) current(readOnly bool) (*openNode, error) {
+	if readOnly {
+		if o := n.readOnly.Load(); o != nil {
+			return o, nil
+		}
+		return n.openReadOnly()
+	}
+	if o := n.opened.Load(); o != nil {
+		return o, nil
+	}
+	return n.open()
+}
+
+// preparedCache is the node's prepared-statement cache over pool (the
+// *sql.DB, or the node's nodePool when it has one, which outlives
+// evictions), made on first use. When the handle sets no PrepareStmtTTL the
+// cache gets GORM's "no expiry" TTL, the one value for which GORM's cache
+// starts no goroutine (its goroutines never exit); statements still leave
+// it by PrepareStmtMaxSize and when the pool closes.
+func (n *Node) preparedCache(readOnly bool, pool gorm.ConnPool) *gorm.PreparedStmtDB {
+	slot := &n.prepared
+	if readOnly {
+		slot = &n.readOnlyPrepared
+	}
+	if c := slot.Load(); c != nil {
+		return c
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c := slot.Load(); c != nil {
+		return c
+	}
+	ttl := n.settings.prepareTTL
+	if ttl <= 0 {
+		ttl = gormNoExpiryTTL
+	}
+	c := gorm.NewPreparedStmtDB(pool, n.settings.prepareMax, ttl)
+	slot.Store(c)
+	return c
+}
+
+// gormNoExpiryTTL is GORM's internal noEvictionTTL (internal/lru): a
+// cache made with it has no expiry goroutine.
+const gormNoExpiryTTL = 24 * time.Hour * 365 * 10
+
 // DB opens the node's pool if needed and returns its *sql.DB, for work
 // outside GORM's statements (migrations). The pool stays the node's: do not
-// close it. Errors are *NodeError with the DSN redacted.
+// close it. Under Config.MaxOpenPools a node whose *sql.DB was handed out is
+// never evicted, since grant cannot know when its user is done; use Direct
+// for single statements. Errors are *NodeError with the DSN redacted.
 func (n *Node) DB() (*sql.DB, error) {
-	o, err := n.open()
+	n.held.Store(true)
+	return n.sqlDB()
+}
+
+// sqlDB is DB without holding the pool: for grant's own statements, which
+// retry on a reopened pool.
+func (n *Node) sqlDB() (*sql.DB, error) {
+	o, err := n.current(false)
 	if err != nil {
 		return nil, err
 	}
@@ -189,16 +272,25 @@ func (n *Node) Holds(db *sql.DB) bool {
 }
 
 func (n *Node) open() (*openNode, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	if o := n.opened.Load(); o != nil {
+		return o, nil
+	}
+	n.reserve()
+	n.mu.Lock()
+	if o := n.opened.Load(); o != nil {
+		n.mu.Unlock()
+		n.unreserve()
 		return o, nil
 	}
 	sqlDB, err := n.openSQLDB(n.dialector)
 	if err != nil {
+		n.mu.Unlock()
+		n.unreserve()
 		return nil, err
 	}
 	o := n.adopt(sqlDB, sqlDB, true)
+	n.mu.Unlock()
+	n.counted()
 	if n.settings.onOpen != nil {
 		n.settings.onOpen(n, sqlDB)
 	}
@@ -231,12 +323,7 @@ func (n *Node) openSQLDB(dialector gorm.Dialector) (*sql.DB, error) {
 // writer) without taking ownership of it.
 // sqlDB is nil when the handle's pool is not a *sql.DB.
 func (n *Node) adopt(pool gorm.ConnPool, sqlDB *sql.DB, owned bool) *openNode {
-	o := &openNode{
-		sqlDB:    sqlDB,
-		pool:     pool,
-		prepared: gorm.NewPreparedStmtDB(pool, n.settings.prepareMax, n.settings.prepareTTL),
-		owned:    owned,
-	}
+	o := &openNode{sqlDB: sqlDB, pool: pool, owned: owned}
 	n.opened.Store(o)
 	return o
 }
@@ -264,24 +351,43 @@ func (n *Node) errorf(cause error) error {
 	return &NodeError{Node: n.key, DSN: n.dsn, message: msg, cause: cause}
 }
 
+// close closes the node's pools (Topology.Close): statements already
+// running finish on their connections; the next one reopens the node.
 func (n *Node) close() error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
+	closed := n.detach()
+	n.mu.Unlock()
 	var errs []error
+	for _, db := range closed {
+		errs = append(errs, db.Close())
+	}
+	n.closed(len(closed))
+	return errors.Join(errs...)
+}
+
+// detach forgets the node's pools and frees its prepared statements,
+// returning the pools grant owns for the caller to close outside n.mu.
+// The handle's own pool stays installed (its owner closes it). Callers hold
+// n.mu.
+func (n *Node) detach() []*sql.DB {
+	var closed []*sql.DB
+	for _, c := range [...]*gorm.PreparedStmtDB{n.prepared.Load(), n.readOnlyPrepared.Load()} {
+		if c != nil {
+			c.Close()
+		}
+	}
 	if o := n.readOnly.Swap(nil); o != nil {
-		o.prepared.Close()
-		errs = append(errs, o.sqlDB.Close())
+		closed = append(closed, o.sqlDB)
 	}
-	o := n.opened.Load()
-	if o == nil {
-		return errors.Join(errs...)
+	if o := n.opened.Load(); o != nil && o.owned {
+		n.opened.Store(nil)
+		closed = append(closed, o.sqlDB)
 	}
-	o.prepared.Close()
-	if !o.owned {
-		return errors.Join(errs...) // the handle's pool: its owner closes it, and it stays usable
+	if !n.guard { // a cache over a closed *sql.DB is useless; a nodePool's outlives it
+		n.prepared.Store(nil)
+		n.readOnlyPrepared.Store(nil)
 	}
-	n.opened.Store(nil)
-	return errors.Join(append(errs, o.sqlDB.Close())...)
+	return closed
 }
 
 func (n *Node) String() string { return n.key }

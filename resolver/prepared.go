@@ -51,8 +51,8 @@ func newNodeStatements[S interface{ Close() error }, C any](_ stmtStore[S, C], w
 // own pool, then its read-only one).
 func (v *nodeStatements[S, C]) caches(yield func(stmtStore[S, C], *sync.RWMutex) bool) {
 	for _, n := range v.nodes {
-		for _, o := range [...]*openNode{n.opened.Load(), n.readOnly.Load()} {
-			if o != nil && !yield(any(o.prepared.Stmts).(stmtStore[S, C]), o.prepared.Mux) {
+		for _, c := range [...]*gorm.PreparedStmtDB{n.prepared.Load(), n.readOnlyPrepared.Load()} {
+			if c != nil && !yield(any(c.Stmts).(stmtStore[S, C]), c.Mux) {
 				return
 			}
 		}
@@ -98,26 +98,39 @@ func (v *nodeStatements[S, C]) Delete(key string) {
 // writer's cache lock as GORM's own prepare does; it unlocks locker once
 // the statement is cached, as GORM's store does.
 func (v *nodeStatements[S, C]) New(ctx context.Context, key string, isTransaction bool, conn C, locker sync.Locker) (S, error) {
-	o, err := v.writer.open()
+	c, err := v.writer.statementCache()
 	if err != nil {
 		locker.Unlock()
 		var none S
 		return none, err
 	}
-	o.prepared.Mux.Lock()
-	both := unlockBoth{locker, o.prepared.Mux}
-	return any(o.prepared.Stmts).(stmtStore[S, C]).New(ctx, key, isTransaction, conn, both)
+	c.Mux.Lock()
+	both := unlockBoth{locker, c.Mux}
+	return any(c.Stmts).(stmtStore[S, C]).New(ctx, key, isTransaction, conn, both)
 }
 
 // Set caches value on the writer; if the writer cannot open, value is
 // closed rather than leaked.
 func (v *nodeStatements[S, C]) Set(key string, value S) {
-	o, err := v.writer.open()
+	c, err := v.writer.statementCache()
 	if err != nil {
 		go value.Close()
 		return
 	}
-	any(o.prepared.Stmts).(stmtStore[S, C]).Set(key, value)
+	any(c.Stmts).(stmtStore[S, C]).Set(key, value)
+}
+
+// statementCache is the node's prepared-statement cache over its own
+// (not read-only) pool, made if needed.
+func (n *Node) statementCache() (*gorm.PreparedStmtDB, error) {
+	if n.guard {
+		return n.guardedPools().preparedPlain.(*preparedNodePool).cache(), nil
+	}
+	o, err := n.current(false)
+	if err != nil {
+		return nil, err
+	}
+	return n.preparedCache(false, o.pool), nil
 }
 
 // unlockBoth is the locker GORM's store unlocks once a statement is cached.

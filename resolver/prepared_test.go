@@ -15,8 +15,8 @@ import (
 
 // cachedOn lists the SQL cached in n's own prepared-statement cache.
 func cachedOn(n *Node) []string {
-	if o := n.opened.Load(); o != nil {
-		return o.prepared.Stmts.Keys()
+	if c := n.prepared.Load(); c != nil {
+		return c.Stmts.Keys()
 	}
 	return nil
 }

@@ -109,18 +109,23 @@ func (n *Node) openReadOnly() (*openNode, error) {
 	if err != nil {
 		return nil, n.errorf(err)
 	}
+	n.reserve()
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	if o := n.readOnly.Load(); o != nil {
+		n.mu.Unlock()
+		n.unreserve()
 		return o, nil
 	}
 	sqlDB, err := n.openSQLDB(dialector)
 	if err != nil {
+		n.mu.Unlock()
+		n.unreserve()
 		return nil, err
 	}
-	o := &openNode{sqlDB: sqlDB, pool: sqlDB, owned: true,
-		prepared: gorm.NewPreparedStmtDB(sqlDB, n.settings.prepareMax, n.settings.prepareTTL)}
+	o := &openNode{sqlDB: sqlDB, pool: sqlDB, owned: true}
 	n.readOnly.Store(o)
+	n.mu.Unlock()
+	n.counted()
 	return o, nil
 }
 
@@ -128,7 +133,7 @@ func (n *Node) openReadOnly() (*openNode, error) {
 // transactions read only: MariaDB kept tx_read_only (transaction_read_only
 // came in 11.1), MySQL 8 has only transaction_read_only.
 func (n *Node) readOnlyVariable() (string, error) {
-	db, err := n.DB()
+	db, err := n.sqlDB()
 	if err != nil {
 		return "", err
 	}

@@ -29,6 +29,8 @@ type Topology struct {
 	mapped        bool // Config.Tables maps a table: read on every statement
 	nodes         []*Node
 
+	counters poolCounters
+
 	healthMu sync.Mutex // guards run
 	run      *healthRun // the running health checks, nil when none
 	probe    probeFunc  // nil: probeNode; tests inject fakes
@@ -77,8 +79,9 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	settings := &openSettings{handle: h.Dialector, logger: h.Logger, nowFunc: h.NowFunc, prepareMax: h.PrepareMax, prepareTTL: h.PrepareTTL, onOpen: h.OnOpen}
 	t := &Topology{databases: map[string]*Database{}, clusters: map[string]*Cluster{}, tables: map[string]*Database{}, clusterTables: map[string]*Cluster{}}
+	settings := &openSettings{handle: h.Dialector, logger: h.Logger, nowFunc: h.NowFunc, prepareMax: h.PrepareMax, prepareTTL: h.PrepareTTL, onOpen: h.OnOpen,
+		counters: &t.counters}
 	defaultPolicy := guardPolicy(cfg.Policy)
 
 	// build turns one database (or one shard of a cluster) into its runtime
@@ -114,7 +117,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			// The default database's writer is the handle's own pool; the
 			// database's pool settings apply to it like to any other node.
 			d.writer = &Node{owner: d, database: name, role: Writing, name: "writer", label: name + "/" + Writing,
-				key: name + "/" + Writing + "/writer", weight: 1, settings: settings, dialect: h.Dialect}
+				key: name + "/" + Writing + "/writer", weight: 1, settings: settings, dialect: h.Dialect, pool: dc.Pool}
 			d.writer.adopt(h.Pool, h.SQLDB, false)
 			if h.SQLDB != nil {
 				applyPool(h.SQLDB, dc.Pool)
@@ -174,7 +177,34 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		}
 	}
 	t.mapped = len(cfg.Tables) > 0
+	t.limitPools(&cfg, h)
 	return t, nil
+}
+
+// limitPools gives each node its pool limiter (a cluster's own cap, else
+// Config.MaxOpenPools) and guards the nodes whose pools may be evicted or
+// bound their checkouts. The handle's own pool is never evicted.
+func (t *Topology) limitPools(cfg *Config, h Handle) {
+	var global *poolLimiter
+	if cfg.MaxOpenPools > 0 {
+		global = newPoolLimiter(cfg.MaxOpenPools)
+	}
+	own := map[*Cluster]*poolLimiter{}
+	for name, cc := range cfg.Clusters {
+		if cc.MaxOpenPools > 0 {
+			own[t.clusters[name]] = newPoolLimiter(cc.MaxOpenPools)
+		}
+	}
+	for _, n := range t.nodes {
+		adopted := n.dialector == nil
+		if !adopted {
+			n.limiter = global
+			if l, ok := own[n.owner.cluster]; ok {
+				n.limiter = l
+			}
+		}
+		n.guard = n.limiter != nil || n.pool.CheckoutTimeout > 0 && (!adopted || h.SQLDB != nil)
+	}
 }
 
 func (t *Topology) newNode(cfg *Config, path, database, role string, nc NodeConfig, defaultName string, dbPool PoolConfig, s *openSettings, dialect string) (*Node, error) {

@@ -1,0 +1,343 @@
+package grant_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"github.com/glebarez/sqlite"
+	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/internal/testdb"
+)
+
+// tenantCluster configures cluster "tenants" with one shard per name,
+// shard i on databases[i % len(databases)], every node by DSN.
+func tenantCluster(names []string, databases []*testdb.Database, pool grant.PoolConfig) grant.ClusterConfig {
+	shards := make([]grant.ShardConfig, len(names))
+	for i, name := range names {
+		d := databases[i%len(databases)]
+		shards[i] = grant.ShardConfig{Name: name, DatabaseConfig: grant.DatabaseConfig{
+			Writer: &grant.NodeConfig{DSN: d.DSN, Adapter: d.Adapter()}}}
+	}
+	return grant.ClusterConfig{Shards: shards, Pool: pool}
+}
+
+// onShard sends raw SQL to a shard of cluster "tenants".
+func onShard(db *gorm.DB, shard string) *gorm.DB {
+	return db.Scopes(grant.Connect(grant.Connection{Database: "tenants", Shard: shard}))
+}
+
+// withSQLite lets a Config name the "sqlite" adapter, as the test
+// databases' Adapter does for SQLite.
+func withSQLite(cfg grant.Config) grant.Config {
+	cfg.Adapters = map[string]grant.Adapter{"sqlite": func(dsn string) gorm.Dialector { return sqlite.Open(dsn) }}
+	return cfg
+}
+
+// poolGoroutines counts the goroutines that live as long as a pool does:
+// database/sql's connection opener (one per open *sql.DB) and GORM's
+// prepared-statement cache expiry.
+func poolGoroutines() int {
+	buf := make([]byte, 8<<20)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	return strings.Count(stacks, "database/sql.(*DB).connectionOpener") + strings.Count(stacks, "gorm.io/gorm/internal/lru.NewLRU")
+}
+
+// settledPoolGoroutines waits until poolGoroutines is at most want (closed
+// pools stop their goroutines asynchronously) and returns the last count.
+func settledPoolGoroutines(t *testing.T, want int) int {
+	t.Helper()
+	var got int
+	if !assert.Eventually(t, func() bool { got = poolGoroutines(); return got <= want }, 30*time.Second, 10*time.Millisecond,
+		"pool goroutines: want at most %d", want) {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d pool goroutines:\n%s", got, buf[:runtime.Stack(buf, true)])
+	}
+	return got
+}
+
+// TestPoolCapUnderLoad touches 5,000 shards spread over 100 PostgreSQL
+// databases from 16 goroutines with MaxOpenPools 50, and checks on the
+// server that grant never holds more connections than the cap allows,
+// that no statement fails, that every row is on its shard's database, and
+// that the goroutines of evicted and closed pools are gone.
+func TestPoolCapUnderLoad(t *testing.T) {
+	b := testdb.Postgres(t)
+	const (
+		databases = 100
+		shards    = 5000
+		workers   = 16
+		maxPools  = 50
+		revisits  = 500
+		maxConns  = 1 // MaxOpenConns = MaxIdleConns per pool: the server allows 100 clients in all
+	)
+	dbs := make([]*testdb.Database, databases)
+	var dbNames []string
+	for i := range dbs {
+		dbs[i] = b.CreateDatabase(t, fmt.Sprintf("cap%03d", i))
+		dbNames = append(dbNames, dbs[i].Name)
+		direct, err := sql.Open("pgx", dbs[i].DSN)
+		require.NoError(t, err)
+		_, err = direct.Exec("CREATE TABLE tenant_rows (shard text NOT NULL)")
+		direct.Close()
+		require.NoError(t, err)
+	}
+	names := make([]string, shards)
+	for i := range names {
+		names[i] = fmt.Sprintf("%04d", i)
+	}
+
+	// The server's view: connections to this test's databases.
+	admin, err := sql.Open("pgx", testdb.DefaultPostgresDSN)
+	require.NoError(t, err)
+	t.Cleanup(func() { admin.Close() })
+	serverConns := func() int {
+		var n int
+		require.NoError(t, admin.QueryRow("SELECT count(*) FROM pg_stat_activity WHERE datname = ANY($1)", dbNames).Scan(&n))
+		return n
+	}
+	require.Equal(t, 0, serverConns())
+
+	// The handle's own database is not one of the shards'.
+	db, err := gorm.Open(b.CreateDatabase(t, "cap_handle").Dialector(), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	t.Cleanup(func() { exClose(db) })
+	plugin := grant.New(grant.Config{MaxOpenPools: maxPools, Clusters: map[string]grant.ClusterConfig{
+		"tenants": tenantCluster(names, dbs, grant.PoolConfig{MaxOpenConns: maxConns, MaxIdleConns: maxConns}),
+	}})
+	require.NoError(t, db.Use(plugin))
+	// The handle, with grant installed and no shard touched yet.
+	baseline := poolGoroutines()
+	started := time.Now()
+	t.Logf("%d databases ready", databases)
+
+	// Sample the server while the load runs.
+	stop := make(chan struct{})
+	var peak atomic.Int64
+	var sampler sync.WaitGroup
+	sampler.Go(func() {
+		for {
+			if n := int64(serverConns()); n > peak.Load() {
+				peak.Store(n)
+			}
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	})
+
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	var next atomic.Int64
+	var work sync.WaitGroup
+	for range workers {
+		work.Go(func() {
+			for {
+				// Every shard once in order, then some more at a stride
+				// that revisits evicted ones.
+				i := int(next.Add(1)) - 1
+				if i >= shards+revisits {
+					return
+				}
+				name := names[i%shards]
+				if i >= shards {
+					name = names[(i*37)%shards]
+				}
+				err := onShard(db, name).Exec("INSERT INTO tenant_rows (shard) VALUES (?)", name).Error
+				var n int64
+				if err == nil {
+					err = onShard(db, name).Raw("SELECT count(*) FROM tenant_rows WHERE shard = ?", name).Scan(&n).Error
+				}
+				if err == nil && n < 1 {
+					err = fmt.Errorf("shard %s: its row is not on its database", name)
+				}
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		})
+	}
+	work.Wait()
+	close(stop)
+	sampler.Wait()
+
+	assert.Zero(t, failed.Load(), "failed statements (first: %v)", firstErr.Load())
+	assert.LessOrEqual(t, peak.Load(), int64(maxPools*maxConns), "server connections never exceed the cap times the idle setting")
+	counts := plugin.PoolCounts()
+	t.Logf("pools: %+v; peak server connections %d (cap %d x %d)", counts, peak.Load(), maxPools, maxConns)
+	assert.LessOrEqual(t, counts.Open, int64(maxPools))
+	assert.GreaterOrEqual(t, counts.Opened, int64(shards), "every shard's pool opened at least once")
+	assert.Equal(t, counts.Opened-counts.Open, counts.Evicted)
+
+	// Evicted pools left nothing running: at most the open pools' own
+	// goroutines remain, and none after Close.
+	t.Logf("load done in %v", time.Since(started))
+	settledPoolGoroutines(t, baseline+int(counts.Open))
+	require.NoError(t, plugin.Close())
+	settledPoolGoroutines(t, baseline)
+	require.Eventually(t, func() bool { return serverConns() == 0 }, 30*time.Second, 10*time.Millisecond,
+		"no connection left after Close")
+
+	// Every row is on the database its shard is configured on.
+	var total int64
+	for i, d := range dbs {
+		direct, err := sql.Open("pgx", d.DSN)
+		require.NoError(t, err)
+		var misplaced, rows int64
+		require.NoError(t, direct.QueryRow("SELECT count(*) FROM tenant_rows").Scan(&rows))
+		require.NoError(t, direct.QueryRow("SELECT count(*) FROM tenant_rows WHERE shard::int4 % $1 <> $2",
+			databases, i).Scan(&misplaced))
+		direct.Close()
+		assert.Zero(t, misplaced, "rows of other shards on %s", d.Name)
+		total += rows
+	}
+	assert.EqualValues(t, shards+revisits, total, "one row per statement, none lost")
+}
+
+// TestEvictionSparesBusyPools: with room for one pool, an open
+// transaction and open rows keep their pools while other shards are used,
+// and an evicted shard reopens on its next statement.
+func TestEvictionSparesBusyPools(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		dbs := []*testdb.Database{b.CreateDatabase(t, "ev_a"), b.CreateDatabase(t, "ev_b"), b.CreateDatabase(t, "ev_c")}
+		for _, d := range dbs {
+			require.NoError(t, d.Open(t).Exec("CREATE TABLE tenant_rows (shard varchar(20) NOT NULL)").Error)
+			require.NoError(t, d.Open(t).Exec("INSERT INTO tenant_rows (shard) VALUES ('seed'), ('seed')").Error)
+		}
+		db, err := gorm.Open(dbs[0].Dialector(), &gorm.Config{Logger: logger.Discard})
+		require.NoError(t, err)
+		plugin := grant.New(withSQLite(grant.Config{MaxOpenPools: 1, Clusters: map[string]grant.ClusterConfig{
+			"tenants": tenantCluster([]string{"a", "b", "c"}, dbs, grant.PoolConfig{}),
+		}}))
+		require.NoError(t, db.Use(plugin))
+		t.Cleanup(func() { exClose(db) })
+		insert := func(tx *gorm.DB, shard string) error {
+			return tx.Exec("INSERT INTO tenant_rows (shard) VALUES (?)", shard).Error
+		}
+
+		// A transaction on a stays open while b and c take turns.
+		tx := onShard(db, "a").Begin()
+		require.NoError(t, tx.Error)
+		require.NoError(t, insert(tx, "a"))
+		rows, err := onShard(db, "b").Raw("SELECT shard FROM tenant_rows").Rows()
+		require.NoError(t, err)
+		require.True(t, rows.Next(), "first row of b")
+		for range 3 {
+			require.NoError(t, insert(onShard(db, "c"), "c"))
+		}
+		require.NoError(t, insert(tx, "a"))
+		require.NoError(t, tx.Commit().Error)
+		read := 1
+		for rows.Next() {
+			read++
+		}
+		require.NoError(t, rows.Err())
+		require.NoError(t, rows.Close())
+		assert.Equal(t, 2, read, "b's open rows were read to the end")
+		assert.Greater(t, plugin.PoolCounts().Open, int64(1), "busy pools were kept past the cap")
+
+		// Now idle, they go as other shards open, and come back on use.
+		for _, shard := range []string{"c", "a", "b", "c", "a"} {
+			require.NoError(t, insert(onShard(db, shard), shard))
+		}
+		counts := plugin.PoolCounts()
+		assert.EqualValues(t, 1, counts.Open, "back under the cap once idle: %+v", counts)
+		assert.Positive(t, counts.Evicted)
+		assert.Equal(t, [3]int64{2 + 2 + 2, 2 + 1, 2 + 3 + 2}, [3]int64{dbs[0].Count(t, "tenant_rows"), dbs[1].Count(t, "tenant_rows"), dbs[2].Count(t, "tenant_rows")},
+			"every row on its shard: seeds, the transaction's, the loops'")
+	})
+}
+
+// TestCheckoutTimeout: with MaxOpenConns 2 held by open transactions, ten
+// statements that wait for a connection fail with ErrPoolExhausted naming
+// the node once CheckoutTimeout has passed, nothing is written, and the
+// transactions holding the connections finish untouched.
+func TestCheckoutTimeout(t *testing.T) {
+	testdb.Servers(t, func(t *testing.T, b *testdb.Backend) {
+		primary, other := b.CreateDatabase(t, "co_primary"), b.CreateDatabase(t, "co_other")
+		require.NoError(t, other.Open(t).Exec("CREATE TABLE tenant_rows (shard varchar(20) NOT NULL)").Error)
+		db, err := gorm.Open(primary.Dialector(), &gorm.Config{Logger: logger.Discard})
+		require.NoError(t, err)
+		const timeout = 300 * time.Millisecond
+		require.NoError(t, db.Use(grant.New(grant.Config{Databases: map[string]grant.DatabaseConfig{
+			"other": {Writer: &grant.NodeConfig{DSN: other.DSN, Adapter: other.Adapter()},
+				Pool: grant.PoolConfig{MaxOpenConns: 2, CheckoutTimeout: timeout}},
+		}})))
+		t.Cleanup(func() { exClose(db) })
+		onOther := func() *gorm.DB { return db.Scopes(grant.UseDatabase("other")) }
+
+		var holders []*gorm.DB
+		for range 2 {
+			tx := onOther().Begin()
+			require.NoError(t, tx.Error)
+			require.NoError(t, tx.Exec("INSERT INTO tenant_rows (shard) VALUES ('held')").Error)
+			holders = append(holders, tx)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 10)
+		took := make([]time.Duration, 10)
+		for i := range errs {
+			wg.Go(func() {
+				start := time.Now()
+				if i%2 == 0 {
+					errs[i] = onOther().Exec("INSERT INTO tenant_rows (shard) VALUES ('waiter')").Error
+				} else {
+					var n int64
+					errs[i] = onOther().Raw("SELECT count(*) FROM tenant_rows").Scan(&n).Error
+				}
+				took[i] = time.Since(start)
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			require.ErrorIs(t, err, grant.ErrPoolExhausted, "waiter %d", i)
+			assert.Contains(t, err.Error(), "other/writing/writer", "the error names the node")
+			assert.GreaterOrEqual(t, took[i], timeout, "waited the checkout timeout")
+		}
+		t.Logf("waiters failed after %v .. %v (timeout %v)", minDuration(took), maxDuration(took), timeout)
+
+		// A context deadline sooner than the timeout wins, as the context's error.
+		ctx, cancel := context.WithTimeout(context.Background(), timeout/3)
+		defer cancel()
+		err = onOther().WithContext(ctx).Exec("INSERT INTO tenant_rows (shard) VALUES ('ctx')").Error
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.NotErrorIs(t, err, grant.ErrPoolExhausted)
+
+		for _, tx := range holders {
+			require.NoError(t, tx.Exec("INSERT INTO tenant_rows (shard) VALUES ('held')").Error, "in flight: untouched")
+			require.NoError(t, tx.Commit().Error)
+		}
+		assert.EqualValues(t, 4, other.Count(t, "tenant_rows"), "the holders' rows, and nothing from the waiters")
+		require.NoError(t, onOther().Exec("INSERT INTO tenant_rows (shard) VALUES ('after')").Error, "connections free again")
+	})
+}
+
+func minDuration(ds []time.Duration) time.Duration {
+	m := ds[0]
+	for _, d := range ds {
+		m = min(m, d)
+	}
+	return m
+}
+
+func maxDuration(ds []time.Duration) time.Duration {
+	m := ds[0]
+	for _, d := range ds {
+		m = max(m, d)
+	}
+	return m
+}
