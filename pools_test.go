@@ -19,6 +19,8 @@ import (
 	"github.com/glebarez/sqlite"
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // tenantCluster configures cluster "tenants" with one shard per name,
@@ -257,6 +259,19 @@ func TestEvictionSparesBusyPools(t *testing.T) {
 		counts := plugin.PoolCounts()
 		assert.EqualValues(t, 1, counts.Open, "back under the cap once idle: %+v", counts)
 		assert.Positive(t, counts.Evicted)
+		registry := prometheus.NewPedanticRegistry()
+		registry.MustRegister(plugin.Collectors()...)
+		assert.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(fmt.Sprintf(`
+# HELP grant_pools_evicted_total Idle node pools closed to stay within max_open_pools.
+# TYPE grant_pools_evicted_total counter
+grant_pools_evicted_total %d
+# HELP grant_pools_open Node pools grant has open (the handle's own pool not counted).
+# TYPE grant_pools_open gauge
+grant_pools_open 1
+# HELP grant_pools_opened_total Node pools grant has opened, reopenings after eviction included.
+# TYPE grant_pools_opened_total counter
+grant_pools_opened_total %d
+`, counts.Evicted, counts.Opened)), "grant_pools_open", "grant_pools_opened_total", "grant_pools_evicted_total"))
 		assert.Equal(t, [3]int64{2 + 2 + 2, 2 + 1, 2 + 3 + 2}, [3]int64{dbs[0].Count(t, "tenant_rows"), dbs[1].Count(t, "tenant_rows"), dbs[2].Count(t, "tenant_rows")},
 			"every row on its shard: seeds, the transaction's, the loops'")
 	})
@@ -340,4 +355,36 @@ func maxDuration(ds []time.Duration) time.Duration {
 		m = max(m, d)
 	}
 	return m
+}
+
+// TestEvictionWithPreparedStatements: under PrepareStmt, statements cached
+// on a pool that was evicted run again, prepared on the reopened pool, and
+// the per-node caches start no goroutine of their own.
+func TestEvictionWithPreparedStatements(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
+		dbs := []*testdb.Database{b.CreateDatabase(t, "evp_a"), b.CreateDatabase(t, "evp_b")}
+		for _, d := range dbs {
+			require.NoError(t, d.Open(t).Exec("CREATE TABLE tenant_rows (shard varchar(20) NOT NULL)").Error)
+		}
+		db, err := gorm.Open(b.CreateDatabase(t, "evp_handle").Dialector(), &gorm.Config{Logger: logger.Discard, PrepareStmt: true})
+		require.NoError(t, err)
+		plugin := grant.New(withSQLite(grant.Config{MaxOpenPools: 1, Clusters: map[string]grant.ClusterConfig{
+			"tenants": tenantCluster([]string{"a", "b"}, dbs, grant.PoolConfig{}),
+		}}))
+		require.NoError(t, db.Use(plugin))
+		t.Cleanup(func() { exClose(db) })
+		baseline := poolGoroutines()
+		for i := range 10 {
+			shard := []string{"a", "b"}[i%2]
+			require.NoError(t, onShard(db, shard).Exec("INSERT INTO tenant_rows (shard) VALUES (?)", shard).Error)
+			var n int64
+			require.NoError(t, onShard(db, shard).Raw("SELECT count(*) FROM tenant_rows WHERE shard = ?", shard).Scan(&n).Error)
+			assert.EqualValues(t, i/2+1, n, "shard %s sees its own rows", shard)
+		}
+		counts := plugin.PoolCounts()
+		assert.EqualValues(t, 1, counts.Open)
+		assert.GreaterOrEqual(t, counts.Evicted, int64(9), "every switch evicted the other shard's pool")
+		settledPoolGoroutines(t, baseline+1) // one open pool's opener, no cache goroutines
+		assert.Equal(t, [2]int64{5, 5}, [2]int64{dbs[0].Count(t, "tenant_rows"), dbs[1].Count(t, "tenant_rows")})
+	})
 }

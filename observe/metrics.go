@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"sync/atomic"
 
@@ -94,7 +95,7 @@ func NewMetrics(cfg resolver.MetricsConfig, topology *resolver.Topology) *Metric
 		Buckets: FanoutBuckets,
 	}, []string{"database"})
 	m.health = newHealthCollector(ns, topology)
-	m.pools = &poolCollector{topology: topology}
+	m.pools = newPoolCollector(ns, topology)
 	return m
 }
 
@@ -246,11 +247,32 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// poolCollector delegates to one collectors.NewDBStatsCollector per opened
-// pool, made the first time a scrape finds the pool open.
+// poolCollector reports how many pools are open, were opened and were
+// evicted (Config.MaxOpenPools), and delegates to one
+// collectors.NewDBStatsCollector per open pool, made the first time a
+// scrape finds that pool open (an evicted node's next pool gets a new one).
 type poolCollector struct {
-	topology *resolver.Topology
-	byNode   sync.Map // *resolver.Node → prometheus.Collector
+	topology              *resolver.Topology
+	open, opened, evicted *prometheus.Desc
+	byNode                sync.Map // *resolver.Node → poolStats
+}
+
+// poolStats is the statistics collector of a node's current pool.
+type poolStats struct {
+	db        *sql.DB
+	collector prometheus.Collector
+}
+
+func newPoolCollector(ns string, topology *resolver.Topology) *poolCollector {
+	return &poolCollector{
+		topology: topology,
+		open: prometheus.NewDesc(prometheus.BuildFQName(ns, "pools", "open"),
+			"Node pools grant has open (the handle's own pool not counted).", nil, nil),
+		opened: prometheus.NewDesc(prometheus.BuildFQName(ns, "pools", "opened_total"),
+			"Node pools grant has opened, reopenings after eviction included.", nil, nil),
+		evicted: prometheus.NewDesc(prometheus.BuildFQName(ns, "pools", "evicted_total"),
+			"Idle node pools closed to stay within max_open_pools.", nil, nil),
+	}
 }
 
 // Describe sends nothing: the pools, and so the descriptors (whose db_name
@@ -262,15 +284,21 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.topology == nil {
 		return
 	}
+	counts := c.topology.PoolCounts()
+	ch <- prometheus.MustNewConstMetric(c.open, prometheus.GaugeValue, float64(counts.Open))
+	ch <- prometheus.MustNewConstMetric(c.opened, prometheus.CounterValue, float64(counts.Opened))
+	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(counts.Evicted))
 	for _, n := range c.topology.Nodes() {
 		sqlDB, ok := n.SQLDB()
 		if !ok {
+			c.byNode.Delete(n)
 			continue
 		}
-		col, ok := c.byNode.Load(n)
-		if !ok {
-			col, _ = c.byNode.LoadOrStore(n, collectors.NewDBStatsCollector(sqlDB, n.Key()))
+		stats, ok := c.byNode.Load(n)
+		if !ok || stats.(poolStats).db != sqlDB {
+			stats = poolStats{db: sqlDB, collector: collectors.NewDBStatsCollector(sqlDB, n.Key())}
+			c.byNode.Store(n, stats)
 		}
-		col.(prometheus.Collector).Collect(ch)
+		stats.(poolStats).collector.Collect(ch)
 	}
 }
