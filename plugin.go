@@ -115,18 +115,18 @@ const PluginName = "grant"
 // concurrent use once Initialize has returned.
 type Plugin struct {
 	config Config
-	err    error // from validating config in New
 
 	mu      sync.Mutex
 	router  *callbacks.Router
 	metrics *observe.Metrics
 }
 
-// New validates cfg and returns the plugin to pass to db.Use. It opens no
-// connection. An invalid cfg is reported by Initialize (that is, by db.Use)
+// New returns the plugin to pass to db.Use. It opens no connection and
+// does no work: Initialize validates cfg, and reports an invalid cfg (that
+// is, db.Use does)
 // as an error matching ErrInvalidConfig that names the offending key.
 func New(cfg Config) *Plugin {
-	return &Plugin{config: cfg, err: cfg.Validate()}
+	return &Plugin{config: cfg} // validated by Initialize, once
 }
 
 // Name implements gorm.Plugin.
@@ -142,9 +142,6 @@ func (p *Plugin) Name() string { return PluginName }
 // open and check replicas in the background until Close. A Plugin can be
 // installed on one *gorm.DB only.
 func (p *Plugin) Initialize(db *gorm.DB) error {
-	if p.err != nil {
-		return p.err
-	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.router != nil {

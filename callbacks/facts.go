@@ -102,7 +102,7 @@ func (r *Router) indexOf(stmt *gorm.Statement, key *shardKey, c *resolver.Cluste
 // else by the name it returns.
 func (r *Router) indexOfKey(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster, k sharding.Key) (int, error) {
 	if m, ok := key.strategy.(sharding.IndexMapper); ok {
-		i, err := m.MapKeyIndex(stmt.Context, len(c.Shards()), k)
+		i, err := m.MapKeyIndex(stmt.Context, c.ShardCount(), k)
 		if err != nil {
 			return -1, keyError(c, key, err)
 		}

@@ -255,7 +255,7 @@ func shardsByID(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster) ([]*re
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	seen := make([]bool, len(c.Shards()))
+	seen := make([]bool, c.ShardCount())
 	var shards []*resolver.Database
 	for _, v := range ids {
 		k, err := sharding.Normalize(v)
@@ -270,7 +270,7 @@ func shardsByID(stmt *gorm.Statement, key *shardKey, c *resolver.Cluster) ([]*re
 		}
 		if !seen[index] {
 			seen[index] = true
-			shards = append(shards, c.Shards()[index])
+			shards = append(shards, c.ShardAt(index))
 		}
 	}
 	return shards, nil

@@ -104,7 +104,7 @@ func (r *Router) createSplit(db *gorm.DB, split splitClause) {
 func splitOf(c *resolver.Cluster, each []int) *splitClause {
 	split := &splitClause{cluster: c, parts: map[string][]int{}}
 	for row, index := range each {
-		name := c.Shards()[index].Shard()
+		name := c.ShardNames()[index]
 		if _, seen := split.parts[name]; !seen {
 			split.order = append(split.order, name)
 		}

@@ -93,11 +93,12 @@ func (t *Topology) stopHealthChecks() {
 	}
 }
 
-// allDatabases lists the databases and every shard of every cluster.
+// allDatabases lists the databases and every shard of every cluster that
+// is made (a shard made on first use has no replica or role to check).
 func (t *Topology) allDatabases() []*Database {
 	dbs := t.Databases()
 	for _, c := range t.Clusters() {
-		dbs = append(dbs, c.Shards()...)
+		dbs = append(dbs, c.made()...)
 	}
 	return dbs
 }

@@ -53,7 +53,7 @@ func (n *Node) ReadOnlyPool(prepared bool) (gorm.ConnPool, error) {
 // node's read-only pool can be made: a DSN to open it from, in a dialect
 // grant knows. The error names the first node that cannot.
 func (t *Topology) CheckReadOnlySessions() error {
-	for _, n := range t.nodes {
+	for _, n := range t.Nodes() {
 		base := n.baseDialector()
 		if _, err := dsnOf(base); err != nil {
 			return n.errorf(err)

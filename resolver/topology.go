@@ -27,7 +27,13 @@ type Topology struct {
 	tables        map[string]*Database
 	clusterTables map[string]*Cluster
 	mapped        bool // Config.Tables maps a table: read on every statement
-	nodes         []*Node
+
+	nodesMu sync.Mutex // guards nodes: shards made on first use add theirs
+	nodes   []*Node
+
+	// limiters are the pool caps: "" for Config.MaxOpenPools, else a
+	// cluster's name; a node takes its cluster's, else "".
+	limiters map[string]*poolLimiter
 
 	counters poolCounters
 
@@ -79,7 +85,8 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Topology{databases: map[string]*Database{}, clusters: map[string]*Cluster{}, tables: map[string]*Database{}, clusterTables: map[string]*Cluster{}}
+	t := &Topology{databases: map[string]*Database{}, clusters: map[string]*Cluster{}, tables: map[string]*Database{}, clusterTables: map[string]*Cluster{},
+		limiters: newLimiters(&cfg)}
 	settings := &openSettings{handle: h.Dialector, logger: h.Logger, nowFunc: h.NowFunc, prepareMax: h.PrepareMax, prepareTTL: h.PrepareTTL, onOpen: h.OnOpen,
 		counters: &t.counters}
 	defaultPolicy := guardPolicy(cfg.Policy)
@@ -103,7 +110,12 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			n, err := t.newNode(&cfg, path+"."+nodePath, qualified, role, nc, defaultName, dc.Pool, settings, h.Dialect)
 			if err == nil {
 				n.owner = d
-				t.nodes = append(t.nodes, n)
+				n.limiter = t.limiters[""]
+				if l, ok := t.limiters[name]; ok && shard != "" {
+					n.limiter = l
+				}
+				n.guard = n.limiter != nil || n.pool.CheckoutTimeout > 0
+				t.addNode(n)
 			}
 			return n, err
 		}
@@ -119,13 +131,14 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			d.writer = &Node{owner: d, database: name, role: Writing, name: "writer", label: name + "/" + Writing,
 				key: name + "/" + Writing + "/writer", weight: 1, settings: settings, dialect: h.Dialect, pool: dc.Pool}
 			d.writer.adopt(h.Pool, h.SQLDB, false)
+			d.writer.guard = dc.Pool.CheckoutTimeout > 0 && h.SQLDB != nil
 			if h.SQLDB != nil {
 				applyPool(h.SQLDB, dc.Pool)
 				if h.OnOpen != nil {
 					h.OnOpen(d.writer, h.SQLDB)
 				}
 			}
-			t.nodes = append(t.nodes, d.writer)
+			t.addNode(d.writer)
 		}
 		for i, nc := range dc.Replicas {
 			n, err := newNode(fmt.Sprintf("replicas[%d]", i), Reading, nc, strconv.Itoa(i+1))
@@ -164,7 +177,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		}
 		t.databases[cfg.DefaultName()] = d
 	}
-	if err := t.buildClusters(&cfg, build); err != nil {
+	if err := t.buildClusters(&cfg, build, h.Dialect); err != nil {
 		return nil, err
 	}
 	t.def = t.databases[cfg.DefaultName()]
@@ -177,34 +190,29 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		}
 	}
 	t.mapped = len(cfg.Tables) > 0
-	t.limitPools(&cfg, h)
 	return t, nil
 }
 
-// limitPools gives each node its pool limiter (a cluster's own cap, else
-// Config.MaxOpenPools) and guards the nodes whose pools may be evicted or
-// bound their checkouts. The handle's own pool is never evicted.
-func (t *Topology) limitPools(cfg *Config, h Handle) {
-	var global *poolLimiter
+// newLimiters makes the pool caps: Config.MaxOpenPools under "", each
+// cluster's own under its name.
+func newLimiters(cfg *Config) map[string]*poolLimiter {
+	limiters := map[string]*poolLimiter{}
 	if cfg.MaxOpenPools > 0 {
-		global = newPoolLimiter(cfg.MaxOpenPools)
+		limiters[""] = newPoolLimiter(cfg.MaxOpenPools)
 	}
-	own := map[*Cluster]*poolLimiter{}
 	for name, cc := range cfg.Clusters {
 		if cc.MaxOpenPools > 0 {
-			own[t.clusters[name]] = newPoolLimiter(cc.MaxOpenPools)
+			limiters[name] = newPoolLimiter(cc.MaxOpenPools)
 		}
 	}
-	for _, n := range t.nodes {
-		adopted := n.dialector == nil
-		if !adopted {
-			n.limiter = global
-			if l, ok := own[n.owner.cluster]; ok {
-				n.limiter = l
-			}
-		}
-		n.guard = n.limiter != nil || n.pool.CheckoutTimeout > 0 && (!adopted || h.SQLDB != nil)
-	}
+	return limiters
+}
+
+// addNode records a node as it is made.
+func (t *Topology) addNode(n *Node) {
+	t.nodesMu.Lock()
+	t.nodes = append(t.nodes, n)
+	t.nodesMu.Unlock()
 }
 
 func (t *Topology) newNode(cfg *Config, path, database, role string, nc NodeConfig, defaultName string, dbPool PoolConfig, s *openSettings, dialect string) (*Node, error) {
@@ -281,15 +289,20 @@ func (t *Topology) ClusterForTable(table string) *Cluster { return t.clusterTabl
 // does not, grant skips looking for a table name in raw SQL.
 func (t *Topology) HasTableMappings() bool { return t.mapped }
 
-// Nodes lists every node of every database, in a stable order.
-func (t *Topology) Nodes() []*Node { return t.nodes }
+// Nodes lists every node of every database, in a stable order: the nodes
+// of shards made on first use (see Cluster) once they are made.
+func (t *Topology) Nodes() []*Node {
+	t.nodesMu.Lock()
+	defer t.nodesMu.Unlock()
+	return t.nodes[:len(t.nodes):len(t.nodes)]
+}
 
 // Stats returns database/sql pool statistics for every opened pool, keyed by
 // "database/role/node" (a read-only pool, under strict write prevention,
 // as "database/role/node/read-only"). Unopened pools are absent.
 func (t *Topology) Stats() map[string]sql.DBStats {
 	stats := map[string]sql.DBStats{}
-	for _, n := range t.nodes {
+	for _, n := range t.Nodes() {
 		if db, ok := n.SQLDB(); ok {
 			stats[n.key] = db.Stats()
 		}
@@ -308,7 +321,7 @@ func (t *Topology) Stats() map[string]sql.DBStats {
 func (t *Topology) Close() error {
 	t.stopHealthChecks()
 	var errs []error
-	for _, n := range t.nodes {
+	for _, n := range t.Nodes() {
 		errs = append(errs, n.close())
 	}
 	return errors.Join(errs...)

@@ -192,22 +192,22 @@ func byKey(f *Facts, c *resolver.Cluster, d *Decision) error {
 	if k.Err != nil {
 		return k.Err
 	}
-	shards := c.Shards()
 	writes := f.Kind.Has(Writes) || f.Kind.Has(WantsWriter)
 	switch {
 	case !found(k):
 		if f.Model != nil && f.Model.ScatterReads && !writes {
-			d.Shards, d.Database = shards, shards[0]
+			d.Shards = c.Shards()
+			d.Database = d.Shards[0]
 			return everyShard(f, d)
 		}
 		return keyMissing(f, c)
 	case f.Kind.Has(Create) && k.Shards != nil:
-		d.Split, d.Database = true, shards[k.Shards[0]]
+		d.Split, d.Database = true, c.ShardAt(k.Shards[0])
 		return nil
 	case k.Shards != nil && writes:
 		names := make([]string, len(k.Shards))
 		for i, s := range k.Shards {
-			names[i] = shards[s].Shard()
+			names[i] = c.ShardNames()[s]
 		}
 		what := fmt.Sprintf("shard key %q values", keyColumn(f))
 		if k.ByID {
@@ -218,12 +218,12 @@ func byKey(f *Facts, c *resolver.Cluster, d *Decision) error {
 	case k.Shards != nil:
 		d.Shards = make([]*resolver.Database, len(k.Shards))
 		for i, s := range k.Shards {
-			d.Shards[i] = shards[s]
+			d.Shards[i] = c.ShardAt(s)
 		}
 		d.Database = d.Shards[0]
 		return everyShard(f, d)
 	}
-	d.Database = shards[k.Shard]
+	d.Database = c.ShardAt(k.Shard)
 	if f.Kind.Has(Update) && k.Assigns && k.Assigned != k.Shard {
 		return keyChange(f, c, k.Shard, k.Assigned)
 	}
@@ -264,7 +264,7 @@ func agreeWith(f *Facts, c *resolver.Cluster, named *resolver.Database) error {
 		}
 		return &resolver.RouteError{Err: resolver.ErrShardMismatch, Route: resolver.Route{Database: c.Name(), Shard: named.Shard()},
 			Detail: fmt.Sprintf("shard %q is named, but %s %q = %v belongs on shard %q; drop the named shard and let the key route, or fix the key",
-				named.Shard(), where, keyColumn(f), value, c.Shards()[at].Shard())}
+				named.Shard(), where, keyColumn(f), value, c.ShardNames()[at])}
 	}
 	if f.Kind.Has(Update) && k.Assigns && k.Assigned != want {
 		return keyChange(f, c, want, k.Assigned)

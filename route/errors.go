@@ -35,9 +35,9 @@ func keyMissing(f *Facts, c *resolver.Cluster) error {
 // keyChange: an update assigns a key that belongs on another shard than
 // the row's; rows never move between shards.
 func keyChange(f *Facts, c *resolver.Cluster, from, to int) error {
-	return &resolver.RouteError{Err: resolver.ErrShardKeyChange, Route: resolver.Route{Database: c.Name(), Shard: c.Shards()[from].Shard()},
+	return &resolver.RouteError{Err: resolver.ErrShardKeyChange, Route: resolver.Route{Database: c.Name(), Shard: c.ShardNames()[from]},
 		Detail: fmt.Sprintf("setting %q to %v would move the row from shard %q to shard %q",
-			keyColumn(f), f.Keys.AssignedValue, c.Shards()[from].Shard(), c.Shards()[to].Shard())}
+			keyColumn(f), f.Keys.AssignedValue, c.ShardNames()[from], c.ShardNames()[to])}
 }
 
 func readOnly(route resolver.Route) error {

@@ -181,7 +181,7 @@ func printStatuses(out io.Writer, statuses []nodeStatus) {
 func printFooter(out io.Writer, t *resolver.Topology) {
 	shards := 0
 	for _, c := range t.Clusters() {
-		shards += len(c.Shards())
+		shards += c.ShardCount()
 	}
 	fmt.Fprintf(out, "grant status: %d databases, %d clusters (%d shards), %d nodes\n",
 		len(t.Databases()), len(t.Clusters()), shards, len(t.Nodes()))
