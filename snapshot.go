@@ -94,7 +94,7 @@ func (p *Plugin) Topology() Snapshot {
 		s.Default = d.Qualified()
 	}
 	byOwner := map[*resolver.Database][]*resolver.Node{}
-	for _, n := range t.Nodes() {
+	for _, n := range t.AllNodes() {
 		byOwner[n.Owner()] = append(byOwner[n.Owner()], n)
 	}
 	for _, d := range t.Databases() {

@@ -107,7 +107,7 @@ func (c *Config) validateClusters() error {
 func (c *Config) plainShardValid(shard *ShardConfig, seen map[string]bool) bool {
 	w := shard.Writer
 	if w == nil || len(shard.Replicas) > 0 || len(shard.Roles) > 0 || shard.Health != nil || shard.Pool != (PoolConfig{}) ||
-		w.Pool != nil || w.Name != "" && !isPlainName(w.Name) || !isPlainName(shard.Name) || seen[shard.Name] ||
+		w.Pool != nil || w.Name != "" && !isPlainName(w.Name) || shard.Name == "" || !isPlainName(shard.Name) || seen[shard.Name] ||
 		c.validateNode("", *w) != nil {
 		return false
 	}

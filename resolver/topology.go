@@ -297,6 +297,15 @@ func (t *Topology) Nodes() []*Node {
 	return t.nodes[:len(t.nodes):len(t.nodes)]
 }
 
+// AllNodes is Nodes after making every shard not made yet: what tools
+// that show the whole topology (grant status, the status page) list.
+func (t *Topology) AllNodes() []*Node {
+	for _, c := range t.clusters {
+		c.Shards()
+	}
+	return t.Nodes()
+}
+
 // Stats returns database/sql pool statistics for every opened pool, keyed by
 // "database/role/node" (a read-only pool, under strict write prevention,
 // as "database/role/node/read-only"). Unopened pools are absent.

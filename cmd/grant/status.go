@@ -54,7 +54,7 @@ another's changes, their lag. It exits non-zero if any node is unreachable.`,
 				return err
 			}
 			defer closeHandle(db, plugin)
-			statuses := checkNodes(cmd.Context(), plugin.Resolver().Nodes(), timeout)
+			statuses := checkNodes(cmd.Context(), plugin.Resolver().AllNodes(), timeout)
 			addPools(statuses, plugin.Topology())
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
@@ -184,5 +184,5 @@ func printFooter(out io.Writer, t *resolver.Topology) {
 		shards += c.ShardCount()
 	}
 	fmt.Fprintf(out, "grant status: %d databases, %d clusters (%d shards), %d nodes\n",
-		len(t.Databases()), len(t.Clusters()), shards, len(t.Nodes()))
+		len(t.Databases()), len(t.Clusters()), shards, len(t.AllNodes()))
 }
