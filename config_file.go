@@ -10,8 +10,9 @@ type FileError = resolver.FileError
 // LoadConfig reads a topology file (grant.yml, see docs/configuration.md)
 // into a Config: ${VAR} and ${VAR:-default} references are expanded from
 // the environment, GRANT_<NAME>_DSN and GRANT_<CLUSTER>_<SHARD>_DSN replace
-// writer DSNs, and relative migrations directories are resolved against the
-// file's directory. It opens no connection. Adapters other than postgres and
+// writer DSNs, and relative migrations directories and password files are
+// resolved against the file's directory. It opens no connection (and reads
+// no password file: nodes read theirs for each new connection). Adapters other than postgres and
 // mysql are named in the file and registered afterwards in Config.Adapters.
 //
 //	cfg, err := grant.LoadConfig("config/grant.yml")

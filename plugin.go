@@ -36,6 +36,12 @@ type (
 	NodeConfig = resolver.NodeConfig
 	// PoolConfig tunes a node's database/sql pool.
 	PoolConfig = resolver.PoolConfig
+	// Credentials are the user and password of one new connection, which
+	// NodeConfig.Credentials supplies.
+	Credentials = resolver.Credentials
+	// CredentialsFunc is called for every new connection of a node
+	// (NodeConfig.Credentials): rotating passwords, IAM tokens, Vault.
+	CredentialsFunc = resolver.CredentialsFunc
 	// MigrationsConfig says where a database's or cluster's migrations are
 	// and whether grant's migrator runs them.
 	MigrationsConfig = resolver.MigrationsConfig

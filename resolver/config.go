@@ -165,20 +165,31 @@ type NodeConfig struct {
 	// PasswordFile names a file whose content (trailing newline removed) is
 	// the password of every new connection, re-read each time: a secret
 	// mounted as a file and rotated in place. Exclusive with Credentials.
+	// A file that cannot be read, is empty or holds more than 64 KiB fails
+	// that connection with a *NodeError naming the file and the node.
+	// Replace the file by renaming a complete one over it (as Kubernetes
+	// does), never by rewriting it in place. In grant.yml, a relative path
+	// is relative to the file's directory.
 	PasswordFile string
 }
 
-// Credentials are the user and password of one new connection.
+// Credentials are the user and password of one new connection. An empty
+// field keeps the DSN's value, so a function may supply only a password;
+// to log in without a password, leave it out of the DSN too.
 type Credentials struct {
 	User     string // "" keeps the DSN's user
-	Password string
+	Password string // "" keeps the DSN's password, if it has one
 }
 
 // CredentialsFunc supplies the credentials of one new connection of the
 // node it is configured on. It is called concurrently, from whichever
-// goroutine needs a connection, and ctx is that statement's; an error
-// fails the connection attempt (and the statement) with the error wrapped
-// in a *NodeError.
+// goroutine needs a connection: ctx is the statement's when the statement
+// opens the connection itself, but database/sql opens some in the
+// background for statements waiting on a pool at MaxOpenConns, with a
+// context only closing the pool cancels, so bound slow work (a call to a
+// secret store) with a timeout of its own. An error fails the connection
+// attempt (and the statement) with the error wrapped in a *NodeError
+// naming the node; errors.Is and errors.As reach the function's error.
 type CredentialsFunc func(ctx context.Context) (Credentials, error)
 
 // PoolConfig is database/sql pool tuning. Zero fields keep database/sql's defaults;
@@ -366,6 +377,9 @@ func (c *Config) validateNode(path string, n NodeConfig) error {
 		return &ConfigError{Path: path + ".password_file", Problem: "give either a credentials function or a password file, not both"}
 	case (n.Credentials != nil || n.PasswordFile != "") && n.Dialector != nil:
 		return &ConfigError{Path: path, Problem: "credentials need a DSN with an adapter: grant cannot reach inside a dialector to set them"}
+	}
+	if err := c.validateCredentials(path, n); err != nil {
+		return err
 	}
 	if n.Pool != nil {
 		return n.Pool.validate(path + ".pool")

@@ -56,8 +56,9 @@ func (e *FileError) Unwrap() error { return ErrInvalidConfig }
 
 // LoadConfigFile reads the topology file at path (see docs/configuration.md)
 // with ${VAR} references and GRANT_<NAME>_DSN overrides taken from the
-// process environment, and resolves relative migrations directories against
-// the file's directory (the result is absolute). It opens no connection.
+// process environment, and resolves relative migrations directories and
+// password files against the file's directory (the result is absolute). It
+// opens no connection.
 //
 // A file that cannot be read gives the os error, wrapped (errors.Is(err,
 // fs.ErrNotExist) works). Anything wrong inside the file gives a *FileError
@@ -77,6 +78,7 @@ func LoadConfigFile(path string) (Config, error) {
 		return Config{}, fmt.Errorf("grant: read configuration: %w", err)
 	}
 	resolveMigrationDirs(&cfg, dir)
+	resolvePasswordFiles(&cfg, dir)
 	return cfg, nil
 }
 

@@ -155,6 +155,8 @@ func dsnOf(d gorm.Dialector) (string, error) {
 	var dsn string
 	var conn bool
 	switch d := d.(type) {
+	case *credentialsDialector:
+		return dsnOf(d.inner)
 	case *postgres.Dialector:
 		dsn, conn = d.DSN, d.Conn != nil
 	case *mysql.Dialector:
@@ -184,6 +186,12 @@ func dsnOf(d gorm.Dialector) (string, error) {
 // withDSN returns a copy of d that opens a pool from dsn.
 func withDSN(d gorm.Dialector, dsn string) (gorm.Dialector, error) {
 	switch d := d.(type) {
+	case *credentialsDialector:
+		inner, err := withDSN(d.inner, dsn)
+		if err != nil {
+			return nil, err
+		}
+		return d.with(inner)
 	case *postgres.Dialector:
 		cfg := *d.Config
 		cfg.DSN, cfg.Conn = dsn, nil

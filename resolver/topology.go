@@ -229,6 +229,7 @@ func (t *Topology) newNode(cfg *Config, path, database, role string, nc NodeConf
 	if n.dialector == nil {
 		n.dialector = cfg.adapter(nc.Adapter)(nc.DSN)
 		n.dsn, n.password = RedactDSN(nc.DSN), PasswordOf(nc.DSN)
+		n.dialector = withCredentials(n.dialector, n.key, nc)
 	}
 	if got := n.dialector.Name(); dialect != "" && got != dialect {
 		return nil, &ConfigError{Path: path, Problem: fmt.Sprintf(

@@ -49,13 +49,15 @@ func openTopology(path string) (*gorm.DB, *grant.Plugin, error) {
 		return nil, nil, fmt.Errorf("%s: the default database %q needs a writer (dsn)", path, name)
 	}
 	writer := *def.Writer
-	dialector := writer.Dialector
+	// With credentials (password_file), every connection of the handle
+	// asks them for its password, as the writer's own pool would.
+	node := writer.Name
+	if node == "" {
+		node = "writer"
+	}
+	dialector := cfg.NodeDialector(name+"/"+grant.Writing+"/"+node, writer)
 	if dialector == nil {
-		adapter := cfg.LookupAdapter(writer.Adapter)
-		if adapter == nil {
-			return nil, nil, fmt.Errorf("%s: database %q: unknown adapter %q", path, name, resolver.RedactDSN(writer.Adapter))
-		}
-		dialector = adapter(writer.DSN)
+		return nil, nil, fmt.Errorf("%s: database %q: unknown adapter %q", path, name, resolver.RedactDSN(writer.Adapter))
 	}
 	// The handle's pool becomes the default database's writer, so the
 	// writer's pool settings move to the database.
