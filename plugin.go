@@ -74,10 +74,6 @@ type (
 	// MetricsConfig turns on the Prometheus route metrics (Config.Metrics);
 	// Plugin.Collectors returns them. See docs/observability.md.
 	MetricsConfig = resolver.MetricsConfig
-	// Credentials and CredentialsFunc supply a node's user and password for
-	// each new connection (NodeConfig.Credentials).
-	Credentials     = resolver.Credentials
-	CredentialsFunc = resolver.CredentialsFunc
 	// PoolCounts are the node pools open, opened and evicted
 	// (Plugin.PoolCounts; Config.MaxOpenPools).
 	PoolCounts = resolver.PoolCounts

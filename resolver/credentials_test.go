@@ -292,7 +292,7 @@ func TestBuildWithCredentialsIsLazy(t *testing.T) {
 	t.Cleanup(func() { _ = topo.Close() })
 	assert.Zero(t, calls.Load())
 	hooked := 0
-	for _, n := range topo.Nodes() {
+	for _, n := range topo.AllNodes() {
 		if n.dialector == nil {
 			continue // the handle's own pool
 		}
@@ -307,7 +307,7 @@ func TestBuildWithCredentialsIsLazy(t *testing.T) {
 	// pool goroutine that was not there before Build is that pool's, so
 	// Build made none. (A new goroutine shows in stack dumps once
 	// scheduled: wait for it.)
-	n := topo.Nodes()[1]
+	n := topo.AllNodes()[1]
 	_, err = n.Pool(false)
 	require.NoError(t, err)
 	sqlDB, ok := n.SQLDB()
