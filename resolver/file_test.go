@@ -30,6 +30,7 @@ const fullFile = `default: main
 trace_routes: true
 max_distinct_values: 5000
 strict_prevent_writes: true
+max_open_pools: 300
 policy: weighted
 health:
   interval: 1s
@@ -37,6 +38,8 @@ health:
   max_replica_lag: 5s
   rejoin_after: 3
   fail_without_replica: true
+  read_timeout: 2s
+  read_timeouts: {reporting: 30s}
 consistency:
   mode: timed
   delay: 3s
@@ -64,9 +67,11 @@ databases:
       max_idle_conns: 5
       conn_max_lifetime: 30m
       conn_max_idle_time: 5m
+      checkout_timeout: 2s
     policy: round_robin
     migrations: db/migrate/main
     migrations_table: schema_versions
+    migrations_dsn: postgres://app@db1:5432/main
     tasks: true
     health: {interval: 2s, fail_without_replica: false}
   analytics:
@@ -77,6 +82,7 @@ databases:
       adapter: sqlite
       weight: 1
       pool: {conn_max_lifetime: 1h}
+      password_file: /run/secrets/analytics
     policy: least_in_use
     tasks: false
     health: {}
@@ -84,6 +90,7 @@ clusters:
   orders:
     adapter: postgres
     pool: {max_open_conns: 4}
+    max_open_pools: 40
     policy: random
     health:
       interval: 10s
@@ -108,6 +115,10 @@ clusters:
         health: {interval: 5s, timeout: 1s, rejoin_after: 4}
       - name: shard2
         writer: {name: w2, dsn: postgres://app@s2/orders, adapter: postgresql}
+        migrations_dsn: postgres://app@s2:5432/orders
+      - name: shard3
+        dsn: postgres://app@s3/orders
+        password_file: /run/secrets/s3
 `
 
 func TestParseConfigReadsEveryKey(t *testing.T) {
@@ -120,11 +131,13 @@ func TestParseConfigReadsEveryKey(t *testing.T) {
 		TraceRoutes:         true,
 		MaxDistinctValues:   5000,
 		StrictPreventWrites: true,
+		MaxOpenPools:        300,
 		Policy:              WeightedPolicy(),
 		Tables:              map[string]string{"legacy_orders": "orders", "events": "analytics"},
 		Health: HealthConfig{
 			Interval: time.Second, Timeout: 500 * time.Millisecond, MaxReplicaLag: 5 * time.Second,
 			RejoinAfter: 3, FailWithoutReplica: true,
+			ReadTimeout: 2 * time.Second, ReadTimeouts: map[string]time.Duration{"reporting": 30 * time.Second},
 		},
 		Consistency: ConsistencyConfig{Mode: Timed, Delay: 3 * time.Second, CausalWait: 20 * time.Millisecond},
 		Databases: map[string]DatabaseConfig{
@@ -135,13 +148,14 @@ func TestParseConfigReadsEveryKey(t *testing.T) {
 					{DSN: "user:pw$1@tcp(db3)/main", Adapter: "mysql"},
 				},
 				Roles:      map[string][]NodeConfig{"reporting": {{Name: "rep", DSN: "postgres://app@db4/main", Adapter: "postgres"}}},
-				Pool:       PoolConfig{MaxOpenConns: 10, MaxIdleConns: 5, ConnMaxLifetime: 30 * time.Minute, ConnMaxIdleTime: 5 * time.Minute},
+				Pool:       PoolConfig{MaxOpenConns: 10, MaxIdleConns: 5, ConnMaxLifetime: 30 * time.Minute, ConnMaxIdleTime: 5 * time.Minute, CheckoutTimeout: 2 * time.Second},
 				Policy:     RoundRobinPolicy(),
-				Migrations: MigrationsConfig{Dir: "db/migrate/main", Table: "schema_versions"},
+				Migrations: MigrationsConfig{Dir: "db/migrate/main", Table: "schema_versions", DSN: "postgres://app@db1:5432/main"},
 				Health:     &HealthConfig{Interval: 2 * time.Second},
 			},
 			"analytics": {
-				Writer:     &NodeConfig{Name: "w", DSN: "file:analytics.db", Adapter: "sqlite", Weight: 1, Pool: pool(PoolConfig{ConnMaxLifetime: time.Hour})},
+				Writer: &NodeConfig{Name: "w", DSN: "file:analytics.db", Adapter: "sqlite", Weight: 1, Pool: pool(PoolConfig{ConnMaxLifetime: time.Hour}),
+					PasswordFile: "/run/secrets/analytics"},
 				Policy:     LeastInUsePolicy(),
 				Migrations: MigrationsConfig{Disabled: true},
 				Health:     &HealthConfig{}, // "health: {}" turns checks off here
@@ -149,8 +163,9 @@ func TestParseConfigReadsEveryKey(t *testing.T) {
 		},
 		Clusters: map[string]ClusterConfig{
 			"orders": {
-				Pool:   PoolConfig{MaxOpenConns: 4},
-				Policy: RandomPolicy(),
+				Pool:         PoolConfig{MaxOpenConns: 4},
+				MaxOpenPools: 40,
+				Policy:       RandomPolicy(),
 				ShardKeys: map[string]sharding.ShardKey{
 					"orders":   {Column: "customer_id", Strategy: sharding.JumpHash()},
 					"payments": {Column: "order_id", Strategy: sharding.Modulo()},
@@ -168,7 +183,11 @@ func TestParseConfigReadsEveryKey(t *testing.T) {
 						Health:   &HealthConfig{Interval: 5 * time.Second, Timeout: time.Second, RejoinAfter: 4},
 					}},
 					{Name: "shard2", DatabaseConfig: DatabaseConfig{
-						Writer: &NodeConfig{Name: "w2", DSN: "postgres://app@s2/orders", Adapter: "postgresql"},
+						Writer:     &NodeConfig{Name: "w2", DSN: "postgres://app@s2/orders", Adapter: "postgresql"},
+						Migrations: MigrationsConfig{DSN: "postgres://app@s2:5432/orders"},
+					}},
+					{Name: "shard3", DatabaseConfig: DatabaseConfig{
+						Writer: &NodeConfig{DSN: "postgres://app@s3/orders", Adapter: "postgres", PasswordFile: "/run/secrets/s3"},
 					}},
 				},
 			},
