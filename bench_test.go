@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -164,23 +165,36 @@ func benchShardHandles(b testing.TB) map[string]*gorm.DB { return benchShardHand
 func benchShardHandlesOf(b testing.TB, count int) map[string]*gorm.DB {
 	b.Helper()
 	open := func() *gorm.DB { return benchOpen(b) }
-	plain, sharded := open(), open()
-	shards := make([]grant.ShardConfig, count)
-	for i := range shards {
-		shards[i] = grant.ShardConfig{Name: fmt.Sprintf("shard%d", i+1), DatabaseConfig: grant.DatabaseConfig{
-			Writer: &grant.NodeConfig{Dialector: noopdriver.Dialector(noopdriver.Open(noopdriver.Options{}))},
-		}}
+	cluster := func(pool grant.PoolConfig) grant.ClusterConfig {
+		shards := make([]grant.ShardConfig, count)
+		for i := range shards {
+			shards[i] = grant.ShardConfig{Name: fmt.Sprintf("shard%d", i+1), DatabaseConfig: grant.DatabaseConfig{
+				Writer: &grant.NodeConfig{Dialector: noopdriver.Dialector(noopdriver.Open(noopdriver.Options{}))},
+			}}
+		}
+		return grant.ClusterConfig{Shards: shards, Pool: pool}
 	}
-	if err := sharded.Use(grant.New(grant.Config{Clusters: map[string]grant.ClusterConfig{"orders": {Shards: shards}}})); err != nil {
-		b.Fatal(err)
+	handles := map[string]*gorm.DB{"plain": open()}
+	for name, cfg := range map[string]grant.Config{
+		"grant": {Clusters: map[string]grant.ClusterConfig{"orders": cluster(grant.PoolConfig{})}},
+		// Bounded pools (issue 12): a cap the benchmark's one shard
+		// stays within, and a checkout timeout.
+		"grant-capped":   {MaxOpenPools: 2, Clusters: map[string]grant.ClusterConfig{"orders": cluster(grant.PoolConfig{})}},
+		"grant-checkout": {Clusters: map[string]grant.ClusterConfig{"orders": cluster(grant.PoolConfig{CheckoutTimeout: time.Second})}},
+	} {
+		db := open()
+		if err := db.Use(grant.New(cfg)); err != nil {
+			b.Fatal(err)
+		}
+		handles[name] = db
 	}
-	return map[string]*gorm.DB{"plain": plain, "grant": sharded}
+	return handles
 }
 
 // BenchmarkShardedFirst is a point query by shard key: plain GORM on one
 // database against grant routing it to one of four shards.
 func BenchmarkShardedFirst(b *testing.B) {
-	benchVariantsOf(b, benchShardHandles(b), []string{"plain", "grant"}, func(db *gorm.DB) error {
+	benchVariantsOf(b, benchShardHandles(b), []string{"plain", "grant", "grant-capped", "grant-checkout"}, func(db *gorm.DB) error {
 		var o benchOrder
 		return db.Where("customer_id = ?", 7).First(&o).Error
 	})
@@ -201,7 +215,7 @@ func BenchmarkShardedFirstShards(b *testing.B) {
 
 // BenchmarkShardedCreate creates one row, routed by its key.
 func BenchmarkShardedCreate(b *testing.B) {
-	benchVariantsOf(b, benchShardHandles(b), []string{"plain", "grant"}, func(db *gorm.DB) error {
+	benchVariantsOf(b, benchShardHandles(b), []string{"plain", "grant", "grant-capped", "grant-checkout"}, func(db *gorm.DB) error {
 		return db.Create(&benchOrder{CustomerID: 7, Name: "n"}).Error
 	})
 }
