@@ -46,6 +46,9 @@ type Node struct {
 	// use into guarded, instead of the *sql.DB.
 	guard   bool
 	guarded atomic.Pointer[guardedPools]
+	// plain: neither failover nor guard, so Pool may hand out the open
+	// *sql.DB as it is; set once the node is made.
+	plain bool
 	// limiter caps the open pools of the node's set (Config.MaxOpenPools,
 	// ClusterConfig.MaxOpenPools); nil when uncapped.
 	limiter *poolLimiter
@@ -140,7 +143,7 @@ func (n *Node) Opened() bool { return n.opened.Load() != nil }
 // (Exec, Begin, Prepare) are never retried. That pool opens the node on
 // first use, so its open errors surface (and fail over) on the query.
 func (n *Node) Pool(prepared bool) (gorm.ConnPool, error) {
-	if o := n.opened.Load(); o != nil && !prepared && n.failover == nil && !n.guard {
+	if o := n.opened.Load(); o != nil && !prepared && n.plain {
 		return o.pool, nil // the common case, kept small enough to inline
 	}
 	return n.failoverPool(prepared)

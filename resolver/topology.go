@@ -161,6 +161,9 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			}
 			d.roleNames = append(d.roleNames, role)
 		}
+		for _, n := range append(d.checked(), d.writer) {
+			n.plain = n.failover == nil && !n.guard
+		}
 		return d, nil
 	}
 	for _, name := range sortedKeys(cfg.Databases) {
