@@ -55,6 +55,18 @@ type HealthConfig struct {
 	ReadTimeouts map[string]time.Duration
 }
 
+// readTimeout is the read timeout of role's nodes: ReadTimeouts[role],
+// else ReadTimeout; 0 for the writer, whose reads are never bounded.
+func (h HealthConfig) readTimeout(role string) time.Duration {
+	if role == Writing {
+		return 0
+	}
+	if t, ok := h.ReadTimeouts[role]; ok {
+		return t
+	}
+	return h.ReadTimeout
+}
+
 // DefaultRejoinAfter is HealthConfig.RejoinAfter when it is 0.
 const DefaultRejoinAfter = 2
 
@@ -242,13 +254,16 @@ func (d *Database) noHealthyReplica() (*Node, error) {
 	if len(d.replicas.all) == 0 || !d.health.FailWithoutReplica {
 		return d.writer, nil
 	}
-	return nil, d.noHealthyReplicaError("")
+	return nil, d.noHealthyReplicaError("", nil)
 }
 
-func (d *Database) noHealthyReplicaError(cause string) error {
+// noHealthyReplicaError is ErrNoHealthyReplica for d; cause, when given,
+// says what failed last (read failover), and err is that failure, which
+// errors.Is and errors.As reach (ErrReadTimeout, a driver's error).
+func (d *Database) noHealthyReplicaError(cause string, err error) error {
 	detail := fmt.Sprintf("none of the %d replicas of %q is in rotation and health.fail_without_replica is set", len(d.replicas.all), d.qualified)
 	if cause != "" {
 		detail += "; " + cause
 	}
-	return &RouteError{Err: ErrNoHealthyReplica, Route: Route{Database: d.name, Shard: d.shard, Role: Reading}, Detail: detail}
+	return &RouteError{Err: ErrNoHealthyReplica, Route: Route{Database: d.name, Shard: d.shard, Role: Reading}, Detail: detail, Cause: err}
 }
