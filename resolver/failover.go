@@ -441,6 +441,7 @@ type firstRowCtx struct {
 	timer      *time.Timer
 	stopParent func() bool // nil when the parent cannot be cancelled
 	err        error       // non-nil once done
+	ending     bool        // cancel has begun: c is done, or about to be
 	byTimer    bool        // the read timeout ended c
 	settled    bool        // firstRow ran: the timer no longer counts
 	released   bool        // the timer is stopped and the parent left
@@ -504,25 +505,30 @@ func (c *firstRowCtx) stopFunc(fp *func()) bool {
 	return true
 }
 
-// cancel ends c with err (byTimer: the read timeout), unless it is done,
-// or the timer fires after firstRow.
+// cancel ends c with err (byTimer: the read timeout), unless it is done
+// or ending already, or the timer fires after firstRow. It leaves the
+// parent before anyone sees c done, so that a read that ended because of
+// it has nothing left registered there.
 func (c *firstRowCtx) cancel(err error, byTimer bool) {
 	c.mu.Lock()
-	if c.err != nil || byTimer && c.settled {
+	if c.ending || byTimer && c.settled {
 		c.mu.Unlock()
 		return
 	}
-	c.err, c.byTimer = err, byTimer
+	c.ending, c.byTimer = true, byTimer // firstRow now fails
+	leave := c.releaseLocked()
+	c.mu.Unlock()
+	if leave != nil {
+		leave()
+	}
+	c.mu.Lock()
+	c.err = err
 	close(c.done)
 	funcs := c.funcs
 	c.funcs = nil
-	leave := c.releaseLocked()
 	c.mu.Unlock()
 	for _, f := range funcs {
 		(*f)()
-	}
-	if leave != nil {
-		leave()
 	}
 }
 
@@ -543,7 +549,7 @@ func (c *firstRowCtx) releaseLocked() func() bool {
 // first), or the query failed (c then leaves its parent at once).
 func (c *firstRowCtx) firstRow(ok bool) bool {
 	c.mu.Lock()
-	if c.err != nil {
+	if c.ending {
 		c.mu.Unlock()
 		return false
 	}
