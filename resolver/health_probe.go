@@ -6,26 +6,183 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
+
+	"gorm.io/gorm"
 )
 
-// probeNode is the real check: open the node's pool, ping it, and read its
-// replication state in the node's dialect.
+// querier is what a probe runs its statements on: a probe session
+// (*sql.Conn) or, for Node.Probe, the node's own pool (*sql.DB).
+type querier interface {
+	PingContext(ctx context.Context) error
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// probeNode is the one-shot check Node.Probe runs: on the node's own pool
+// (opened if needed), ping it and read its replication state in the
+// node's dialect. The health checks use a nodeProber instead, which opens
+// a new session for every check.
 func probeNode(ctx context.Context, n *Node) (probeResult, error) {
 	db, err := n.DB()
 	if err != nil {
 		return probeResult{}, err
 	}
-	if err := db.PingContext(ctx); err != nil {
+	return probeOn(ctx, db, n.Dialect(), &pgLag{})
+}
+
+// probeOn pings q and reads its replication state in dialect; lag carries
+// a PostgreSQL measurement from one check to the next.
+func probeOn(ctx context.Context, q querier, dialect string, lag *pgLag) (probeResult, error) {
+	if err := q.PingContext(ctx); err != nil {
 		return probeResult{}, err
 	}
-	switch n.Dialect() {
+	switch dialect {
 	case "postgres":
-		return probePostgres(ctx, db)
+		return lag.probe(ctx, q)
 	case "mysql":
-		return probeMySQL(ctx, db)
+		return probeMySQL(ctx, q)
 	}
 	return probeResult{}, nil // SQLite and others: the ping is the check
+}
+
+// nodeProber is one checked node's probing between checks, owned by the
+// node's check goroutine: its probe pool and the PostgreSQL lag
+// measurement in progress.
+type nodeProber struct {
+	pool probePool
+	lag  pgLag
+}
+
+func newNodeProber(h HealthConfig) *nodeProber {
+	return &nodeProber{lag: pgLag{bound: h.MaxReplicaLag}}
+}
+
+// probe is a check: a new session on the node (dialled and authenticated
+// now, within ctx), a ping and the replication state on that session.
+// Nothing of the node's own pool is used: a node whose open sessions still
+// answer but that accepts no new one fails.
+func (p *nodeProber) probe(ctx context.Context, n *Node) (probeResult, error) {
+	db, err := p.pool.get(ctx, n)
+	if err != nil {
+		return probeResult{}, err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return probeResult{}, fmt.Errorf("opening a new session: %w", err)
+	}
+	defer conn.Close() // the probe pool keeps no idle session: this closes it
+	return probeOn(ctx, conn, n.Dialect(), &p.lag)
+}
+
+// close closes the probe pool; a pool still opening closes when it is open.
+func (p *nodeProber) close() { p.pool.close() }
+
+// probePool is a checked node's pool of probe sessions. It opens through
+// the node's own path (Node.openSQLDB, with a copy of the node's
+// dialector: same driver, DSN, credentials and pool settings) but keeps no
+// idle connection, so that every check dials, authenticates and starts a
+// fresh session, as a read that needs a new connection would. A dialector
+// that wraps an open pool (its Conn field), or that grant cannot copy,
+// offers no way to open a session of our own: the check then runs on the
+// node's own pool, as it always did. Opening runs on a goroutine of its
+// own, so that a dialector that queries the server as it opens (MySQL's
+// version query) cannot hang a check past its timeout, nor Close.
+type probePool struct {
+	mu      sync.Mutex
+	db      *sql.DB       // opened for probing; closed with the pool
+	shared  bool          // no pool of our own: probe on the node's
+	opening chan struct{} // non-nil while an open runs; closed when it ends
+	err     error         // the last open's error
+	closed  bool
+}
+
+// get returns the pool, opening it if needed, within ctx.
+func (p *probePool) get(ctx context.Context, n *Node) (*sql.DB, error) {
+	p.mu.Lock()
+	db, shared := p.db, p.shared
+	if db == nil && !shared && p.opening == nil {
+		p.opening = make(chan struct{})
+		go p.open(n, p.opening)
+	}
+	opening := p.opening
+	p.mu.Unlock()
+	if db == nil && !shared {
+		select {
+		case <-opening:
+		case <-ctx.Done():
+			return nil, n.errorf(fmt.Errorf("opening a probe session: %w", ctx.Err()))
+		}
+		p.mu.Lock()
+		db, shared = p.db, p.shared
+		err := p.err
+		p.mu.Unlock()
+		if db == nil && !shared {
+			return nil, err
+		}
+	}
+	if shared {
+		return n.DB()
+	}
+	return db, nil
+}
+
+func (p *probePool) open(n *Node, done chan struct{}) {
+	var (
+		db  *sql.DB
+		err error
+	)
+	dialector, ok := probeDialector(n)
+	if ok {
+		if db, err = n.openSQLDB(dialector); err == nil {
+			db.SetMaxIdleConns(0) // none: every check opens a new session
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer close(done)
+	p.opening = nil
+	switch {
+	case !ok:
+		p.shared = true
+	case err != nil:
+		p.err = err
+	case p.closed:
+		_ = db.Close()
+	default:
+		p.db, p.err = db, nil
+	}
+}
+
+func (p *probePool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.db != nil {
+		_ = p.db.Close()
+	}
+	p.db = nil
+}
+
+// probeDialector is a copy of the node's dialector to open the probe pool
+// with: opening a dialector may fill in its configuration (MySQL's sets
+// its driver name), and the node may be opening its own pool at the same
+// time, so the copy is taken under the node's lock and opened apart. ok is
+// false when the dialector wraps an open pool (or the node is the handle's
+// own pool) or cannot be copied.
+func probeDialector(n *Node) (gorm.Dialector, bool) {
+	if n.dialector == nil {
+		return nil, false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	dsn, err := dsnOf(n.dialector)
+	if err != nil {
+		return nil, false
+	}
+	d, err := withDSN(n.dialector, dsn)
+	return d, err == nil
 }
 
 // Replication is what one look at a node's replication state found.
@@ -43,6 +200,13 @@ func (n *Node) Probe(ctx context.Context) (Replication, error) {
 	return Replication{Replica: res.replica, Lag: res.lag, LagKnown: res.lagKnown && res.replica}, err
 }
 
+// pgLag is the PostgreSQL lag measure; it keeps nothing between checks yet.
+type pgLag struct{ bound time.Duration }
+
+func (l *pgLag) probe(ctx context.Context, q querier) (probeResult, error) {
+	return probePostgres(ctx, q)
+}
+
 // pgHealthQuery reads a PostgreSQL node's replication state. A standby
 // whose replay has reached what it received is caught up: its lag is 0
 // however old its last replayed transaction is (an idle primary sends
@@ -53,7 +217,7 @@ const pgHealthQuery = `SELECT pg_is_in_recovery(),
 	pg_last_wal_replay_lsn()::text,
 	COALESCE(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), false)`
 
-func probePostgres(ctx context.Context, db *sql.DB) (probeResult, error) {
+func probePostgres(ctx context.Context, db querier) (probeResult, error) {
 	var (
 		inRecovery, caughtUp bool
 		age                  sql.NullFloat64
@@ -88,7 +252,7 @@ func probePostgres(ctx context.Context, db *sql.DB) (probeResult, error) {
 // which dropped the older statement) and MariaDB's @@gtid_slave_pos. No
 // status row means the node replicates from nobody: lag 0. A NULL
 // Seconds_Behind_Master means replication is broken.
-func probeMySQL(ctx context.Context, db *sql.DB) (probeResult, error) {
+func probeMySQL(ctx context.Context, db querier) (probeResult, error) {
 	lag, ok, replica, err := mysqlReplicaStatus(ctx, db, "SHOW SLAVE STATUS", "Seconds_Behind_Master")
 	if err != nil {
 		if ctx.Err() != nil {
@@ -113,7 +277,7 @@ func probeMySQL(ctx context.Context, db *sql.DB) (probeResult, error) {
 // mysqlReplicaStatus runs a replica status statement and reads its lag
 // column: ok is false when the column is NULL; replica is false when the
 // statement returned no row.
-func mysqlReplicaStatus(ctx context.Context, db *sql.DB, query, column string) (lag time.Duration, ok, replica bool, err error) {
+func mysqlReplicaStatus(ctx context.Context, db querier, query, column string) (lag time.Duration, ok, replica bool, err error) {
 	rows, err := db.QueryContext(ctx, query)
 	if err != nil {
 		return 0, false, false, err
