@@ -200,52 +200,151 @@ func (n *Node) Probe(ctx context.Context) (Replication, error) {
 	return Replication{Replica: res.replica, Lag: res.lag, LagKnown: res.lagKnown && res.replica}, err
 }
 
-// pgLag is the PostgreSQL lag measure; it keeps nothing between checks yet.
-type pgLag struct{ bound time.Duration }
+// pgHealthQuery reads a PostgreSQL node's replication state: whether it is
+// a standby, the age of its last replayed transaction (by the primary's
+// clock), and the WAL positions it has replayed and received.
+const pgHealthQuery = `SELECT pg_is_in_recovery(),
+	EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8,
+	pg_last_wal_replay_lsn()::text,
+	pg_last_wal_receive_lsn()::text`
 
-func (l *pgLag) probe(ctx context.Context, q querier) (probeResult, error) {
-	return probePostgres(ctx, q)
+// pgLag measures a PostgreSQL standby's lag by WAL positions, and carries
+// a measurement in progress from one check to the next.
+//
+// A standby that has replayed all it received is caught up: lag 0,
+// however long ago its last transaction (an idle primary sends nothing to
+// replay). A standby behind what it received is sampled again until its
+// replay reaches the position it had received at the first sample (the
+// target). If it does at time t1, everything received by the time the
+// target was seen is visible at t1, so the lag is at most t1 minus that
+// time; it is also at most the age of the last replayed transaction, and
+// the lag is the smaller of the two. A standby 50 ms behind one write
+// after a long idle is 50 ms behind, not as old as its last transaction.
+// If replay does not reach the target within the check (bounded by
+// MaxReplicaLag and the check's timeout), the lag is at least the time
+// since the target was first seen: that is what is reported, and the
+// target is kept, so that the next check goes on counting from when it
+// was first seen rather than starting again.
+type pgLag struct {
+	bound  time.Duration // stop sampling after this long (MaxReplicaLag); 0: the check's timeout only
+	target uint64        // received position awaited; 0 when none
+	since  time.Time     // when target was first seen received and not replayed
 }
 
-// pgHealthQuery reads a PostgreSQL node's replication state. A standby
-// whose replay has reached what it received is caught up: its lag is 0
-// however old its last replayed transaction is (an idle primary sends
-// nothing to replay). Otherwise the lag is the age of the last replayed
-// transaction, as the primary's clock stamped it.
-const pgHealthQuery = `SELECT pg_is_in_recovery(),
-	EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8,
-	pg_last_wal_replay_lsn()::text,
-	COALESCE(pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn(), false)`
+// pgSample is one reading of pgHealthQuery.
+type pgSample struct {
+	inRecovery          bool
+	age                 sql.NullFloat64
+	replay, receive     uint64
+	replayOK, receiveOK bool
+}
 
-func probePostgres(ctx context.Context, db querier) (probeResult, error) {
+func samplePostgres(ctx context.Context, q querier) (pgSample, error) {
 	var (
-		inRecovery, caughtUp bool
-		age                  sql.NullFloat64
-		lsn                  sql.NullString
+		s               pgSample
+		replay, receive sql.NullString
 	)
-	if err := db.QueryRowContext(ctx, pgHealthQuery).Scan(&inRecovery, &age, &lsn, &caughtUp); err != nil {
+	if err := q.QueryRowContext(ctx, pgHealthQuery).Scan(&s.inRecovery, &s.age, &replay, &receive); err != nil {
+		return s, err
+	}
+	var err error
+	if s.replayOK = replay.Valid; s.replayOK {
+		if s.replay, err = ParseLSN(replay.String); err != nil {
+			return s, err
+		}
+	}
+	if s.receiveOK = receive.Valid; s.receiveOK {
+		if s.receive, err = ParseLSN(receive.String); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// Sampling backs off from pgPollMin to pgPollMax between samples.
+const (
+	pgPollMin = 2 * time.Millisecond
+	pgPollMax = 20 * time.Millisecond
+)
+
+func (l *pgLag) probe(ctx context.Context, q querier) (probeResult, error) {
+	t0 := time.Now()
+	s, err := samplePostgres(ctx, q)
+	if err != nil {
 		return probeResult{}, err
 	}
-	if !inRecovery {
+	if !s.inRecovery {
+		l.target = 0
 		return probeResult{lagKnown: true}, nil // a primary: not behind anything
 	}
-	res := probeResult{replica: true}
-	if lsn.Valid {
-		v, err := ParseLSN(lsn.String)
-		if err != nil {
+	res := probeResult{replica: true, replayLSN: s.replay}
+	switch {
+	case !s.replayOK || !s.receiveOK:
+		// Not streaming (archive recovery, or the WAL receiver never
+		// started): nothing to compare replay with but the last
+		// transaction's age.
+		l.target = 0
+		if s.age.Valid {
+			res.lag, res.lagKnown = secondsToDuration(s.age.Float64), true
+		} else {
+			res.stale = true
+		}
+		return res, nil
+	case s.replay >= s.receive:
+		l.target = 0
+		res.lagKnown = true
+		return res, nil
+	}
+	if l.target == 0 || s.replay >= l.target {
+		l.target, l.since = s.receive, t0
+	}
+	stop := l.stopAt(ctx, t0)
+	for wait := pgPollMin; ; wait = min(2*wait, pgPollMax) {
+		left := time.Until(stop)
+		if left <= 0 {
+			break
+		}
+		timer := time.NewTimer(min(wait, left))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return probeResult{}, ctx.Err()
+		case <-timer.C:
+		}
+		if s, err = samplePostgres(ctx, q); err != nil {
 			return probeResult{}, err
 		}
-		res.replayLSN = v
+		res.replayLSN = s.replay
+		if s.replay >= l.target {
+			res.lag, res.lagKnown = time.Since(l.since), true
+			if s.age.Valid {
+				res.lag = min(res.lag, secondsToDuration(s.age.Float64))
+			}
+			l.target = 0
+			return res, nil
+		}
 	}
-	switch {
-	case caughtUp:
-		res.lagKnown = true
-	case age.Valid:
-		res.lag, res.lagKnown = secondsToDuration(age.Float64), true
-	default:
-		res.stale = true
-	}
+	res.lag, res.lagKnown = time.Since(l.since), true // at least
 	return res, nil
+}
+
+// stopAt is when sampling ends: bound after t0, and early enough before
+// ctx's deadline for the last sample to come back.
+func (l *pgLag) stopAt(ctx context.Context, t0 time.Time) time.Time {
+	stop := time.Time{}
+	if l.bound > 0 {
+		stop = t0.Add(l.bound)
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		d := deadline.Add(-deadline.Sub(t0) / 4)
+		if stop.IsZero() || d.Before(stop) {
+			stop = d
+		}
+	}
+	if stop.IsZero() {
+		stop = t0.Add(time.Second) // no bound at all (a caller's context without deadline)
+	}
+	return stop
 }
 
 // probeMySQL reads SHOW SLAVE STATUS (SHOW REPLICA STATUS on MySQL 8.4,
