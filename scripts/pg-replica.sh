@@ -249,11 +249,14 @@ stopped_in() {
   return 1
 }
 
-# signal_server SIGNAL PID: SIGNAL to the postmaster first (so that it
-# forks nothing new while its children are signalled), then its children.
+# signal_server SIGNAL PID: SIGNAL to the postmaster first, then to its
+# children, listed once it is signalled: a postmaster being stopped forks
+# no new backend after the list is taken (one listed before would miss
+# backends forked meanwhile, for clients still connecting).
 signal_server() {
   local p
-  for p in $(server_pids "$2"); do
+  kill "-$1" "$2" 2>/dev/null || true
+  for p in $(pgrep -P "$2" || true); do
     kill "-$1" "$p" 2>/dev/null || true
   done
 }
