@@ -447,3 +447,45 @@ func TestFirstRowCtxSettlesOnce(t *testing.T) {
 	assert.False(t, stop())
 	assert.True(t, errors.Is(c.Err(), context.Canceled))
 }
+
+func TestReadTimeoutConfiguration(t *testing.T) {
+	cfg, err := ParseConfig("grant.yml", []byte(`
+health: {interval: 1s, read_timeout: 250ms, read_timeouts: {reports: 2s}}
+databases:
+  primary:
+    replicas: [{dsn: "host=r1", adapter: postgres}]
+    roles: {reports: [{dsn: "host=rep", adapter: postgres}]}
+`), func(string) (string, bool) { return "", false })
+	require.NoError(t, err)
+	assert.Equal(t, 250*time.Millisecond, cfg.Health.ReadTimeout)
+	assert.Equal(t, map[string]time.Duration{"reports": 2 * time.Second}, cfg.Health.ReadTimeouts)
+	w := newFakeServer("writer").open(t)
+	top, err := Build(cfg, Handle{Dialect: "postgres", Pool: w, SQLDB: w, Logger: logger.Discard})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = top.Close() })
+	d := top.Default()
+	checksOn(t, d)
+	replicaPool, _ := d.Replicas()[0].Pool(false)
+	assert.Equal(t, 250*time.Millisecond, replicaPool.(*failoverDB).timeout)
+	reports := d.checked()[1]
+	readPool, _ := reports.ReadPool(true)
+	assert.Equal(t, 2*time.Second, readPool.(*failoverPreparedDB).timeout)
+	plain, _ := reports.Pool(false)
+	assert.False(t, plain.(*failoverDB).reads, "a custom role's plain pool passes through")
+
+	for _, tc := range []struct {
+		health HealthConfig
+		path   string
+	}{
+		{HealthConfig{ReadTimeout: time.Second}, "health.read_timeout"},
+		{HealthConfig{ReadTimeouts: map[string]time.Duration{"reports": time.Second}}, "health.read_timeouts"},
+		{HealthConfig{Interval: time.Second, ReadTimeout: -1}, "health.read_timeout"},
+		{HealthConfig{Interval: time.Second, ReadTimeouts: map[string]time.Duration{"reports": -1}}, "health.read_timeouts.reports"},
+	} {
+		err := (&Config{Health: tc.health}).Validate()
+		var ce *ConfigError
+		require.ErrorAs(t, err, &ce, "%+v", tc.health)
+		assert.Equal(t, tc.path, ce.Path)
+	}
+	assert.ErrorContains(t, (&Config{Health: HealthConfig{ReadTimeout: time.Second}}).Validate(), "needs health checks (interval > 0)")
+}
