@@ -459,9 +459,14 @@ func newFirstRowCtx(parent context.Context, timeout time.Duration) *firstRowCtx 
 	return c
 }
 
+// Deadline is the parent's: the read timeout is no deadline of the rows,
+// and a driver that set a socket deadline from it would cut them short.
 func (c *firstRowCtx) Deadline() (time.Time, bool) { return c.parent.Deadline() }
 func (c *firstRowCtx) Done() <-chan struct{}       { return c.done }
-func (c *firstRowCtx) Value(key any) any           { return c.parent.Value(key) }
+
+// Value is the parent's (context.Cause of c is therefore the parent's
+// cause; c's own error is Err, or the *ReadTimeoutError of the read).
+func (c *firstRowCtx) Value(key any) any { return c.parent.Value(key) }
 
 func (c *firstRowCtx) Err() error {
 	c.mu.Lock()
