@@ -521,7 +521,7 @@ func (r *rotationRun) work(ctx context.Context, db *gorm.DB, w int) {
 // running.
 func (r *rotationRun) drain(v int) {
 	r.t.Helper()
-	waitFor(r.t, fmt.Sprintf("statements begun before version %d to return", v), func() bool {
+	waitFor(r.t, 30*time.Second, fmt.Sprintf("statements begun before version %d to return", v), func() bool {
 		for w := range r.inflight {
 			if got := r.inflight[w].Load(); got >= 0 && got < int64(v) {
 				return false
@@ -535,24 +535,13 @@ func (r *rotationRun) drain(v int) {
 // stamp is after since.
 func (r *rotationRun) waitForSession(user string, since int64, what string) {
 	r.t.Helper()
-	waitFor(r.t, what, func() bool {
+	waitFor(r.t, 30*time.Second, what, func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return r.newest[user] > since
 	})
 }
 
-// waitFor polls cond, a state the test is waiting for, for up to 30s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // TestCredentialPasswordFileMissing: a password file that does not exist
 // when the pool needs a connection fails the statement with an error

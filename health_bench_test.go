@@ -26,17 +26,31 @@ func noopNode() grant.NodeConfig {
 // and two replicas: reads pick among the healthy replicas (one atomic load)
 // and run through the replica's failover pool. The interval is an hour, so
 // after the first checks (awaited before timing) none runs during the loop.
-// The "grant" variant is BenchmarkFirst's, for comparison in the same run.
+// The "grant" variant is BenchmarkFirst's, for comparison in the same run;
+// "grant-health-read-timeout" bounds each read (HealthConfig.ReadTimeout,
+// an hour: it never fires).
 func BenchmarkFirstWithHealthChecks(b *testing.B) {
-	withHealth, err := gorm.Open(pingOnlyDialector{noopdriver.Dialector(noopdriver.Open(noopdriver.Options{}))}, &gorm.Config{Logger: logger.Discard})
+	handles := benchHandles(b)
+	handles["grant-health"] = withHealthChecks(b, grant.HealthConfig{Interval: time.Hour})
+	handles["grant-health-read-timeout"] = withHealthChecks(b, grant.HealthConfig{Interval: time.Hour, ReadTimeout: time.Hour})
+	benchVariantsOf(b, handles, []string{"grant", "grant-health", "grant-health-read-timeout"}, func(db *gorm.DB) error {
+		var u benchUser
+		return db.First(&u, 1).Error
+	})
+}
+
+// withHealthChecks is a handle on the no-op driver with two replicas
+// checked under hc, once both have passed a check.
+func withHealthChecks(b *testing.B, hc grant.HealthConfig) *gorm.DB {
+	db, err := gorm.Open(pingOnlyDialector{noopdriver.Dialector(noopdriver.Open(noopdriver.Options{}))}, &gorm.Config{Logger: logger.Discard})
 	if err != nil {
 		b.Fatal(err)
 	}
 	plugin := grant.New(grant.Config{
-		Health:    grant.HealthConfig{Interval: time.Hour},
+		Health:    hc,
 		Databases: map[string]grant.DatabaseConfig{"primary": {Replicas: []grant.NodeConfig{noopNode(), noopNode()}}},
 	})
-	if err := withHealth.Use(plugin); err != nil {
+	if err := db.Use(plugin); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = plugin.Close() })
@@ -48,10 +62,5 @@ func BenchmarkFirstWithHealthChecks(b *testing.B) {
 			b.Fatalf("%s: %v", r.Key(), r.Health().Err)
 		}
 	}
-	handles := benchHandles(b)
-	handles["grant-health"] = withHealth
-	benchVariantsOf(b, handles, []string{"grant", "grant-health"}, func(db *gorm.DB) error {
-		var u benchUser
-		return db.First(&u, 1).Error
-	})
+	return db
 }

@@ -91,8 +91,11 @@ func TestReplicaLagTakesItOutOfRotation(t *testing.T) {
 
 	rs.Pause(t)
 	t.Cleanup(func() { rs.Resume(t) })
-	// Replay stops; the lag is the age of the last replayed transaction,
-	// so it passes maxLag at that transaction's time + maxLag.
+	// Replay stops while WAL keeps arriving. The checks count the lag from
+	// the first check that saw WAL received and not replayed (at most a
+	// write and an interval after the last replayed transaction), so it
+	// passes maxLag at most that long after the last replayed
+	// transaction's time + maxLag.
 	time.Sleep(50 * time.Millisecond)
 	replicaDirect := rs.Replica.Open(t)
 	last := replayTimestamp(t, replicaDirect)
@@ -102,7 +105,7 @@ func TestReplicaLagTakesItOutOfRotation(t *testing.T) {
 	assert.Equal(t, last, replayTimestamp(t, replicaDirect), "replay stayed paused")
 	t.Logf("lag passed %s at %s; the replica left the rotation %s later, at a check that saw lag %s (%v)",
 		maxLag, crossed.Format("15:04:05.000"), leftAt.Sub(crossed).Round(time.Millisecond), out.Lag.Round(time.Millisecond), out.Err)
-	assert.LessOrEqual(t, leftAt.Sub(crossed), 2*interval, "out within 2 health intervals of passing max_replica_lag")
+	assert.LessOrEqual(t, leftAt.Sub(crossed), 3*interval, "out within 3 health intervals of passing max_replica_lag")
 	assert.Greater(t, out.Lag, maxLag)
 	assert.True(t, out.LagKnown)
 	assert.ErrorContains(t, out.Err, "exceeds health.max_replica_lag 300ms")
@@ -121,7 +124,9 @@ func TestReplicaLagTakesItOutOfRotation(t *testing.T) {
 	back := waitHealth(t, replica, 5*time.Second, "back in rotation", func(h grant.NodeHealth) bool { return h.Healthy })
 	t.Logf("resumed at %s; back in rotation %s later (RejoinAfter %d, interval %s), lag %s",
 		resumed.Format("15:04:05.000"), back.Checked.Sub(resumed).Round(time.Millisecond), resolver.DefaultRejoinAfter, interval, back.Lag)
-	assert.GreaterOrEqual(t, back.Checked.Sub(resumed), time.Duration(resolver.DefaultRejoinAfter-1)*interval, "hysteresis: RejoinAfter good checks first")
+	// (Hysteresis itself is TestHealthHysteresis's: a check that samples a
+	// lagging standby for most of its timeout may be followed at once by
+	// the next tick, so two good checks need not be an interval apart.)
 	assert.LessOrEqual(t, back.Checked.Sub(resumed), time.Duration(resolver.DefaultRejoinAfter+2)*interval)
 	assert.LessOrEqual(t, back.Lag, maxLag)
 	stop()

@@ -62,6 +62,10 @@ type (
 	ConfigError = resolver.ConfigError
 	// NodeError is a node whose pool could not be opened (DSN redacted).
 	NodeError = resolver.NodeError
+	// ReadTimeoutError is a read that got no first row within its role's
+	// HealthConfig.ReadTimeout, naming the node; it matches ErrReadTimeout
+	// and context.DeadlineExceeded.
+	ReadTimeoutError = resolver.ReadTimeoutError
 	// HealthConfig turns on background health checks of replicas, lag-aware
 	// rotation and read failover (Config.Health, DatabaseConfig.Health,
 	// ClusterConfig.Health).
@@ -100,6 +104,9 @@ var (
 	// ErrNoHealthyReplica: no replica is in rotation and
 	// HealthConfig.FailWithoutReplica keeps reads off the writer.
 	ErrNoHealthyReplica = resolver.ErrNoHealthyReplica
+	// ErrReadTimeout: a read on a replica or custom-role node got no first
+	// row within HealthConfig.ReadTimeout, and neither did its one retry.
+	ErrReadTimeout = resolver.ErrReadTimeout
 	// ErrNoReadOnlySession: Config.StrictPreventWrites cannot open a
 	// node's read-only sessions (no DSN, or a dialect grant cannot make
 	// read only); Use fails with it, naming the node.

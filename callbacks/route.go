@@ -220,10 +220,15 @@ func (r *Router) assignIDs(db *gorm.DB, d *route.Decision) error {
 }
 
 // poolOf is the node's pool for a statement: under strict prevention, one
-// of sessions the server keeps read only when the route prevents writes.
-func (r *Router) poolOf(node *resolver.Node, preventWrites, prepared bool) (gorm.ConnPool, error) {
+// of sessions the server keeps read only when the route prevents writes;
+// for a statement that reads, the pool that may bound and retry it
+// (ReadPool: a custom-role node's reads fail over under health checks).
+func (r *Router) poolOf(node *resolver.Node, preventWrites, reads, prepared bool) (gorm.ConnPool, error) {
 	if preventWrites && r.strict {
 		return node.ReadOnlyPool(prepared)
+	}
+	if reads {
+		return node.ReadPool(prepared)
 	}
 	return node.Pool(prepared)
 }
@@ -255,7 +260,7 @@ func (r *Router) route(db *gorm.DB, f *route.Facts, d *route.Decision) {
 			return
 		}
 	}
-	pool, err := r.poolOf(node, d.PreventWrites, db.Statement.DB.PrepareStmt)
+	pool, err := r.poolOf(node, d.PreventWrites, !f.Kind.Has(route.Writes), db.Statement.DB.PrepareStmt)
 	if err == nil && d.AssignIDs {
 		err = r.assignIDs(db, d)
 	}

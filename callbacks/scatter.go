@@ -106,7 +106,7 @@ func (r *Router) routeScatter(db *gorm.DB, f *route.Facts, d *route.Decision, ro
 			r.refuse(db, err)
 			return
 		}
-		pool, err := r.poolOf(node, d.PreventWrites, false)
+		pool, err := r.poolOf(node, d.PreventWrites, !fanOutWrite, false)
 		if err != nil {
 			r.refuse(db, err)
 			return

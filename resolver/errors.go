@@ -1,9 +1,11 @@
 package resolver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/grant-go/grant/sharding"
 )
@@ -54,7 +56,31 @@ var (
 	// sending it to the writer. Nothing was sent; the *RouteError names the
 	// database.
 	ErrNoHealthyReplica = errors.New("grant: no healthy replica")
+	// ErrReadTimeout: a read on a replica or custom-role node returned no
+	// first row within HealthConfig.ReadTimeout (or ReadTimeouts), and
+	// running it once more elsewhere did not answer it either. The error
+	// is a *ReadTimeoutError naming the node (or wraps one); it matches
+	// context.DeadlineExceeded too.
+	ErrReadTimeout = errors.New("grant: read timed out")
 )
+
+// ReadTimeoutError reports a read that returned no first row within its
+// role's read timeout (HealthConfig.ReadTimeout): it was cancelled on
+// Node. errors.Is matches it with ErrReadTimeout and
+// context.DeadlineExceeded.
+type ReadTimeoutError struct {
+	Node    string // "database/role/node"
+	Timeout time.Duration
+}
+
+func (e *ReadTimeoutError) Error() string {
+	return fmt.Sprintf("%s: %s returned no first row within %s (health.read_timeout); the read was cancelled", ErrReadTimeout.Error(), e.Node, e.Timeout)
+}
+
+// Unwrap exposes ErrReadTimeout and context.DeadlineExceeded.
+func (e *ReadTimeoutError) Unwrap() []error {
+	return []error{ErrReadTimeout, context.DeadlineExceeded}
+}
 
 // PartialWriteError reports a create whose rows were split over several
 // shards, each part in its own transaction, when some parts failed: the

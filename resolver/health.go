@@ -17,23 +17,50 @@ import (
 // With Interval > 0 every replica and custom-role node is checked on its own
 // schedule by one goroutine per node, started by Topology.StartHealthChecks
 // (the plugin's Initialize) and stopped by Topology.Close (the plugin's
-// Close). A check opens the node's pool if needed, pings it and reads its
-// replication state (PostgreSQL: pg_is_in_recovery, replay timestamp and
-// LSNs; MariaDB/MySQL: SHOW SLAVE STATUS and @@gtid_slave_pos; other
-// dialects: ping only). A node that fails a check, or lags more than
-// MaxReplicaLag, leaves the rotation at once and returns after RejoinAfter
-// consecutive good checks.
+// Close). A check opens a new session on the node — dialled and
+// authenticated within Timeout, through a probe pool of the node's own
+// that keeps no idle connection, never the node's pool — pings it and
+// reads its replication state on it (PostgreSQL: pg_is_in_recovery, the
+// replayed and received WAL positions and the last replayed transaction's
+// time; MariaDB/MySQL: SHOW SLAVE STATUS and @@gtid_slave_pos; other
+// dialects: ping only). So a node whose sessions still answer but that
+// accepts no new one (a frozen PostgreSQL postmaster) fails its checks and
+// stays out. A node whose dialector wraps an open pool (its Conn field)
+// cannot be made to open a session of grant's: it is checked on that pool.
+// A node that fails a check, or lags more than MaxReplicaLag, leaves the
+// rotation at once and returns after RejoinAfter consecutive good checks.
+//
+// While checks run, reads on replicas (and custom-role reads) fail over:
+// one that fails with a connection error, or gets no first row within
+// ReadTimeout, before returning anything, runs once more elsewhere (see
+// ReadTimeout).
 type HealthConfig struct {
-	// Interval is how often each node is checked; 0 turns checks off.
+	// Interval is how often each node is checked; 0 turns checks off (and
+	// with them ReadTimeout and read failover).
 	Interval time.Duration
-	// Timeout bounds one check (ping and lag query together); 0 means
-	// min(Interval/2, 1s). It must not exceed Interval.
+	// Timeout bounds one check (new session, ping and replication state
+	// together); 0 means min(Interval/2, 1s). It must not exceed Interval.
 	Timeout time.Duration
 	// MaxReplicaLag: a replica lagging more leaves the rotation. 0 means lag
 	// is not considered. When set, a replica whose lag cannot be known
 	// (MariaDB's Seconds_Behind_Master is NULL because replication is
-	// broken; a PostgreSQL standby behind its received WAL that has not
-	// replayed a transaction since it started) counts as lagging.
+	// broken; a PostgreSQL standby that streams nothing and has replayed no
+	// transaction since it started) counts as lagging.
+	//
+	// PostgreSQL's lag is measured by WAL positions. A standby that has
+	// replayed all it received is caught up, lag 0, however long the
+	// primary has been idle. One behind what it received is sampled again
+	// within the check (every 2-20ms, for up to MaxReplicaLag and 3/4 of
+	// Timeout) until its replay reaches the position it had received: the
+	// lag is the time that took (counted from the first check that saw that
+	// position waiting), or the age of the last replayed transaction if
+	// smaller. If replay does not get there within the check, the lag is at
+	// least the time since that position was first seen waiting, and the
+	// next checks go on counting from then, so a stuck standby leaves once
+	// that passes MaxReplicaLag. Because the count starts at the first check
+	// that sees the WAL waiting, a lag can read up to one Interval low; it
+	// never reads high, so a standby slightly behind after an idle primary
+	// is not judged as old as its last transaction.
 	MaxReplicaLag time.Duration
 	// RejoinAfter is the number of consecutive good checks a node that left
 	// the rotation needs before it returns (hysteresis); 0 means 2.
@@ -42,17 +69,46 @@ type HealthConfig struct {
 	// false sends them to the writer; true fails them with
 	// ErrNoHealthyReplica (a *RouteError naming the database).
 	FailWithoutReplica bool
-	// ReadTimeout bounds how long a read on a replica (or custom-role node)
-	// may wait for its first row. Past it the read is cancelled and run
-	// once more on another node in rotation, else the writer; that is safe
-	// because a read that returned nothing has changed nothing and shown
-	// nothing. The slow node leaves the rotation until its next good check.
-	// Reads inside a transaction, writes and the writer's reads are never
-	// bounded. 0 means unbounded (the context's deadline, if any).
+	// ReadTimeout bounds how long a read on a replica (or a custom-role
+	// node) may wait for its first row: the statement's QueryContext or
+	// QueryRowContext returning. Past it the read is cancelled and run once
+	// more on another node of its role in rotation, else, for a replica,
+	// the writer (else, under FailWithoutReplica, it fails with
+	// ErrNoHealthyReplica); a custom role's read is never sent to the
+	// writer, and fails when no other node of the role is in rotation.
+	// That is safe because a read that returned nothing has changed
+	// nothing and shown nothing. The slow node leaves the rotation at once
+	// and returns through the checks (RejoinAfter good ones). A read that
+	// fails on its retry too returns an error matching ErrReadTimeout and
+	// context.DeadlineExceeded (a *ReadTimeoutError naming the node).
+	//
+	// It bounds the wait for the first row only: once rows are flowing the
+	// timer is off, so a long result is never cut short by it, and a node
+	// that hangs in the middle of a result holds that read for as long as
+	// it hangs (the caller's context still ends it). Reads inside a
+	// transaction, writes (Exec, and anything a custom role's plain pool
+	// carries), BEGIN, PREPARE and the writer's reads — including a
+	// failover's retry on the writer — are never bounded. A caller's
+	// context that ends first wins, and such a read is not retried. It
+	// needs Interval > 0: failover runs only while checks do. 0 means
+	// unbounded (the context's deadline, if any), and then nothing is added
+	// to a read: no timer, no allocation.
 	ReadTimeout time.Duration
 	// ReadTimeouts overrides ReadTimeout per role ("reading" or a custom
-	// role's name).
+	// role's name); 0 there turns the bound off for that role.
 	ReadTimeouts map[string]time.Duration
+}
+
+// readTimeout is the read timeout of role's nodes: ReadTimeouts[role],
+// else ReadTimeout; 0 for the writer, whose reads are never bounded.
+func (h HealthConfig) readTimeout(role string) time.Duration {
+	if role == Writing {
+		return 0
+	}
+	if t, ok := h.ReadTimeouts[role]; ok {
+		return t
+	}
+	return h.ReadTimeout
 }
 
 // DefaultRejoinAfter is HealthConfig.RejoinAfter when it is 0.
@@ -96,6 +152,13 @@ func (h HealthConfig) validate(path string) error {
 	}
 	if h.RejoinAfter < 0 {
 		return &ConfigError{Path: path + ".rejoin_after", Problem: fmt.Sprintf("must not be negative, got %d", h.RejoinAfter)}
+	}
+	if h.Interval == 0 && (h.ReadTimeout > 0 || len(h.ReadTimeouts) > 0) {
+		key := "read_timeout"
+		if h.ReadTimeout == 0 {
+			key = "read_timeouts"
+		}
+		return &ConfigError{Path: path + "." + key, Problem: "needs health checks (interval > 0): reads are bounded and failed over only while checks run, which bring a slow node back"}
 	}
 	if h.Interval > 0 && h.Timeout > h.Interval {
 		return &ConfigError{Path: path + ".timeout", Problem: fmt.Sprintf("%s exceeds the interval %s: a check must end before the next one starts", h.Timeout, h.Interval)}
@@ -242,13 +305,16 @@ func (d *Database) noHealthyReplica() (*Node, error) {
 	if len(d.replicas.all) == 0 || !d.health.FailWithoutReplica {
 		return d.writer, nil
 	}
-	return nil, d.noHealthyReplicaError("")
+	return nil, d.noHealthyReplicaError("", nil)
 }
 
-func (d *Database) noHealthyReplicaError(cause string) error {
+// noHealthyReplicaError is ErrNoHealthyReplica for d; cause, when given,
+// says what failed last (read failover), and err is that failure, which
+// errors.Is and errors.As reach (ErrReadTimeout, a driver's error).
+func (d *Database) noHealthyReplicaError(cause string, err error) error {
 	detail := fmt.Sprintf("none of the %d replicas of %q is in rotation and health.fail_without_replica is set", len(d.replicas.all), d.qualified)
 	if cause != "" {
 		detail += "; " + cause
 	}
-	return &RouteError{Err: ErrNoHealthyReplica, Route: Route{Database: d.name, Shard: d.shard, Role: Reading}, Detail: detail}
+	return &RouteError{Err: ErrNoHealthyReplica, Route: Route{Database: d.name, Shard: d.shard, Role: Reading}, Detail: detail, Cause: err}
 }

@@ -21,7 +21,8 @@ type probeResult struct {
 	gtid      string
 }
 
-// probeFunc checks one node within ctx. Tests replace Topology.probe.
+// probeFunc checks one node within ctx. Tests replace Topology.probe; by
+// default each check loop probes through a nodeProber of its own.
 type probeFunc func(ctx context.Context, n *Node) (probeResult, error)
 
 // healthRun is the set of running check goroutines.
@@ -53,10 +54,7 @@ func (t *Topology) StartHealthChecks() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	run := &healthRun{cancel: cancel, dbs: dbs}
-	probe := t.probe
-	if probe == nil {
-		probe = probeNode
-	}
+	probe := t.probe // nil: each loop makes its own nodeProber
 	for _, d := range dbs {
 		d.checking.Store(true)
 		for _, n := range d.checked() {
@@ -103,7 +101,15 @@ func (t *Topology) allDatabases() []*Database {
 	return dbs
 }
 
+// checkLoop checks n every Interval until ctx is done. With probe nil it
+// probes through a nodeProber, whose probe pool it closes as it exits
+// (Topology.Close waits for that).
 func (d *Database) checkLoop(ctx context.Context, n *Node, probe probeFunc) {
+	if probe == nil {
+		p := newNodeProber(d.health)
+		defer p.close()
+		probe = p.probe
+	}
 	ticker := time.NewTicker(d.health.Interval)
 	defer ticker.Stop()
 	for {

@@ -157,6 +157,9 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 				if err != nil {
 					return nil, err
 				}
+				if d.health.enabled() {
+					n.failover = newFailoverPools(n) // reads only: see Node.ReadPool
+				}
 				d.roles[role].add(n)
 			}
 			d.roleNames = append(d.roleNames, role)

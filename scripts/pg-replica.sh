@@ -3,14 +3,23 @@
 # for the replica tests (internal/testdb.PostgresReplica). Run as root: the
 # servers run as the postgres user (runuser); running as postgres works too.
 #
-#   usage: scripts/pg-replica.sh start|stop|pause|resume|stop-replica|start-replica|status
+#   usage: scripts/pg-replica.sh start|stop|pause|resume|stop-replica|start-replica|freeze|freeze-all|thaw|status
 #
 #   start          create (initdb + pg_basebackup) and start both servers, then
-#                  wait until the replica streams; already running -> no-op
+#                  wait until the replica streams; already running -> no-op.
+#                  A server left frozen (SIGSTOP, by freeze or a killed test)
+#                  is thawed first
 #   stop           stop both servers and remove the directory
 #   pause/resume   pg_wal_replay_pause() / pg_wal_replay_resume() on the replica
 #   stop-replica   stop only the replica (pg_ctl -m fast), for failover tests
 #   start-replica  start the replica again and wait until it streams
+#   freeze         SIGSTOP the replica's postmaster only, as a hung host may
+#                  leave it: sessions it has keep answering, it accepts no
+#                  new one (nor restarts anything)
+#   freeze-all     SIGSTOP the replica's postmaster and all its children
+#                  (backends, startup process, WAL receiver, ...; each child
+#                  is in a process group of its own): nothing answers
+#   thaw           SIGCONT the replica's postmaster and its children
 #   status         print whether each server is up and the replica's lag;
 #                  exit 0 when both are up and streaming, 1 otherwise
 #
@@ -20,6 +29,15 @@
 #   GRANT_PG_REPLICA_PORT          replica port on 127.0.0.1 [55433]
 #   GRANT_PG_REPLICA_TIMEOUT       seconds to wait for each step [60]
 #   GRANT_PG_BIN                   PostgreSQL binaries [/usr/lib/postgresql/15/bin]
+#
+# Environment for callers that hold the lock (below) themselves:
+#   GRANT_PG_REPLICA_LOCK_FD       a file descriptor open on the lock file,
+#                                  on which the caller holds the lock: the
+#                                  script uses it instead of waiting for the
+#                                  lock (testdb's ReplicaSet.Freeze holds the
+#                                  lock from freeze to thaw, so that no
+#                                  concurrent start thaws the replica
+#                                  under a test)
 #
 # Both servers trust every local connection (user postgres, no password).
 # The primary runs fsync=off but synchronous_commit=on, so a commit has been
@@ -202,8 +220,65 @@ destroy() {
   rm -rf "$DIR"
 }
 
+# postmaster_pid DATA: the postmaster's PID from its postmaster.pid, if the
+# process exists.
+postmaster_pid() {
+  local pid
+  [ -f "$1/postmaster.pid" ] || return 1
+  pid=$(head -n 1 "$1/postmaster.pid" 2>/dev/null) || return 1
+  case $pid in '' | *[!0-9]*) return 1 ;; esac
+  kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+# server_pids PID: the postmaster PID and its children (backends, startup
+# process, WAL receiver, checkpointer, ...). PostgreSQL puts every child in
+# a session (and process group) of its own, so the server is found by
+# parent PID, not by process group.
+server_pids() {
+  echo "$1"
+  pgrep -P "$1" || true
+}
+
+# stopped_in PID: whether the postmaster or a child is stopped (state T).
+stopped_in() {
+  local p
+  for p in $(server_pids "$1"); do
+    ps -o stat= -p "$p" 2>/dev/null | grep -q '^T' && return 0
+  done
+  return 1
+}
+
+# signal_server SIGNAL PID: SIGNAL to the postmaster first, then to its
+# children, listed once it is signalled: a postmaster being stopped forks
+# no new backend after the list is taken (one listed before would miss
+# backends forked meanwhile, for clients still connecting).
+signal_server() {
+  local p
+  kill "-$1" "$2" 2>/dev/null || true
+  for p in $(pgrep -P "$2" || true); do
+    kill "-$1" "$p" 2>/dev/null || true
+  done
+}
+
+# thaw_server DATA NAME: SIGCONT the server's processes if any is stopped.
+thaw_server() {
+  local pid
+  pid=$(postmaster_pid "$1") || return 0
+  if stopped_in "$pid"; then
+    signal_server CONT "$pid"
+    log "the $2 (PID $pid) was frozen (SIGSTOP); thawed it"
+  fi
+}
+
 cmd_start() {
   local t0=$SECONDS
+  if [ -f "$READY" ]; then
+    # A test killed while the replica was frozen leaves it stopped: every
+    # later test would hang on it.
+    thaw_server "$PRIMARY_DATA" primary
+    thaw_server "$REPLICA_DATA" replica
+  fi
   if [ -f "$READY" ] && running "$PRIMARY_DATA" && running "$REPLICA_DATA" && is_streaming >/dev/null 2>&1; then
     log "already running: primary 127.0.0.1:$PRIMARY_PORT, replica 127.0.0.1:$REPLICA_PORT"
     return 0
@@ -263,10 +338,35 @@ cmd_start_replica() {
   log "replica running and streaming (port $REPLICA_PORT)"
 }
 
+cmd_freeze() { # postmaster|all
+  need_replica_up
+  local pid
+  pid=$(postmaster_pid "$REPLICA_DATA") || die "no replica postmaster found in $REPLICA_DATA/postmaster.pid"
+  if [ "$1" = all ]; then
+    signal_server STOP "$pid"
+    log "replica frozen: SIGSTOP to its postmaster (PID $pid) and its $(($(server_pids "$pid" | wc -l) - 1)) children; thaw with: $me thaw"
+  else
+    kill -STOP "$pid"
+    log "replica postmaster frozen: SIGSTOP to PID $pid only (its sessions still answer; no new one is accepted); thaw with: $me thaw"
+  fi
+}
+
+cmd_thaw() {
+  need_ready
+  local pid
+  pid=$(postmaster_pid "$REPLICA_DATA") || die "no replica postmaster found in $REPLICA_DATA/postmaster.pid"
+  signal_server CONT "$pid"
+  log "replica thawed: SIGCONT to its postmaster (PID $pid) and its children"
+}
+
 cmd_status() {
   local ok=0 p=down r=down
   if running "$PRIMARY_DATA" && answers "$PRIMARY_PORT"; then p=up; else ok=1; fi
-  if running "$REPLICA_DATA" && answers "$REPLICA_PORT"; then r=up; else ok=1; fi
+  local rpid
+  if rpid=$(postmaster_pid "$REPLICA_DATA") && stopped_in "$rpid"; then
+    r=frozen # SIGSTOP: thaw with "$me thaw" (start thaws it too)
+    ok=1
+  elif running "$REPLICA_DATA" && answers "$REPLICA_PORT"; then r=up; else ok=1; fi
   echo "dir:     $DIR$([ -f "$READY" ] || echo ' (not set up)')"
   echo "primary: $p (127.0.0.1:$PRIMARY_PORT, log $PRIMARY_LOG)"
   echo "replica: $r (127.0.0.1:$REPLICA_PORT, log $REPLICA_LOG)"
@@ -285,13 +385,22 @@ cmd_status() {
   return $ok
 }
 
-[ $# = 1 ] || die "usage: $me start|stop|pause|resume|stop-replica|start-replica|status"
+USAGE="start|stop|pause|resume|stop-replica|start-replica|freeze|freeze-all|thaw|status"
+[ $# = 1 ] || die "usage: $me $USAGE"
 
 # One invocation at a time (a test binary and a developer may race).
 # Opened read-only: fs.protected_regular forbids O_CREAT on another user's
-# file in /tmp, even for root.
-[ -e "$LOCK" ] || : >"$LOCK"
-exec 9<"$LOCK"
+# file in /tmp, even for root. A caller that holds the lock passes its
+# descriptor (GRANT_PG_REPLICA_LOCK_FD): flock on the same open file
+# succeeds at once, and the lock stays the caller's when we exit.
+if [ -n "${GRANT_PG_REPLICA_LOCK_FD:-}" ]; then
+  case $GRANT_PG_REPLICA_LOCK_FD in *[!0-9]* | '') die "GRANT_PG_REPLICA_LOCK_FD must be a file descriptor number" ;; esac
+  exec 9<&"$GRANT_PG_REPLICA_LOCK_FD" || die "GRANT_PG_REPLICA_LOCK_FD=$GRANT_PG_REPLICA_LOCK_FD is not open"
+  eval "exec $GRANT_PG_REPLICA_LOCK_FD<&-"
+else
+  [ -e "$LOCK" ] || : >"$LOCK"
+  exec 9<"$LOCK"
+fi
 flock -w "$((TIMEOUT * 3))" 9 || die "another $me holds $LOCK"
 
 case $1 in
@@ -301,6 +410,9 @@ pause) cmd_pause ;;
 resume) cmd_resume ;;
 stop-replica) cmd_stop_replica ;;
 start-replica) cmd_start_replica ;;
+freeze) cmd_freeze postmaster ;;
+freeze-all) cmd_freeze all ;;
+thaw) cmd_thaw ;;
 status) cmd_status ;;
-*) die "unknown command '$1'; usage: $me start|stop|pause|resume|stop-replica|start-replica|status" ;;
+*) die "unknown command '$1'; usage: $me $USAGE" ;;
 esac

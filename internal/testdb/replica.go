@@ -19,6 +19,8 @@ package testdb
 //	GRANT_PG_REPLICA_DSN               PostgreSQL replica (hot standby) admin DSN
 //	GRANT_MARIADB_REPLICA_PRIMARY_DSN  MariaDB replica-set primary admin DSN
 //	GRANT_MARIADB_REPLICA_DSN          MariaDB replica admin DSN
+//	GRANT_PG_REPLICA_DIR               scripts/pg-replica.sh's directory, whose
+//	                                   lock Freeze holds (as the script does)
 //	GRANT_REQUIRE_REPLICA              "1": a replica set that is not running fails
 //	                                   the test instead of skipping it (so does
 //	                                   GRANT_REQUIRE_SERVERS=1)
@@ -34,6 +36,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +48,12 @@ const (
 	// EnvRequireReplica names the variable that turns a missing replica set
 	// from a skip into a failure.
 	EnvRequireReplica = "GRANT_REQUIRE_REPLICA"
+
+	// EnvPGReplicaDir names scripts/pg-replica.sh's directory (its
+	// default is DefaultPGReplicaDir); Freeze takes the script's lock,
+	// next to it.
+	EnvPGReplicaDir     = "GRANT_PG_REPLICA_DIR"
+	DefaultPGReplicaDir = "/tmp/grant-pg-replica"
 
 	EnvPGReplicaPrimaryDSN      = "GRANT_PG_REPLICA_PRIMARY_DSN"
 	EnvPGReplicaDSN             = "GRANT_PG_REPLICA_DSN"
@@ -101,7 +110,8 @@ type ReplicaSet struct {
 	primary, replica *Backend // admin pools of this set, closed in cleanup
 
 	mu      sync.Mutex
-	stopped bool // StopReplica ran and StartReplica has not
+	stopped bool     // StopReplica ran and StartReplica has not
+	frozen  *os.File // while Freeze holds the script's lock: the lock file
 }
 
 // replicaKind describes one of the two replica setups.
@@ -386,6 +396,142 @@ func (r *ReplicaSet) dropIdleReplicaConns() {
 		}
 		d.mu.Unlock()
 	}
+}
+
+// Freeze stops the PostgreSQL replica's processes with SIGSTOP
+// (scripts/pg-replica.sh freeze, or freeze-all with whole), as a hung host
+// can leave a server: with whole false only its postmaster, so the
+// sessions it has keep answering and it accepts no new one; with whole
+// true the postmaster and all its children (backends, startup process, WAL
+// receiver, ...: PostgreSQL gives each child a process group of its own,
+// so "the whole server" is found by parent PID), so nothing answers,
+// sessions it has included. The
+// processes exist and their TCP port accepts connections (the kernel
+// queues them); nothing is refused, everything waits.
+//
+// From the first Freeze until Thaw the test holds the script's lock, so
+// that a scripts/pg-replica.sh start run meanwhile (by a developer or
+// another worktree's CI; start thaws a frozen replica) waits instead of
+// thawing the replica under the test. The test's cleanup thaws it, before
+// the replica set's own cleanup; a test killed while the replica is frozen
+// leaves it so until the next scripts/pg-replica.sh start. Freeze needs the
+// script's rights (root, or the postgres user), and fails the test when
+// the script fails. PostgreSQL only.
+func (r *ReplicaSet) Freeze(t testing.TB, whole bool) {
+	t.Helper()
+	if r.Name != NamePostgres {
+		t.Fatalf("testdb: Freeze: only the PostgreSQL replica set can be frozen, not %s", r.kind.title)
+	}
+	r.mu.Lock()
+	lock := r.frozen
+	r.mu.Unlock()
+	if lock == nil {
+		var err error
+		if lock, err = takeScriptLock(pgReplicaLockPath()); err != nil {
+			t.Fatalf("testdb: %s replica set: Freeze: %v", r.kind.title, err)
+		}
+		r.mu.Lock()
+		r.frozen = lock
+		r.mu.Unlock()
+		t.Cleanup(func() {
+			if err := r.thaw(); err != nil {
+				t.Errorf("testdb: %s replica set: thawing the replica Freeze froze: %v", r.kind.title, err)
+			}
+		})
+	}
+	command := "freeze"
+	if whole {
+		command = "freeze-all"
+	}
+	if out, err := runScriptLocked(r.kind.script, command, lock); err != nil {
+		t.Fatalf("testdb: %s replica set: scripts/%s %s: %v\n%s", r.kind.title, r.kind.script, command, err, out)
+	}
+}
+
+// Thaw resumes a replica Freeze froze (scripts/pg-replica.sh thaw: SIGCONT
+// to its postmaster and children) and releases the script's lock. It does nothing
+// when the replica is not frozen. It fails the test when the script
+// fails.
+func (r *ReplicaSet) Thaw(t testing.TB) {
+	t.Helper()
+	if err := r.thaw(); err != nil {
+		t.Fatalf("testdb: %s replica set: %v", r.kind.title, err)
+	}
+}
+
+func (r *ReplicaSet) thaw() error {
+	r.mu.Lock()
+	lock := r.frozen
+	r.frozen = nil
+	r.mu.Unlock()
+	if lock == nil {
+		return nil
+	}
+	defer lock.Close() // releases the lock
+	if out, err := runScriptLocked(r.kind.script, "thaw", lock); err != nil {
+		return fmt.Errorf("scripts/%s thaw: %v\n%s", r.kind.script, err, out)
+	}
+	return nil
+}
+
+// abandonFreeze releases the script's lock and leaves the replica frozen,
+// as a test killed mid-freeze would (for testing the script's recovery).
+func (r *ReplicaSet) abandonFreeze() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.frozen != nil {
+		_ = r.frozen.Close()
+		r.frozen = nil
+	}
+}
+
+// pgReplicaLockPath is the lock scripts/pg-replica.sh takes: next to its
+// directory, which stop removes.
+func pgReplicaLockPath() string {
+	return strings.TrimRight(envOr(EnvPGReplicaDir, DefaultPGReplicaDir), "/") + ".lock"
+}
+
+// takeScriptLock opens the script's lock file and takes its lock (flock,
+// as the script's flock(1) does), waiting up to scriptTimeout for a
+// running script (or another test's Freeze) to release it.
+func takeScriptLock(path string) (*os.File, error) {
+	// Read-only, as the script opens it: fs.protected_regular forbids
+	// O_CREAT on another user's file in /tmp.
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		f, err = os.OpenFile(path, os.O_RDONLY|os.O_CREATE, 0o644)
+	}
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(scriptTimeout)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			_ = f.Close()
+			return nil, fmt.Errorf("taking the lock %s: %v", path, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// runScriptLocked runs scripts/<name> <command> with lock, on which this
+// process holds the script's lock, passed as GRANT_PG_REPLICA_LOCK_FD.
+func runScriptLocked(name, command string, lock *os.File) (string, error) {
+	path, err := scriptPath(name)
+	if err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), scriptTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", path, command)
+	cmd.ExtraFiles = []*os.File{lock} // descriptor 3
+	cmd.Env = append(os.Environ(), "GRANT_PG_REPLICA_LOCK_FD=3")
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err
 }
 
 // WaitCaughtUp waits until the replica has replayed everything the primary

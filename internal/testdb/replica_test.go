@@ -249,3 +249,67 @@ func TestScriptPath(t *testing.T) {
 		t.Errorf("scriptPath of a missing script: want error")
 	}
 }
+
+// connectsWithin reports whether a new session on dsn answers within d.
+func connectsWithin(dsn string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.PingContext(ctx)
+}
+
+func TestFreezeAndThaw(t *testing.T) {
+	r := PostgresReplica(t)
+	admin := adminPool(t, NamePostgres, r.Replica.DSN)
+	ctx := context.Background()
+	session, err := admin.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer session.Close()
+	answers := func(d time.Duration) error {
+		ctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		var one int
+		return session.QueryRowContext(ctx, "SELECT 1").Scan(&one)
+	}
+	if err := answers(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	r.Freeze(t, false)
+	if err := answers(5 * time.Second); err != nil {
+		t.Fatalf("postmaster frozen: a session it has should still answer: %v", err)
+	}
+	if err := connectsWithin(r.Replica.DSN, 300*time.Millisecond); err == nil {
+		t.Fatal("postmaster frozen: a new session answered")
+	}
+
+	r.Freeze(t, true)
+	if err := answers(300 * time.Millisecond); err == nil {
+		t.Fatal("postmaster and children frozen: a session answered")
+	}
+	if out, err := runScriptLocked(pgReplica.script, "status", r.frozen); err == nil || !strings.Contains(out, "replica: frozen") {
+		t.Errorf("status while frozen: exit %v, want 1 and 'replica: frozen' in:\n%s", err, out)
+	}
+	r.Thaw(t)
+	if err := connectsWithin(r.Replica.DSN, 10*time.Second); err != nil {
+		t.Fatalf("thawed: %v", err)
+	}
+
+	// A test killed while the replica is frozen: the next start thaws it.
+	r.Freeze(t, true)
+	r.abandonFreeze()
+	if out, err := runScript(pgReplica.script, "start"); err != nil {
+		t.Fatalf("scripts/pg-replica.sh start: %v\n%s", err, out)
+	} else if !strings.Contains(out, "was frozen (SIGSTOP); thawed it") {
+		t.Errorf("start did not say it thawed the replica:\n%s", out)
+	}
+	if err := connectsWithin(r.Replica.DSN, 10*time.Second); err != nil {
+		t.Fatalf("after start: %v", err)
+	}
+}
