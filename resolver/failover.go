@@ -270,15 +270,20 @@ func (p *failoverDB) PrepareContext(ctx context.Context, query string) (*sql.Stm
 
 // GetDBConn returns the replica's *sql.DB, so that db.DB() works on a
 // handle whose last statement read from it.
-func (p *failoverDB) GetDBConn() (*sql.DB, error) { return p.node.DB() }
+func (p *failoverDB) GetDBConn() (*sql.DB, error) { return p.node.sqlDB() }
 
-// BeginTx begins on the replica (gorm.TxBeginner), never retried.
+// BeginTx begins on the replica's pool of the kind (gorm.TxBeginner),
+// never retried.
 func (p *failoverDB) BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error) {
-	db, err := p.node.DB()
+	pool, err := p.node.rawPool(false, p.readOnly)
 	if err != nil {
 		return nil, err
 	}
-	return db.BeginTx(ctx, opts)
+	beginner, ok := pool.(gorm.TxBeginner)
+	if !ok {
+		return nil, p.node.errorf(fmt.Errorf("the pool (%T) cannot begin a transaction", pool))
+	}
+	return beginner.BeginTx(ctx, opts)
 }
 
 // BeginTx begins on the replica's prepared-statement cache

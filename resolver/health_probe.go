@@ -25,7 +25,7 @@ type querier interface {
 // node's dialect. The health checks use a nodeProber instead, which opens
 // a new session for every check.
 func probeNode(ctx context.Context, n *Node) (probeResult, error) {
-	db, err := n.DB()
+	db, err := n.sqlDB()
 	if err != nil {
 		return probeResult{}, err
 	}
@@ -123,7 +123,7 @@ func (p *probePool) get(ctx context.Context, n *Node) (*sql.DB, error) {
 		}
 	}
 	if shared {
-		return n.DB()
+		return n.sqlDB()
 	}
 	return db, nil
 }
