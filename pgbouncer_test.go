@@ -67,7 +67,7 @@ func TestPgBouncerQueryExecModes(t *testing.T) {
 		{"exec", true, false},
 		{"simple_protocol", true, false},
 	} {
-		t.Run(fmt.Sprintf("%s/PrepareStmt=%v", tc.mode, tc.prepare), func(t *testing.T) {
+		t.Run(fmt.Sprintf("mode=%s,PrepareStmt=%v", tc.mode, tc.prepare), func(t *testing.T) {
 			d := b.CreateDatabase(t, "modes")
 			require.NoError(t, d.Open(t).AutoMigrate(&Memo{}))
 			dsn := withExecMode(d.DSN, tc.mode)
