@@ -205,3 +205,30 @@ func bouncerQueries(t *testing.T, dsn, database string) int64 {
 	require.NoError(t, rows.Err())
 	return 0
 }
+
+// TestStrictPreventionThroughPgBouncerFailsClosed: strict write prevention
+// opens its read-only sessions with the startup parameter
+// default_transaction_read_only=on, which PgBouncer 1.18 refuses. Every
+// statement that needs one — under PreventWrites, and every read of the
+// reading role, which always prevents writes under strict prevention —
+// then fails; none runs on a writable session instead. The writer's
+// statements are unaffected.
+func TestStrictPreventionThroughPgBouncerFailsClosed(t *testing.T) {
+	needPgBouncer(t)
+	f := newFixture(t, testdb.Postgres(t), strict)
+	guarded := f.db.WithContext(grant.PreventWrites(context.Background()))
+	var users []User
+	err := guarded.Find(&users).Error
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "unsupported startup parameter: default_transaction_read_only")
+	require.Error(t, guarded.Exec("UPDATE users SET name = 'no'").Error)
+	assert.Equal(t, seeded["users"], f.counts(t, "users"))
+
+	err = f.db.Find(&users).Error
+	require.Error(t, err, "a replica read needs a read-only session too")
+	assert.Contains(t, err.Error(), "unsupported startup parameter: default_transaction_read_only")
+
+	assert.Equal(t, []string{"writer-user"}, userNames(t, f.db.Scopes(grant.Role(grant.Writing))))
+	require.NoError(t, f.db.Create(&User{Name: "written"}).Error)
+	assert.Equal(t, seeded["users"]["primary"]+1, f.counts(t, "users")["primary"])
+}
