@@ -9,6 +9,7 @@
 #
 #   start   write the configuration and start three pgbouncer processes, then
 #           wait until each accepts connections; already running -> no-op
+#           (a running one whose configuration changed is reloaded)
 #   stop    stop them and remove the directory
 #   status  print whether each answers and its pools; exit 0 when all three
 #           answer, 1 otherwise
@@ -155,8 +156,8 @@ port_free() {
   fi
 }
 
-write_config() { # NAME PORT SERVER_PORT
-  as_pg tee "$(ini "$1")" >/dev/null <<EOF
+config() { # NAME PORT SERVER_PORT
+  cat <<EOF
 ;; written by scripts/pgbouncer.sh; overwritten on start
 [databases]
 * = host=127.0.0.1 port=$3
@@ -180,6 +181,9 @@ server_idle_timeout = 5
 autodb_idle_timeout = 30
 server_lifetime = 600
 server_login_retry = 1
+; A client waits this long for a server session: behind a stopped server,
+; logins and queries fail after it instead of PgBouncer's 120s.
+query_wait_timeout = 15
 ; pgx sends no extra startup parameters, but libpq-based tools may.
 ignore_startup_parameters = extra_float_digits
 logfile = $(logfile "$1")
@@ -190,12 +194,25 @@ log_pooler_errors = 1
 EOF
 }
 
+# write_config NAME PORT SERVER_PORT: write the instance's configuration;
+# succeeds when it changed.
+write_config() {
+  local want
+  want=$(config "$@")
+  [ -f "$(ini "$1")" ] && [ "$(cat "$(ini "$1")")" = "$want" ] && return 1
+  as_pg tee "$(ini "$1")" >/dev/null <<<"$want"
+}
+
 start_instance() { # SPEC
   local name port server
   name=$(name_of "$1")
   port=$(port_of "$1")
   server=$(server_of "$1")
   if alive "$name"; then
+    if write_config "$name" "$port" "$server"; then
+      log "configuration of $name changed: reloading it"
+      kill -HUP "$(cat "$(pidfile "$name")")"
+    fi
     wait_until "pgbouncer $name on 127.0.0.1:$port to accept connections" "$(logfile "$name")" answers "$port"
     return 0
   fi
@@ -205,7 +222,7 @@ start_instance() { # SPEC
   replica-primary) port_free "$port" GRANT_PGBOUNCER_REPLICA_PRIMARY_PORT ;;
   replica) port_free "$port" GRANT_PGBOUNCER_REPLICA_PORT ;;
   esac
-  write_config "$name" "$port" "$server"
+  write_config "$name" "$port" "$server" || true
   local out
   if ! out=$(as_pg "$(pgbouncer_bin)" -d "$(ini "$name")" 2>&1); then
     echo "$out" >&2
@@ -234,7 +251,10 @@ stop_instance() { # NAME
 cmd_start() {
   local t0=$SECONDS all=1 spec
   for spec in "${INSTANCES[@]}"; do
-    if ! alive "$(name_of "$spec")" || ! answers "$(port_of "$spec")"; then all=0; fi
+    if ! alive "$(name_of "$spec")" || ! answers "$(port_of "$spec")" ||
+      [ "$(cat "$(ini "$(name_of "$spec")")" 2>/dev/null)" != "$(config "$(name_of "$spec")" "$(port_of "$spec")" "$(server_of "$spec")")" ]; then
+      all=0
+    fi
   done
   if [ $all = 1 ]; then
     log "already running: 127.0.0.1:$MAIN_PORT -> :$SERVER_PORT, :$RP_PORT -> :$PG_PRIMARY_PORT, :$RR_PORT -> :$PG_REPLICA_PORT ($POOL_MODE pooling)"
