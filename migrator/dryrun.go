@@ -47,10 +47,11 @@ func (m *Migrator) DryRun(ctx context.Context, target string, w io.Writer) error
 func (m *Migrator) dryRun(ctx context.Context, t *target) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "-- ==== %s (writer, version table %s) ====\n", t.name, t.table())
-	wr, err := m.open(t, nil)
+	wr, err := m.open(ctx, t, nil)
 	if err != nil {
 		return b.String(), err
 	}
+	defer wr.close()
 	applied, _, err := wr.applied(ctx)
 	if err != nil {
 		return b.String(), wr.targetError(err, 0)

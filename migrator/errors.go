@@ -23,6 +23,13 @@ var (
 	// ErrLocked: another migrator held the database's migrations lock for
 	// longer than the lock timeout. It is wrapped by a *LockError.
 	ErrLocked = errors.New("migrator: migrations are locked by another migrator")
+	// ErrUnsafeLock: a PostgreSQL database has no migrations DSN and its
+	// writer's connection is not a server session of its own (it goes
+	// through a connection pooler such as a transaction-pooling PgBouncer),
+	// or grant cannot tell: the session lock could not hold, so nothing was
+	// run. It is wrapped by an *UnsafeLockError; set migrations_dsn
+	// (MigrationsConfig.DSN) to a direct connection.
+	ErrUnsafeLock = errors.New("migrator: the writer's connection cannot hold the migrations lock; set migrations_dsn")
 	// ErrNoDownMigration: Down was asked to roll back a migration whose Down
 	// section is empty (or a Go migration without a down function). Nothing
 	// was rolled back on that target.

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -17,8 +19,17 @@ import (
 )
 
 // handle opens a *gorm.DB on primary with grant installed, closed at the
-// end of the test.
+// end of the test. When the test databases go through PgBouncer
+// (GRANT_PGBOUNCER), every database and shard that has no migrations DSN
+// gets one straight to its server, as docs/pgbouncer.md says to configure
+// it: the suite then runs with grant's writers behind the bouncer.
 func handle(t testing.TB, primary *testdb.Database, cfg grant.Config) *gorm.DB {
+	t.Helper()
+	return handleAsIs(t, primary, directMigrations(cfg, primary))
+}
+
+// handleAsIs is handle without the migrations DSNs.
+func handleAsIs(t testing.TB, primary *testdb.Database, cfg grant.Config) *gorm.DB {
 	t.Helper()
 	db, err := gorm.Open(primary.Dialector(), &gorm.Config{Logger: logger.Discard})
 	require.NoError(t, err)
@@ -32,6 +43,57 @@ func handle(t testing.TB, primary *testdb.Database, cfg grant.Config) *gorm.DB {
 		}
 	})
 	return db
+}
+
+// directMigrations returns cfg with a migrations DSN straight to its server
+// for every database (primary's for the default one, which uses the
+// handle's pool) and shard whose writer goes through PgBouncer and has none;
+// cfg itself when the tests do not run through PgBouncer.
+func directMigrations(cfg grant.Config, primary *testdb.Database) grant.Config {
+	if testdb.PgBouncer() == "" {
+		return cfg
+	}
+	direct := func(dc grant.DatabaseConfig) grant.DatabaseConfig {
+		if dc.Migrations.DSN != "" {
+			return dc
+		}
+		switch {
+		case dc.Writer == nil:
+			if primary.ThroughPgBouncer() {
+				dc.Migrations.DSN = primary.DirectDSN
+			}
+		case dc.Writer.DSN != "":
+			if d := testdb.DirectDSN(dc.Writer.DSN); d != dc.Writer.DSN {
+				dc.Migrations.DSN = d
+			}
+		default:
+			if pg, ok := dc.Writer.Dialector.(*postgres.Dialector); ok {
+				if d := testdb.DirectDSN(pg.DSN); d != pg.DSN {
+					dc.Migrations.DSN = d
+				}
+			}
+		}
+		return dc
+	}
+	dbs := make(map[string]grant.DatabaseConfig, len(cfg.Databases))
+	for name, dc := range cfg.Databases {
+		if dc.Writer == nil && name != cfg.DefaultName() {
+			dbs[name] = dc
+			continue
+		}
+		dbs[name] = direct(dc)
+	}
+	cfg.Databases = dbs
+	clusters := make(map[string]grant.ClusterConfig, len(cfg.Clusters))
+	for name, cc := range cfg.Clusters {
+		cc.Shards = slices.Clone(cc.Shards)
+		for i := range cc.Shards {
+			cc.Shards[i].DatabaseConfig = direct(cc.Shards[i].DatabaseConfig)
+		}
+		clusters[name] = cc
+	}
+	cfg.Clusters = clusters
+	return cfg
 }
 
 // newMigrator is New that fails the test on error.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strings"
@@ -57,6 +58,10 @@ type sessionLocker struct {
 	timeout time.Duration
 	poll    time.Duration
 	abort   <-chan struct{} // closed: give up waiting (errStopped)
+	// verify: before taking a PostgreSQL lock, check that the session is
+	// the server's own (checkSession); set when the connection is the
+	// writer's, not a migrations DSN's.
+	verify bool
 
 	name string // the MariaDB lock name of the last SessionLock
 }
@@ -91,8 +96,22 @@ func (l *sessionLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 	switch l.dialect {
 	case "postgres":
 		key := pgLockKey(l.table)
+		var pid uint32
+		if l.verify {
+			var err error
+			if pid, err = checkSession(ctx, l.target, conn); err != nil {
+				return err
+			}
+		}
 		try = func() (ok bool, err error) {
-			err = conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok)
+			var got uint32
+			err = conn.QueryRowContext(ctx, "SELECT pg_try_advisory_lock($1), pg_backend_pid()", key).Scan(&ok, &got)
+			if err == nil && l.verify && got != pid {
+				// The session changed under a key that named it: no
+				// pooler known does that, but a lock on a session that is
+				// not ours must not be trusted.
+				return false, &UnsafeLockError{Target: l.target, KeyPID: pid, BackendPID: got}
+			}
 			return ok, err
 		}
 	case "mysql":
@@ -111,6 +130,10 @@ func (l *sessionLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {
 	}
 	for {
 		ok, err := try()
+		var unsafe *UnsafeLockError
+		if errors.As(err, &unsafe) {
+			return unsafe
+		}
 		if err != nil {
 			return fmt.Errorf("%s: taking the migrations lock: %w", l.target, err)
 		}

@@ -16,6 +16,11 @@
 //
 // Every writer gets its own goose.Provider over the writer's pool, which
 // grant owns: the migrator never closes it (it never calls Provider.Close).
+// A database or shard with a migrations DSN (MigrationsConfig.DSN, grant.yml
+// migrations_dsn) is migrated over a pool of that DSN instead — the lock,
+// the version table and the migrations alike — opened with grant's built-in
+// adapter for the writer's dialect, checked to reach the writer's database,
+// and closed when the run on it ends.
 // Each migration runs in its own transaction unless its file says "--
 // +goose NO TRANSACTION", and is recorded in the version table
 // (MigrationsConfig.Table, default resolver.DefaultMigrationsTable) in the
@@ -27,7 +32,15 @@
 //
 // Migrations on one database are serialised across processes by a lock on
 // that database (see LockError), taken for each migration, so two migrators
-// started at once never apply a migration twice. SQLite gets no lock: a
+// started at once never apply a migration twice. The lock is a session
+// lock, which a transaction-pooling PgBouncer hands to whichever client
+// gets the server session next: behind one, give each PostgreSQL database
+// a migrations DSN that connects directly to the server (docs/pgbouncer.md).
+// Without one, the migrator checks each PostgreSQL session before taking
+// the lock and refuses, with an *UnsafeLockError (ErrUnsafeLock) and
+// nothing written, one it cannot prove is a server session of its own; a
+// migrations DSN is trusted, so a session-pooling bouncer may serve it.
+// MySQL and MariaDB sessions are not checked. SQLite gets no lock: a
 // SQLite file belongs to one process, which migrates it; two processes
 // migrating one file at the same moment are not serialised and may both run
 // the same migration.

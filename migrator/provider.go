@@ -18,8 +18,11 @@ import (
 type writer struct {
 	t       *target
 	dialect string // the node's: "postgres", "mysql", "sqlite"
-	db      *sql.DB
-	store   database.Store
+	// db is the writer's pool (grant's), or the pool of the target's
+	// migrations DSN, which the migrator opened and close closes.
+	db    *sql.DB
+	own   bool // db is the migrations DSN's
+	store database.Store
 	// provider is nil when the target has no migration at all (an empty
 	// directory and no Go migrations): there is nothing to run.
 	provider *goose.Provider
@@ -43,17 +46,14 @@ func gooseDialect(dialect string) (goose.Dialect, error) {
 	return "", fmt.Errorf("the migrator supports postgres, mysql and sqlite writers, not %q", dialect)
 }
 
-// open opens the target's writer pool (grant's: never closed here) and
-// builds its goose provider. abort, when closed, makes a wait for the lock
-// give up (WithStopOnError). Errors are *TargetError.
-func (m *Migrator) open(t *target, abort <-chan struct{}) (*writer, error) {
+// open opens the target's pool and builds its goose provider: the writer's
+// pool (grant's: never closed here), or, when the target has a migrations
+// DSN, a pool of that DSN's, which w.close closes. abort, when closed, makes
+// a wait for the lock give up (WithStopOnError). Errors are *TargetError.
+func (m *Migrator) open(ctx context.Context, t *target, abort <-chan struct{}) (*writer, error) {
 	fail := func(err error) (*writer, error) { return nil, &TargetError{Target: t.name, Err: err} }
 	node := t.db.Writer()
 	dialect, err := gooseDialect(node.Dialect())
-	if err != nil {
-		return fail(err)
-	}
-	db, err := node.DB() // a *resolver.NodeError with the DSN redacted
 	if err != nil {
 		return fail(err)
 	}
@@ -61,7 +61,17 @@ func (m *Migrator) open(t *target, abort <-chan struct{}) (*writer, error) {
 	if err != nil {
 		return fail(err)
 	}
-	w := &writer{t: t, dialect: node.Dialect(), db: db, store: store, stop: abort,
+	var db *sql.DB
+	own := t.config.DSN != ""
+	if own {
+		db, err = openMigrationsDSN(ctx, t, node)
+	} else {
+		db, err = node.DB() // a *resolver.NodeError with the DSN redacted
+	}
+	if err != nil {
+		return fail(err)
+	}
+	w := &writer{t: t, dialect: node.Dialect(), db: db, own: own, store: store, stop: abort,
 		sources: map[int64]*goose.Source{}, goMigs: map[int64]*goose.Migration{}}
 	opts := []goose.ProviderOption{
 		goose.WithDisableGlobalRegistry(true),
@@ -77,8 +87,11 @@ func (m *Migrator) open(t *target, abort <-chan struct{}) (*writer, error) {
 		opts = append(opts, goose.WithGoMigrations(clones...))
 	}
 	if w.dialect != "sqlite" {
+		// Without a migrations DSN the writer's sessions are checked (on
+		// PostgreSQL) before the lock is taken: they may go through a
+		// transaction-pooling bouncer. A migrations DSN is trusted.
 		w.locker = &sessionLocker{target: t.name, dialect: w.dialect, table: t.table(), timeout: m.opts.lockTimeout,
-			poll: lockPollInterval, abort: abort}
+			poll: lockPollInterval, abort: abort, verify: !own}
 		opts = append(opts, goose.WithSessionLocker(w.locker))
 	}
 	var fsys fs.FS
@@ -91,6 +104,7 @@ func (m *Migrator) open(t *target, abort <-chan struct{}) (*writer, error) {
 		return w, nil
 	}
 	if err != nil {
+		w.close()
 		return fail(fmt.Errorf("reading migrations in %q: %w", t.config.Dir, err))
 	}
 	w.provider = p
@@ -98,6 +112,14 @@ func (m *Migrator) open(t *target, abort <-chan struct{}) (*writer, error) {
 		w.sources[s.Version] = s
 	}
 	return w, nil
+}
+
+// close closes the pool of the target's migrations DSN, if it opened one;
+// the writer's pool is grant's and stays open.
+func (w *writer) close() {
+	if w.own {
+		_ = w.db.Close()
+	}
 }
 
 // cloneGo copies a Go migration, so that the providers of several shards

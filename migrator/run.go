@@ -32,8 +32,9 @@ type Result struct {
 	// Skipped: not run, or stopped between two migrations, because another
 	// target failed under WithStopOnError(true). Err is nil then.
 	Skipped bool
-	// Err is why the target failed: a *TargetError or a *LockError, both
-	// naming the target. A failed migration is not recorded as applied.
+	// Err is why the target failed: a *TargetError, a *LockError or an
+	// *UnsafeLockError, each naming the target. A failed migration is not
+	// recorded as applied.
 	Err error
 }
 
@@ -172,9 +173,10 @@ func (m *Migrator) runTarget(ctx context.Context, t *target, res *Result, state 
 		m.emit(Event{Target: t.name, Kind: Skipped})
 		return
 	}
-	w, err := m.open(t, state.stop)
+	w, err := m.open(ctx, t, state.stop)
 	if err == nil {
 		err = op(ctx, w, r)
+		w.close()
 	}
 	res.Duration = time.Since(r.start)
 	switch {
@@ -196,12 +198,16 @@ func (m *Migrator) runTarget(ctx context.Context, t *target, res *Result, state 
 }
 
 // targetError turns an error from goose into one naming the target and, for
-// a failed migration, its file. A *LockError already names the target and
-// errStopped is not a failure: both pass unchanged.
+// a failed migration, its file. A *LockError and an *UnsafeLockError already
+// name the target and errStopped is not a failure: they pass unchanged.
 func (w *writer) targetError(err error, version int64) error {
 	var lockErr *LockError
 	if errors.As(err, &lockErr) {
 		return lockErr
+	}
+	var unsafe *UnsafeLockError
+	if errors.As(err, &unsafe) {
+		return unsafe
 	}
 	if errors.Is(err, errStopped) {
 		return errStopped

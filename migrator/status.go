@@ -83,11 +83,12 @@ func (m *Migrator) Status(ctx context.Context, target string) (*StatusReport, er
 
 func (m *Migrator) status(ctx context.Context, t *target) TargetStatus {
 	s := TargetStatus{Target: t.name, Database: t.database, Cluster: t.cluster, Shard: t.shard}
-	w, err := m.open(t, nil)
+	w, err := m.open(ctx, t, nil)
 	if err != nil {
 		s.Err = err
 		return s
 	}
+	defer w.close()
 	applied, _, err := w.applied(ctx)
 	if err != nil {
 		s.Err = w.targetError(err, 0)

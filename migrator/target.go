@@ -105,15 +105,18 @@ func (m *Migrator) databaseGroup(d *resolver.Database, named bool) (group, bool,
 }
 
 func (m *Migrator) clusterGroup(c *resolver.Cluster, shards []*resolver.Database, named bool) (group, bool, error) {
-	cfg := c.Shards()[0].Migrations() // every shard carries its cluster's
+	cfg := c.Shards()[0].Migrations() // every shard carries its cluster's (but its own DSN)
 	ok, err := m.check(c.Name(), "cluster", cfg, named)
 	if !ok || err != nil {
 		return group{}, false, err
 	}
 	g := group{cluster: c.Name()}
 	for _, s := range shards {
+		// The cluster's settings, with the shard's own migrations DSN.
+		sc := cfg
+		sc.DSN = s.Migrations().DSN
 		g.targets = append(g.targets, &target{name: s.Qualified(), database: s.Name(), cluster: c.Name(), shard: s.Shard(),
-			db: s, config: cfg, goMigs: m.opts.goMigs[c.Name()]})
+			db: s, config: sc, goMigs: m.opts.goMigs[c.Name()]})
 	}
 	return g, true, nil
 }

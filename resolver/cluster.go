@@ -25,7 +25,9 @@ type ClusterConfig struct {
 	// have a ShardKey method; a model's own method wins.
 	ShardKeys map[string]sharding.ShardKey
 	// Migrations apply to every shard: one schema, migrated on each
-	// shard's writer. A shard's own DatabaseConfig.Migrations is ignored.
+	// shard's writer. Of a shard's own DatabaseConfig.Migrations only DSN
+	// counts (grant.yml's migrations_dsn in a shard section): a DSN names
+	// one database, so a cluster's DSN must be empty.
 	Migrations MigrationsConfig
 	// Health overrides Config.Health for every shard of the cluster; a
 	// shard's own DatabaseConfig.Health wins over it.
@@ -53,6 +55,9 @@ func (c *Config) validateClusters() error {
 		cluster := c.Clusters[name]
 		if len(cluster.Shards) == 0 {
 			return &ConfigError{Path: path + ".shards", Problem: "a cluster needs at least one shard"}
+		}
+		if cluster.Migrations.DSN != "" {
+			return &ConfigError{Path: path + ".migrations_dsn", Problem: "a migrations DSN names one database: set it on each shard (ShardConfig's Migrations.DSN), not on the cluster"}
 		}
 		if err := cluster.Pool.validate(path + ".pool"); err != nil {
 			return err
@@ -221,10 +226,7 @@ func (t *Topology) buildClusters(cfg *Config, build func(path, name, shard strin
 			names: make([]string, len(cc.Shards)), slots: make([]atomic.Pointer[Database], len(cc.Shards))}
 		config := func(i int) DatabaseConfig {
 			dc := cc.Shards[i].DatabaseConfig
-			dc.Migrations = cc.Migrations
-			if own := cc.Shards[i].Migrations.DSN; own != "" {
-				dc.Migrations.DSN = own
-			}
+			dc.Migrations, dc.Migrations.DSN = cc.Migrations, cc.Shards[i].Migrations.DSN
 			dc.Pool = dc.Pool.merge(cc.Pool)
 			if dc.Policy == nil {
 				dc.Policy = cc.Policy

@@ -88,9 +88,15 @@ func TestCLIMigrateEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	var yml strings.Builder
 	fmt.Fprintf(&yml, "databases:\n  primary:\n    adapter: postgres\n    dsn: %q\n    migrations: migrations/primary\n", primary.DSN)
+	if primary.ThroughPgBouncer() { // GRANT_PGBOUNCER: as docs/pgbouncer.md says
+		fmt.Fprintf(&yml, "    migrations_dsn: %q\n", primary.DirectDSN)
+	}
 	fmt.Fprintf(&yml, "clusters:\n  orders:\n    adapter: postgres\n    migrations: migrations/orders\n    shards:\n")
 	for i, s := range shards {
 		fmt.Fprintf(&yml, "      - name: shard%d\n        dsn: %q\n", i+1, s.DSN)
+		if s.ThroughPgBouncer() {
+			fmt.Fprintf(&yml, "        migrations_dsn: %q\n", s.DirectDSN)
+		}
 	}
 	writeFile(t, filepath.Join(dir, "grant.yml"), yml.String())
 	writeFile(t, filepath.Join(dir, "migrations/primary/00001_users.sql"),

@@ -24,6 +24,10 @@ package testdb
 //	GRANT_REQUIRE_REPLICA              "1": a replica set that is not running fails
 //	                                   the test instead of skipping it (so does
 //	                                   GRANT_REQUIRE_SERVERS=1)
+//	GRANT_PGBOUNCER                    set: the PostgreSQL set's Primary and Replica
+//	                                   connect through the bouncers at
+//	                                   GRANT_PGBOUNCER_REPLICA_PRIMARY and
+//	                                   GRANT_PGBOUNCER_REPLICA (pgbouncer.go)
 
 import (
 	"context"
@@ -97,7 +101,8 @@ const (
 // reached as a non-admin user: on MariaDB grant_app (root may write to a
 // read-only replica, grant_app may not: write-prevention tests use these); on
 // PostgreSQL they are Primary and Replica themselves (a hot standby refuses
-// every write).
+// every write). With GRANT_PGBOUNCER set, the PostgreSQL set's DSNs and
+// Dialectors go through PgBouncer (DirectDSN, Open and Count do not).
 //
 // A ReplicaSet belongs to the test that created it; its methods must be
 // called from that test (or its subtests), not concurrently.
@@ -226,19 +231,33 @@ func newReplicaSet(t testing.TB, k *replicaKind) *ReplicaSet {
 		t.Fatalf("testdb: %s replica set: database %s not on the replica after catching up (err %v)", k.title, name, err)
 	}
 
-	r.Primary = r.database(t, primary, name, "", "")
-	r.Replica = r.database(t, replica, name, "", "")
+	var viaPrimary, viaReplica string
+	if k.name == NamePostgres {
+		viaPrimary, viaReplica = pgBouncerReplica()
+		for _, b := range []struct{ dsn, addr string }{{primaryDSN, viaPrimary}, {replicaDSN, viaReplica}} {
+			if b.addr == "" {
+				continue
+			}
+			if err := pingPgBouncer(b.dsn, b.addr); err != nil {
+				k.unavailable(t, err.Error())
+				return nil
+			}
+		}
+	}
+	r.Primary = r.database(t, primary, name, "", "", viaPrimary)
+	r.Replica = r.database(t, replica, name, "", "", viaReplica)
 	r.AppPrimary, r.AppReplica = r.Primary, r.Replica
 	if k.name == NameMariaDB {
-		r.AppPrimary = r.database(t, primary, name, MariaDBAppUser, MariaDBAppPassword)
-		r.AppReplica = r.database(t, replica, name, MariaDBAppUser, MariaDBAppPassword)
+		r.AppPrimary = r.database(t, primary, name, MariaDBAppUser, MariaDBAppPassword, "")
+		r.AppReplica = r.database(t, replica, name, MariaDBAppUser, MariaDBAppPassword, "")
 	}
 	return r
 }
 
 // database returns the Database for name on b, as b's admin user or, when
-// user is set, as that MariaDB user.
-func (r *ReplicaSet) database(t testing.TB, b *Backend, name, user, password string) *Database {
+// user is set, as that MariaDB user; through the PgBouncer at bouncer when
+// it is not "".
+func (r *ReplicaSet) database(t testing.TB, b *Backend, name, user, password, bouncer string) *Database {
 	t.Helper()
 	dsn, err := b.databaseDSN(name)
 	if err == nil && user != "" {
@@ -248,10 +267,14 @@ func (r *ReplicaSet) database(t testing.TB, b *Backend, name, user, password str
 			dsn = cfg.FormatDSN()
 		}
 	}
+	direct := dsn
+	if err == nil {
+		dsn, err = bounce(direct, bouncer)
+	}
 	if err != nil {
 		t.Fatalf("testdb: %s replica set: %v", r.kind.title, err)
 	}
-	d := &Database{Backend: b, Name: name, DSN: dsn}
+	d := &Database{Backend: b, Name: name, DSN: dsn, DirectDSN: direct}
 	// Registered after the drop, so it runs before it.
 	t.Cleanup(d.closeDirect)
 	return d

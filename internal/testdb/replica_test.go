@@ -57,9 +57,17 @@ func TestReplicaSet(t *testing.T) {
 			if r.Primary.DSN == r.Replica.DSN {
 				t.Fatalf("primary and replica share the DSN %q", r.Primary.DSN)
 			}
-			if rs.name == NamePostgres && envOr(EnvPGReplicaDSN, "") == "" && !strings.Contains(r.Replica.DSN, "port=55433") ||
-				rs.name == NameMariaDB && envOr(EnvMariaDBReplicaDSN, "") == "" && !strings.Contains(r.Replica.DSN, ":53307)") {
-				t.Fatalf("replica DSN %q does not name the default replica port", r.Replica.DSN)
+			if rs.name == NamePostgres && envOr(EnvPGReplicaDSN, "") == "" && !strings.Contains(r.Replica.DirectDSN, "port=55433") ||
+				rs.name == NameMariaDB && envOr(EnvMariaDBReplicaDSN, "") == "" && !strings.Contains(r.Replica.DirectDSN, ":53307)") {
+				t.Fatalf("replica DSN %q does not name the default replica port", r.Replica.DirectDSN)
+			}
+			if _, via := pgBouncerReplica(); rs.name == NamePostgres && via != "" {
+				_, port, _ := strings.Cut(via, ":")
+				if !strings.Contains(r.Replica.DSN, "port="+port) || !r.Replica.ThroughPgBouncer() {
+					t.Fatalf("replica DSN %q does not go through the bouncer at %s", r.Replica.DSN, via)
+				}
+			} else if r.Replica.ThroughPgBouncer() || r.Primary.ThroughPgBouncer() {
+				t.Fatalf("DSN %q goes through a bouncer without %s", r.Replica.DSN, EnvPgBouncer)
 			}
 			if rs.name == NameMariaDB && !strings.HasPrefix(r.AppReplica.DSN, MariaDBAppUser+":") {
 				t.Fatalf("AppReplica DSN %q does not use %s", r.AppReplica.DSN, MariaDBAppUser)

@@ -17,6 +17,8 @@
 //	GRANT_MYSQL_DSN        MariaDB/MySQL admin DSN (go-sql-driver/mysql form)
 //	                       default "root@tcp(127.0.0.1:3306)/test?parseTime=true"
 //	GRANT_REQUIRE_SERVERS  "1": an unreachable server fails the test instead of skipping it
+//	GRANT_PGBOUNCER        host:port of a PgBouncer the PostgreSQL Databases connect
+//	                       through (see pgbouncer.go); unset: directly
 //
 // The admin user must be allowed to CREATE and DROP databases.
 //
@@ -91,6 +93,7 @@ type Backend struct {
 
 	adminDSN string  // DSN of the admin connection (servers only)
 	admin    *sql.DB // admin pool used for CREATE/DROP DATABASE (servers only); never closed
+	bouncer  string  // host:port of the PgBouncer Databases connect through; "" for none
 }
 
 // Database is one throw-away database created by Backend.CreateDatabase.
@@ -100,6 +103,10 @@ type Database struct {
 	Backend *Backend
 	Name    string // the physical database name (sqlite: the suffix)
 	DSN     string // a DSN that connects to exactly this database, in the backend driver's own format
+	// DirectDSN connects to the same database directly: it differs from
+	// DSN only when DSN goes through PgBouncer (GRANT_PGBOUNCER). Open and
+	// Count use it.
+	DirectDSN string
 
 	mu     sync.Mutex
 	direct *gorm.DB // lazily opened pool used by Count; closed before the drop
@@ -124,9 +131,13 @@ func SQLite(t testing.TB) *Backend {
 // test is skipped with t.Skipf naming the DSN (password redacted), or fails
 // with t.Fatalf when GRANT_REQUIRE_SERVERS=1. Later calls return the cached
 // result without contacting the server again.
+//
+// With GRANT_PGBOUNCER set, the Databases it creates connect through that
+// PgBouncer (their DSN and Dialector; DirectDSN, Open and Count stay direct),
+// and the reachability check also asks the server through the bouncer.
 func Postgres(t testing.TB) *Backend {
 	t.Helper()
-	return server(t, NamePostgres, envOr(EnvPostgresDSN, DefaultPostgresDSN))
+	return server(t, NamePostgres, envOr(EnvPostgresDSN, DefaultPostgresDSN), PgBouncer())
 }
 
 // MariaDB returns the MariaDB backend whose admin DSN is read from
@@ -134,7 +145,7 @@ func Postgres(t testing.TB) *Backend {
 // reachability check and skip/fail rule as Postgres.
 func MariaDB(t testing.TB) *Backend {
 	t.Helper()
-	return server(t, NameMariaDB, envOr(EnvMySQLDSN, DefaultMySQLDSN))
+	return server(t, NameMariaDB, envOr(EnvMySQLDSN, DefaultMySQLDSN), "")
 }
 
 // Each runs fn as a subtest per backend: "sqlite", "postgres" and "mariadb",
@@ -177,13 +188,17 @@ func (b *Backend) CreateDatabase(t testing.TB, suffix string) *Database {
 	case NameSQLite:
 		d.Name = suffix
 		d.DSN = sqliteDSN(filepath.Join(t.TempDir(), suffix+".db"))
+		d.DirectDSN = d.DSN
 	case NamePostgres, NameMariaDB:
 		d.Name = "grant_t_" + randomHex(4) + "_" + suffix
 		dsn, err := b.databaseDSN(d.Name)
+		if err == nil {
+			d.DirectDSN = dsn
+			d.DSN, err = bounce(dsn, b.bouncer)
+		}
 		if err != nil {
 			t.Fatalf("testdb: CreateDatabase: %v", err)
 		}
-		d.DSN = dsn
 		if err := b.create(d.Name); err != nil {
 			t.Fatalf("testdb: CreateDatabase %s on %s (%s): %v", d.Name, b.Name, redactDSN(b.Name, b.adminDSN), scrub(err, b.Name, b.adminDSN))
 		}
@@ -204,14 +219,20 @@ func (b *Backend) CreateDatabase(t testing.TB, suffix string) *Database {
 // mysql.Open (the DSN includes parseTime=true) or the pure-Go
 // github.com/glebarez/sqlite Open. Each call returns a fresh dialector, so
 // every gorm.Open on it gets its own connection pool, which the caller closes.
-func (d *Database) Dialector() gorm.Dialector {
+// It opens DSN, through PgBouncer when GRANT_PGBOUNCER is set.
+func (d *Database) Dialector() gorm.Dialector { return d.dialector(d.DSN) }
+
+// DirectDialector is Dialector on DirectDSN: never through PgBouncer.
+func (d *Database) DirectDialector() gorm.Dialector { return d.dialector(d.DirectDSN) }
+
+func (d *Database) dialector(dsn string) gorm.Dialector {
 	switch d.Backend.Name {
 	case NamePostgres:
-		return postgres.Open(d.DSN)
+		return postgres.Open(dsn)
 	case NameMariaDB:
-		return mysql.Open(d.DSN)
+		return mysql.Open(dsn)
 	default:
-		return sqlite.Open(d.DSN)
+		return sqlite.Open(dsn)
 	}
 }
 
@@ -229,7 +250,8 @@ func (d *Database) Adapter() string {
 }
 
 // Open returns a plain *gorm.DB (no plugins, silent logger) connected directly
-// to this database, whose pool is closed in t.Cleanup. Tests use it to seed
+// to this database (DirectDSN: never through PgBouncer), whose pool is
+// closed in t.Cleanup. Tests use it to seed
 // rows and to check where rows physically landed. It fails the test with
 // t.Fatalf when the connection cannot be opened.
 func (d *Database) Open(t testing.TB) *gorm.DB {
@@ -265,7 +287,7 @@ func (d *Database) Count(t testing.TB, table string) int64 {
 }
 
 func (d *Database) open() (*gorm.DB, error) {
-	return gorm.Open(d.Dialector(), &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)})
+	return gorm.Open(d.DirectDialector(), &gorm.Config{Logger: logger.Default.LogMode(logger.Silent)})
 }
 
 func (d *Database) directDB() (*gorm.DB, error) {
@@ -298,7 +320,7 @@ func (d *Database) closeDirect() {
 
 // ---- servers ----------------------------------------------------------------
 
-type serverKey struct{ name, dsn string }
+type serverKey struct{ name, dsn, bouncer string }
 
 type serverEntry struct {
 	once    sync.Once
@@ -311,19 +333,31 @@ var (
 	servers   = map[serverKey]*serverEntry{}
 )
 
-// server returns the cached backend for (name, dsn), checking reachability
-// the first time.
-func server(t testing.TB, name, dsn string) *Backend {
+// server returns the cached backend for (name, dsn, bouncer), checking
+// reachability the first time: of the server, and through the bouncer when
+// there is one.
+func server(t testing.TB, name, dsn, bouncer string) *Backend {
 	t.Helper()
+	key := serverKey{name, dsn, bouncer}
 	serversMu.Lock()
-	e := servers[serverKey{name, dsn}]
+	e := servers[key]
 	if e == nil {
 		e = &serverEntry{}
-		servers[serverKey{name, dsn}] = e
+		servers[key] = e
 	}
 	serversMu.Unlock()
 
-	e.once.Do(func() { e.backend, e.err = connect(name, dsn) })
+	e.once.Do(func() {
+		e.backend, e.err = connect(name, dsn)
+		if e.err == nil && bouncer != "" {
+			if e.err = pingPgBouncer(dsn, bouncer); e.err != nil {
+				_ = e.backend.admin.Close()
+				e.backend = nil
+				return
+			}
+			e.backend.bouncer = bouncer
+		}
+	})
 	if e.err != nil {
 		msg := fmt.Sprintf("testdb: %s server at %s is not reachable (ping deadline %s): %v", name, redactDSN(name, dsn), reachTimeout, e.err)
 		if RequireServers() {
@@ -348,6 +382,16 @@ func connect(name, dsn string) (*Backend, error) {
 	if err != nil {
 		return nil, scrub(err, name, dsn)
 	}
+	return ping(db, name, dsn)
+}
+
+// openPgx opens a pgx pool on dsn without connecting.
+func openPgx(dsn string) (*sql.DB, error) {
+	db, err := sql.Open("pgx", dsn)
+	return db, scrub(err, NamePostgres, dsn)
+}
+
+func ping(db *sql.DB, name, dsn string) (*Backend, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), reachTimeout)
 	defer cancel()
 	if err := db.PingContext(ctx); err != nil {
