@@ -12,6 +12,7 @@
 package grant
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -315,3 +316,15 @@ func pluginOf(db *gorm.DB) (*Plugin, error) {
 	}
 	return nil, errNotInstalled
 }
+
+// CredentialsRefused tells a CredentialsFunc how many times the server has
+// refused the credentials of the connection being opened: 0 on its first
+// attempt, 1 or more when grant retries it (a password rotated in place;
+// CredentialsAttempts in all), when a function that caches its secret
+// should fetch it anew.
+func CredentialsRefused(ctx context.Context) int { return resolver.CredentialsRefused(ctx) }
+
+// CredentialsAttempts bounds the attempts of one new connection of a node
+// with credentials that the server refuses for them; the retries sleep 50,
+// 100, 200 and 400 ms.
+const CredentialsAttempts = resolver.CredentialsAttempts

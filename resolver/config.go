@@ -190,6 +190,8 @@ type Credentials struct {
 // secret store) with a timeout of its own. An error fails the connection
 // attempt (and the statement) with the error wrapped in a *NodeError
 // naming the node; errors.Is and errors.As reach the function's error.
+// A connection the server refuses for its credentials is retried, calling
+// the function again (CredentialsAttempts, CredentialsRefused).
 type CredentialsFunc func(ctx context.Context) (Credentials, error)
 
 // PoolConfig is database/sql pool tuning. Zero fields keep database/sql's defaults;

@@ -3,17 +3,21 @@ package resolver
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
@@ -172,24 +176,30 @@ func (d *credentialsDialector) beforeMySQL(ctx context.Context, c *mysqldriver.C
 }
 
 // Initialize opens the pool with the hook on a copy of the inner
-// dialector: pgx's through the dialector's own OptionOpenDB, so that
-// stdlib.OpenDB gets stdlib.OptionBeforeConnect next to what the
-// dialector adds itself (its time zone handling); MySQL's through
-// mysql.NewConnector, handed to the dialector as its Conn. Nothing
-// connects here.
+// dialector, handed to it as its Conn: pgx's connector as the dialector
+// would build it (postgresConnector), with stdlib.OptionBeforeConnect next
+// to the dialector's own options; MySQL's from mysql.NewConnector with
+// BeforeConnect. Either connector is wrapped so that a connection the
+// server refuses for its credentials is retried (authRetryConnector).
+// Nothing connects here.
 func (d *credentialsDialector) Initialize(db *gorm.DB) error {
 	if err := credentialsProblem(d.inner); err != nil {
 		return err
 	}
-	var opened hookable
+	var (
+		connector driver.Connector
+		refused   func(error) bool
+		opened    hookable
+	)
 	switch in := d.inner.(type) {
 	case *postgres.Dialector:
-		cfg := *in.Config
-		cfg.OptionOpenDB = append(slices.Clip(cfg.OptionOpenDB), stdlib.OptionBeforeConnect(d.beforePostgres))
-		opened = &postgres.Dialector{Config: &cfg}
-		if err := opened.Initialize(db); err != nil {
+		c, err := postgresConnector(*in.Config, stdlib.OptionBeforeConnect(d.beforePostgres))
+		if err != nil {
 			return err
 		}
+		connector, refused = c, postgresRefused
+		cfg := *in.Config
+		opened = &postgres.Dialector{Config: &cfg}
 	case *mysql.Dialector:
 		dsnConfig, err := mysqldriver.ParseDSN(in.DSN)
 		if err != nil {
@@ -198,24 +208,62 @@ func (d *credentialsDialector) Initialize(db *gorm.DB) error {
 		if err := dsnConfig.Apply(mysqldriver.BeforeConnect(d.beforeMySQL)); err != nil {
 			return err
 		}
-		connector, err := mysqldriver.NewConnector(dsnConfig)
+		c, err := mysqldriver.NewConnector(dsnConfig)
 		if err != nil {
 			return err
 		}
-		pool := sql.OpenDB(connector)
+		connector, refused = c, mysqlRefused
 		cfg := *in.Config
-		cfg.Conn = pool
 		opened = &mysql.Dialector{Config: &cfg}
-		if err := opened.Initialize(db); err != nil {
-			if db.ConnPool != pool { // gorm.Open closes db's pool itself
-				_ = pool.Close()
-			}
-			return err
+	}
+	pool := sql.OpenDB(retryingAuth(connector, refused))
+	switch o := opened.(type) {
+	case *postgres.Dialector:
+		o.Conn = pool
+	case *mysql.Dialector:
+		o.Conn = pool
+	}
+	if err := opened.Initialize(db); err != nil {
+		if db.ConnPool != pool { // gorm.Open closes db's pool itself
+			_ = pool.Close()
 		}
+		return err
 	}
 	d.opened.Store(&opened)
 	return nil
 }
+
+// postgresConnector builds the pgx connector gorm's postgres dialector
+// (gorm.io/driver/postgres v1.6.3, Initialize) opens its pool from when it
+// has a DSN and no DriverName, with extra options after the dialector's:
+// the DSN parsed by pgx, PreferSimpleProtocol, and a time zone in the DSN
+// as the session's and for scanning timestamps.
+func postgresConnector(cfg postgres.Config, extra ...stdlib.OptionOpenDB) (driver.Connector, error) {
+	config, err := pgx.ParseConfig(cfg.DSN)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.PreferSimpleProtocol {
+		config.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	}
+	opts := append(slices.Clip(cfg.OptionOpenDB), extra...)
+	if m := pgTimeZone.FindStringSubmatch(cfg.DSN); len(m) > 2 {
+		zone := m[2]
+		config.RuntimeParams["timezone"] = zone
+		opts = append(opts, stdlib.OptionAfterConnect(func(_ context.Context, conn *pgx.Conn) error {
+			loc, err := time.LoadLocation(zone)
+			if err != nil {
+				return err
+			}
+			conn.TypeMap().RegisterType(&pgtype.Type{Name: "timestamp", OID: pgtype.TimestampOID, Codec: &pgtype.TimestampCodec{ScanLocation: loc}})
+			return nil
+		}))
+	}
+	return stdlib.GetConnector(*config, opts...), nil
+}
+
+// pgTimeZone is gorm's postgres dialector's time zone matcher.
+var pgTimeZone = regexp.MustCompile("(time_zone|TimeZone|timezone)=(.*?)($|&| )")
 
 // current is the dialector GORM should see: the copy that opened the last
 // pool, or the adapter's before any did.

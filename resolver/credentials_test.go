@@ -2,6 +2,8 @@ package resolver
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -18,6 +20,7 @@ import (
 	"github.com/glebarez/sqlite"
 	mysqldriver "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorm.io/driver/mysql"
@@ -503,4 +506,119 @@ func TestLoadConfigFileResolvesPasswordFiles(t *testing.T) {
 	cfg, err = ParseConfig(path, data, nil)
 	require.NoError(t, err)
 	assert.Equal(t, "secrets/primary", cfg.Databases["primary"].Writer.PasswordFile)
+}
+
+// fakeConnector stands for a driver's connector: each Connect asks the
+// credentials, as pgx's and go-sql-driver's do, and fails with
+// answer(password, refused) or opens a connection.
+type fakeConnector struct {
+	creds   func(context.Context) (Credentials, error)
+	answer  func(password string) error
+	calls   atomic.Int64
+	refused []int // CredentialsRefused of each call
+}
+
+func (f *fakeConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	f.calls.Add(1)
+	f.refused = append(f.refused, CredentialsRefused(ctx))
+	c, err := f.creds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.answer(c.Password); err != nil {
+		return nil, err
+	}
+	return retryConn{}, nil
+}
+
+func (f *fakeConnector) Driver() driver.Driver { return nil }
+
+type retryConn struct{ driver.Conn }
+
+// A connection the server refuses for its credentials is retried, asking
+// them again, until they are accepted; anything else is not retried; the
+// attempts are bounded; and the last refusal reaches the statement as a
+// *NodeError naming the node, never the password.
+func TestConnectRetriesRefusedCredentials(t *testing.T) {
+	pgRefused := &pgconn.PgError{Severity: "FATAL", Code: "28P01", Message: `password authentication failed for user "app"`}
+	myRefused := &mysqldriver.MySQLError{Number: 1045, Message: "Access denied for user 'app'@'localhost' (using password: YES)"}
+	assert.True(t, postgresRefused(fmt.Errorf("failed to connect: %w", pgRefused)))
+	assert.True(t, postgresRefused(&pgconn.PgError{Code: "28000"}))
+	assert.False(t, postgresRefused(&pgconn.PgError{Code: "3D000"}), "no such database")
+	assert.False(t, postgresRefused(syscall.ECONNREFUSED))
+	assert.True(t, mysqlRefused(myRefused))
+	assert.False(t, mysqlRefused(&mysqldriver.MySQLError{Number: 1049}), "no such database")
+	assert.False(t, mysqlRefused(pgRefused))
+
+	var current atomic.Pointer[string]
+	setPassword := func(p string) { current.Store(&p) }
+	hook := func(context.Context) (Credentials, error) { return Credentials{Password: *current.Load()}, nil }
+	fast := func(f *fakeConnector) *authRetryConnector {
+		c := retryingAuth(f, postgresRefused)
+		c.backoff = time.Millisecond
+		return c
+	}
+
+	t.Run("retried until the hook changes", func(t *testing.T) {
+		setPassword("old")
+		var f *fakeConnector
+		f = &fakeConnector{creds: hook, answer: func(pw string) error {
+			if f.calls.Load() == 3 {
+				setPassword("new") // the secret store catches up
+			}
+			if pw != "new" {
+				return pgRefused
+			}
+			return nil
+		}}
+		conn, err := fast(f).Connect(context.Background())
+		require.NoError(t, err)
+		assert.NotNil(t, conn)
+		assert.Equal(t, int64(4), f.calls.Load(), "refused three times, then the new password")
+		assert.Equal(t, []int{0, 1, 2, 3}, f.refused, "the hook learns it is a retry")
+	})
+
+	t.Run("other errors are not retried", func(t *testing.T) {
+		setPassword("new")
+		for _, e := range []error{syscall.ECONNREFUSED, &pgconn.PgError{Code: "3D000"}, errors.New("secret store down")} {
+			f := &fakeConnector{creds: hook, answer: func(string) error { return e }}
+			_, err := fast(f).Connect(context.Background())
+			assert.Equal(t, e, err)
+			assert.Equal(t, int64(1), f.calls.Load(), "%v", e)
+		}
+	})
+
+	t.Run("bounded", func(t *testing.T) {
+		setPassword("old")
+		f := &fakeConnector{creds: hook, answer: func(string) error { return pgRefused }}
+		start := time.Now()
+		_, err := retryingAuth(f, postgresRefused).Connect(context.Background())
+		elapsed := time.Since(start)
+		assert.Same(t, pgRefused, err, "the last refusal, as it was")
+		assert.Equal(t, int64(CredentialsAttempts), f.calls.Load())
+		assert.GreaterOrEqual(t, elapsed, 750*time.Millisecond, "50+100+200+400 ms of backoff")
+		assert.Less(t, elapsed, 5*time.Second)
+
+		ctx, cancel := context.WithCancel(context.Background())
+		f = &fakeConnector{creds: hook, answer: func(string) error {
+			cancel() // the statement gives up during the first attempt
+			return pgRefused
+		}}
+		_, err = retryingAuth(f, postgresRefused).Connect(ctx)
+		assert.Same(t, pgRefused, err)
+		assert.Equal(t, int64(1), f.calls.Load(), "no retry past the context")
+	})
+
+	t.Run("through a pool", func(t *testing.T) {
+		setPassword("s3cret-old")
+		f := &fakeConnector{creds: hook, answer: func(string) error { return myRefused }}
+		c := retryingAuth(f, mysqlRefused)
+		c.backoff = time.Millisecond
+		pool := sql.OpenDB(c)
+		t.Cleanup(func() { _ = pool.Close() })
+		err := pool.PingContext(context.Background())
+		assert.Same(t, myRefused, err, "the driver's refusal, as before")
+		assert.Equal(t, int64(CredentialsAttempts), f.calls.Load(), "and database/sql does not retry it on top")
+		assert.NotContains(t, err.Error(), "s3cret-old")
+	})
 }
