@@ -147,30 +147,25 @@ func (d *credentialsDialector) fail(err error) error {
 // beforePostgres is pgx's BeforeConnect: c is this connection's copy of the
 // configuration. An empty User or Password keeps the DSN's.
 func (d *credentialsDialector) beforePostgres(ctx context.Context, c *pgx.ConnConfig) error {
-	cred, err := d.credentials(ctx)
-	if err != nil {
-		return err
-	}
-	if cred.User != "" {
-		c.User = cred.User
-	}
-	if cred.Password != "" {
-		c.Password = cred.Password
-	}
-	return nil
+	return d.fill(ctx, &c.User, &c.Password)
 }
 
 // beforeMySQL is go-sql-driver's BeforeConnect, with the same rules.
 func (d *credentialsDialector) beforeMySQL(ctx context.Context, c *mysqldriver.Config) error {
+	return d.fill(ctx, &c.User, &c.Passwd)
+}
+
+// fill asks for the credentials and sets those given.
+func (d *credentialsDialector) fill(ctx context.Context, user, password *string) error {
 	cred, err := d.credentials(ctx)
 	if err != nil {
 		return err
 	}
 	if cred.User != "" {
-		c.User = cred.User
+		*user = cred.User
 	}
 	if cred.Password != "" {
-		c.Passwd = cred.Password
+		*password = cred.Password
 	}
 	return nil
 }
