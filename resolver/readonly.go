@@ -85,29 +85,13 @@ func (n *Node) baseDialector() gorm.Dialector {
 // openReadOnly opens the node's read-only pool.
 func (n *Node) openReadOnly() (*openNode, error) {
 	base := n.baseDialector()
-	dsn, err := dsnOf(base)
-	if err != nil {
-		return nil, n.errorf(err)
-	}
-	switch base.Name() {
-	case "postgres":
-		dsn, err = postgresReadOnly(dsn)
-	case "mysql":
-		var variable string
-		if variable, err = n.readOnlyVariable(); err == nil {
-			dsn, err = mysqlReadOnly(dsn, variable)
+	var variable string
+	if base.Name() == "mysql" {
+		v, err := n.readOnlyVariable() // may open the node's own pool: not under n.mu
+		if err != nil {
+			return nil, n.errorf(err)
 		}
-	case "sqlite":
-		dsn, err = sqliteReadOnly(dsn)
-	default:
-		err = knowsReadOnly(base.Name())
-	}
-	if err != nil {
-		return nil, n.errorf(err)
-	}
-	dialector, err := withDSN(base, dsn)
-	if err != nil {
-		return nil, n.errorf(err)
+		variable = v
 	}
 	n.reserve()
 	n.mu.Lock()
@@ -115,6 +99,14 @@ func (n *Node) openReadOnly() (*openNode, error) {
 		n.mu.Unlock()
 		n.unreserve()
 		return o, nil
+	}
+	// Read under n.mu: opening the node's own pool initializes its
+	// dialector, which writes to the dialector's Config.
+	dialector, err := readOnlyDialector(base, variable)
+	if err != nil {
+		n.mu.Unlock()
+		n.unreserve()
+		return nil, n.errorf(err)
 	}
 	sqlDB, err := n.openSQLDB(dialector)
 	if err != nil {
@@ -127,6 +119,29 @@ func (n *Node) openReadOnly() (*openNode, error) {
 	n.mu.Unlock()
 	n.counted()
 	return o, nil
+}
+
+// readOnlyDialector is a copy of base that opens read-only sessions;
+// variable is the MySQL-family session variable (readOnlyVariable).
+func readOnlyDialector(base gorm.Dialector, variable string) (gorm.Dialector, error) {
+	dsn, err := dsnOf(base)
+	if err != nil {
+		return nil, err
+	}
+	switch base.Name() {
+	case "postgres":
+		dsn, err = postgresReadOnly(dsn)
+	case "mysql":
+		dsn, err = mysqlReadOnly(dsn, variable)
+	case "sqlite":
+		dsn, err = sqliteReadOnly(dsn)
+	default:
+		err = knowsReadOnly(base.Name())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return withDSN(base, dsn)
 }
 
 // readOnlyVariable asks a MySQL-family server which session variable makes
