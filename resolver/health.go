@@ -50,7 +50,8 @@ type HealthConfig struct {
 	// PostgreSQL's lag is measured by WAL positions. A standby that has
 	// replayed all it received is caught up, lag 0, however long the
 	// primary has been idle. One behind what it received is sampled again
-	// within the check (every 2-20ms, for up to MaxReplicaLag and 3/4 of
+	// (only when MaxReplicaLag is set: otherwise the first sample's lower
+	// bound is reported) within the check (every 2-20ms, for up to MaxReplicaLag and 3/4 of
 	// Timeout) until its replay reaches the position it had received: the
 	// lag is the time that took (counted from the first check that saw that
 	// position waiting), or the age of the last replayed transaction if

@@ -183,3 +183,20 @@ func TestPostgresLagWithoutStreaming(t *testing.T) {
 	_, err = (&pgLag{}).probe(lagCtx(t, time.Second), db)
 	assert.ErrorContains(t, err, "invalid PostgreSQL LSN")
 }
+
+// TestPostgresLagOnceWithoutMaxReplicaLag: a health check with no
+// MaxReplicaLag, for which lag decides nothing, reads one sample and
+// reports the lower bound rather than spend its timeout sampling (under
+// load the later samples could run into the check's deadline and fail a
+// healthy replica).
+func TestPostgresLagOnceWithoutMaxReplicaLag(t *testing.T) {
+	db, script := pgScripted(t)
+	script.set(standby("0/100", "0/200", 5.0), standby("0/200", "0/200", 0.001))
+	l := newNodeProber(HealthConfig{Interval: time.Second}).lag
+	res, err := l.probe(lagCtx(t, time.Second), db)
+	require.NoError(t, err)
+	assert.Equal(t, 1, script.count(), "one sample")
+	assert.True(t, res.lagKnown)
+	assert.Less(t, res.lag, time.Second, "the lower bound since the target was seen, not the 5 s age")
+	assert.Equal(t, uint64(0x200), l.target, "the target is kept for the next check")
+}

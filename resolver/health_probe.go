@@ -56,7 +56,7 @@ type nodeProber struct {
 }
 
 func newNodeProber(h HealthConfig) *nodeProber {
-	return &nodeProber{lag: pgLag{bound: h.MaxReplicaLag}}
+	return &nodeProber{lag: pgLag{bound: h.MaxReplicaLag, once: h.MaxReplicaLag <= 0}}
 }
 
 // probe is a check: a new session on the node (dialled and authenticated
@@ -226,9 +226,13 @@ const pgHealthQuery = `SELECT pg_is_in_recovery(),
 // target is kept, so that the next check goes on counting from when it
 // was first seen rather than starting again.
 type pgLag struct {
-	bound  time.Duration // stop sampling after this long (MaxReplicaLag); 0: the check's timeout only
-	target uint64        // received position awaited; 0 when none
-	since  time.Time     // when target was first seen received and not replayed
+	bound time.Duration // stop sampling after this long (MaxReplicaLag); 0: the check's timeout only
+	// once: report the lower bound from the first sample without sampling
+	// again: health checks without MaxReplicaLag, for which lag decides
+	// nothing, should not spend their timeout measuring it.
+	once   bool
+	target uint64    // received position awaited; 0 when none
+	since  time.Time // when target was first seen received and not replayed
 }
 
 // pgSample is one reading of pgHealthQuery.
@@ -299,6 +303,9 @@ func (l *pgLag) probe(ctx context.Context, q querier) (probeResult, error) {
 		l.target, l.since = s.receive, t0
 	}
 	stop := l.stopAt(ctx, t0)
+	if l.once {
+		stop = t0
+	}
 	for wait := pgPollMin; ; wait = min(2*wait, pgPollMax) {
 		left := time.Until(stop)
 		if left <= 0 {
