@@ -81,19 +81,37 @@ func TestPoolCapUnderLoad(t *testing.T) {
 		shards    = 5000
 		workers   = 16
 		maxPools  = 50
-		revisits  = 500
+		revisits  = 200
 		maxConns  = 1 // MaxOpenConns = MaxIdleConns per pool: the server allows 100 clients in all
 	)
 	dbs := make([]*testdb.Database, databases)
-	var dbNames []string
+	// Created four at a time: CREATE DATABASE is most of the set-up.
+	var created sync.WaitGroup
+	toCreate := make(chan int)
+	for range 4 {
+		created.Go(func() {
+			for i := range toCreate {
+				dbs[i] = b.CreateDatabase(t, fmt.Sprintf("cap%03d", i))
+				direct, err := sql.Open("pgx", dbs[i].DSN)
+				if err == nil {
+					_, err = direct.Exec("CREATE TABLE tenant_rows (shard text NOT NULL)")
+					direct.Close()
+				}
+				assert.NoError(t, err, "database %d", i)
+			}
+		})
+	}
 	for i := range dbs {
-		dbs[i] = b.CreateDatabase(t, fmt.Sprintf("cap%03d", i))
-		dbNames = append(dbNames, dbs[i].Name)
-		direct, err := sql.Open("pgx", dbs[i].DSN)
-		require.NoError(t, err)
-		_, err = direct.Exec("CREATE TABLE tenant_rows (shard text NOT NULL)")
-		direct.Close()
-		require.NoError(t, err)
+		toCreate <- i
+	}
+	close(toCreate)
+	created.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	dbNames := make([]string, databases)
+	for i, d := range dbs {
+		dbNames[i] = d.Name
 	}
 	names := make([]string, shards)
 	for i := range names {
