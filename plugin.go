@@ -7,9 +7,14 @@
 //	db.Use(grant.New(cfg))
 //	db.WithContext(grant.ConnectedTo(ctx, grant.Connection{Role: grant.Reading})).Find(&users)
 //
+// Configuration types (Config, DatabaseConfig, NodeConfig, ...) are aliases
+// of package resolver's, so either name works. The guides are in the
+// repository's docs directory: configuration, sharding, replicas and
+// consistency, connections at scale, PgBouncer, migrations, observability.
+package grant
+
 // This file is the facade: the types users write are defined in resolver
 // and aliased here; routing lives in callbacks.
-package grant
 
 import (
 	"context"
