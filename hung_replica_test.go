@@ -141,7 +141,7 @@ func frozenReplica(t *testing.T, whole bool) {
 	rs.Freeze(t, whole)
 	frozen := time.Now()
 	sessionAnswers := pingWithin(session, 300*time.Millisecond)
-	newSession := connectWithin(rs.Replica.DSN, 300*time.Millisecond)
+	newSession := testdb.ConnectsWithin(rs.Replica.DSN, 300*time.Millisecond)
 	if whole {
 		assert.Error(t, sessionAnswers, "frozen with its children, the replica answers nothing")
 	} else {
@@ -235,15 +235,4 @@ func pingWithin(c *sql.Conn, d time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	return c.PingContext(ctx)
-}
-
-func connectWithin(dsn string, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.PingContext(ctx)
 }

@@ -283,8 +283,13 @@ func checkDialect(cfg *Config, nc *NodeConfig, dialect string, dialects map[stri
 		got = cfg.adapter(nc.Adapter)("").Name()
 		dialects[nc.Adapter] = got
 	}
-	if got != dialect {
-		return fmt.Errorf("dialect %q differs from the handle's %q: GORM builds SQL in the handle's dialect, so this node would receive SQL it cannot run", got, dialect)
+	return sameDialect(got, dialect)
+}
+
+// sameDialect refuses a node whose dialect is not the handle's.
+func sameDialect(got, handle string) error {
+	if handle != "" && got != handle {
+		return fmt.Errorf("dialect %q differs from the handle's %q: GORM builds SQL in the handle's dialect, so this node would receive SQL it cannot run", got, handle)
 	}
 	return nil
 }

@@ -237,9 +237,8 @@ func (t *Topology) newNode(cfg *Config, path, database, role string, nc NodeConf
 		n.dsn, n.password = RedactDSN(nc.DSN), PasswordOf(nc.DSN)
 		n.dialector = withCredentials(n.dialector, n.key, nc)
 	}
-	if got := n.dialector.Name(); dialect != "" && got != dialect {
-		return nil, &ConfigError{Path: path, Problem: fmt.Sprintf(
-			"dialect %q differs from the handle's %q: GORM builds SQL in the handle's dialect, so this node would receive SQL it cannot run", got, dialect)}
+	if err := sameDialect(n.dialector.Name(), dialect); err != nil {
+		return nil, &ConfigError{Path: path, Problem: err.Error()}
 	}
 	return n, nil
 }

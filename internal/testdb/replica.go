@@ -884,3 +884,17 @@ func scriptPath(name string) (string, error) {
 	}
 	return "", fmt.Errorf("scripts/%s not found (tried %s)", name, strings.Join(tried, ", "))
 }
+
+// ConnectsWithin opens a new PostgreSQL session on dsn and pings it within
+// d: nil when a server answers a new session in time (a frozen one does
+// not). The session is closed again.
+func ConnectsWithin(dsn string, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return db.PingContext(ctx)
+}

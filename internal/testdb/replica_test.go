@@ -258,18 +258,6 @@ func TestScriptPath(t *testing.T) {
 	}
 }
 
-// connectsWithin reports whether a new session on dsn answers within d.
-func connectsWithin(dsn string, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	db, err := sql.Open("pgx", dsn)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return db.PingContext(ctx)
-}
-
 func TestFreezeAndThaw(t *testing.T) {
 	r := PostgresReplica(t)
 	admin := adminPool(t, NamePostgres, r.Replica.DSN)
@@ -293,7 +281,7 @@ func TestFreezeAndThaw(t *testing.T) {
 	if err := answers(5 * time.Second); err != nil {
 		t.Fatalf("postmaster frozen: a session it has should still answer: %v", err)
 	}
-	if err := connectsWithin(r.Replica.DSN, 300*time.Millisecond); err == nil {
+	if err := ConnectsWithin(r.Replica.DSN, 300*time.Millisecond); err == nil {
 		t.Fatal("postmaster frozen: a new session answered")
 	}
 
@@ -305,7 +293,7 @@ func TestFreezeAndThaw(t *testing.T) {
 		t.Errorf("status while frozen: exit %v, want 1 and 'replica: frozen' in:\n%s", err, out)
 	}
 	r.Thaw(t)
-	if err := connectsWithin(r.Replica.DSN, 10*time.Second); err != nil {
+	if err := ConnectsWithin(r.Replica.DSN, 10*time.Second); err != nil {
 		t.Fatalf("thawed: %v", err)
 	}
 
@@ -317,7 +305,7 @@ func TestFreezeAndThaw(t *testing.T) {
 	} else if !strings.Contains(out, "was frozen (SIGSTOP); thawed it") {
 		t.Errorf("start did not say it thawed the replica:\n%s", out)
 	}
-	if err := connectsWithin(r.Replica.DSN, 10*time.Second); err != nil {
+	if err := ConnectsWithin(r.Replica.DSN, 10*time.Second); err != nil {
 		t.Fatalf("after start: %v", err)
 	}
 }
