@@ -40,12 +40,7 @@ READY=$DIR/ready # written once both servers were set up completely
 # The lock lives outside $DIR, which stop removes.
 LOCK=${DIR%/}.lock
 
-me=$(basename "$0")
-die() {
-  echo "$me: $*" >&2
-  exit 1
-}
-log() { echo "$me: $*"; }
+. "$(dirname "$0")/lib.sh"
 
 case $DIR in /*) ;; *) die "GRANT_MARIADB_REPLICA_DIR must be an absolute path, got '$DIR'" ;; esac
 cd /
@@ -307,11 +302,7 @@ cmd_status() {
 
 [ $# = 1 ] || die "usage: $me start|stop|pause|resume|stop-replica|start-replica|status"
 
-# One invocation at a time. Opened read-only: fs.protected_regular forbids
-# O_CREAT on another user's file in /tmp, even for root.
-[ -e "$LOCK" ] || : >"$LOCK"
-exec 9<"$LOCK"
-flock -w "$((TIMEOUT * 3))" 9 || die "another $me holds $LOCK"
+lock_once "$((TIMEOUT * 3))"
 
 case $1 in
 start) cmd_start ;;

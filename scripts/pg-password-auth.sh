@@ -24,11 +24,7 @@ GROUP=${GRANT_PG_PASSWORD_GROUP:-grant_password_users}
 read -r -a ADMIN <<<"${GRANT_PG_ADMIN:--h 127.0.0.1 -p 5432 -U postgres}"
 MARK="# grant: scripts/pg-password-auth.sh (password checks for members of $GROUP)"
 
-me=$(basename "$0")
-die() {
-  echo "$me: $*" >&2
-  exit 1
-}
+. "$(dirname "$0")/lib.sh"
 
 psql_admin() { psql "${ADMIN[@]}" -X -v ON_ERROR_STOP=1 -Atq "$@"; }
 

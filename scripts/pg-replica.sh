@@ -62,12 +62,7 @@ READY=$DIR/ready # written once both servers were set up completely
 # The lock lives outside $DIR, which stop removes.
 LOCK=${DIR%/}.lock
 
-me=$(basename "$0")
-die() {
-  echo "$me: $*" >&2
-  exit 1
-}
-log() { echo "$me: $*"; }
+. "$(dirname "$0")/lib.sh"
 
 # Paths must not depend on the caller's directory, which the postgres user
 # may not be allowed to enter.
@@ -76,17 +71,6 @@ cd /
 
 [ -x "$BIN/pg_ctl" ] || die "no PostgreSQL binaries in $BIN (set GRANT_PG_BIN)"
 
-# as_pg COMMAND...: run COMMAND as the postgres user, without the lock's file
-# descriptor (a postmaster started by pg_ctl would hold the lock forever).
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then
-    runuser -u "$PG_USER" -- "$@" 9<&-
-  elif [ "$(id -un)" = "$PG_USER" ]; then
-    "$@" 9<&-
-  else
-    die "run as root (or as $PG_USER); running as $(id -un)"
-  fi
-}
 
 # sql PORT QUERY: run QUERY on database postgres, print unaligned tuples.
 sql() {

@@ -54,28 +54,12 @@ LOCK=${DIR%/}.lock
 # instance NAME LISTEN_PORT SERVER_PORT, in start order.
 INSTANCES=("main:$MAIN_PORT:$SERVER_PORT" "replica-primary:$RP_PORT:$PG_PRIMARY_PORT" "replica:$RR_PORT:$PG_REPLICA_PORT")
 
-me=$(basename "$0")
-die() {
-  echo "$me: $*" >&2
-  exit 1
-}
-log() { echo "$me: $*"; }
+. "$(dirname "$0")/lib.sh"
 
 case $DIR in /*) ;; *) die "GRANT_PGBOUNCER_DIR must be an absolute path, got '$DIR'" ;; esac
 case $POOL_MODE in session | transaction | statement) ;; *) die "GRANT_PGBOUNCER_POOL_MODE must be session, transaction or statement, got '$POOL_MODE'" ;; esac
 cd /
 
-# as_pg COMMAND...: run COMMAND as the postgres user, without the lock's file
-# descriptor (a daemonized pgbouncer would hold the lock forever).
-as_pg() {
-  if [ "$(id -u)" = 0 ]; then
-    runuser -u "$PG_USER" -- "$@" 9<&-
-  elif [ "$(id -un)" = "$PG_USER" ]; then
-    "$@" 9<&-
-  else
-    die "run as root (or as $PG_USER); running as $(id -un)"
-  fi
-}
 
 pgbouncer_bin() {
   command -v pgbouncer 2>/dev/null || { [ -x /usr/sbin/pgbouncer ] && echo /usr/sbin/pgbouncer; } || true
@@ -297,11 +281,7 @@ cmd_status() {
 
 [ $# = 1 ] || die "usage: $me start|stop|status"
 
-# One invocation at a time. Opened read-only: fs.protected_regular forbids
-# O_CREAT on another user's file in /tmp, even for root.
-[ -e "$LOCK" ] || : >"$LOCK"
-exec 9<"$LOCK"
-flock -w "$((TIMEOUT * 3))" 9 || die "another $me holds $LOCK"
+lock_once "$((TIMEOUT * 3))"
 
 case $1 in
 start) cmd_start ;;
