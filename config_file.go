@@ -1,11 +1,11 @@
 package grant
 
-import "github.com/grant-go/grant/resolver"
+import "github.com/grant-go/grant/topology"
 
 // FileError is one problem in a topology file, located by file, line and
 // key path ("grant.yml:12: databases.primary.replicas[0].dsn: missing
 // DSN"). It matches ErrInvalidConfig and never holds a password.
-type FileError = resolver.FileError
+type FileError = topology.FileError
 
 // LoadConfig reads a topology file (grant.yml, see docs/configuration.md)
 // into a Config: ${VAR} and ${VAR:-default} references are expanded from
@@ -25,5 +25,5 @@ type FileError = resolver.FileError
 // Config.Validate; both match ErrInvalidConfig. A file that cannot be read
 // gives the os error, wrapped.
 func LoadConfig(path string) (Config, error) {
-	return resolver.LoadConfigFile(path)
+	return topology.LoadConfigFile(path)
 }

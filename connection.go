@@ -6,8 +6,8 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/grant-go/grant/callbacks"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/internal/callbacks"
+	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/sharding/scatter"
 )
 
@@ -16,7 +16,7 @@ import (
 // ConnectsTo; ConnectedTo puts one in a context; Connect applies one as a
 // scope. Precedence, field by field: scope, then context, then model, then
 // Config.Tables, then the default database and automatic role.
-type Connection = resolver.Connection
+type Connection = topology.Connection
 
 // Database returns a Connection naming a database, for model declarations:
 //
@@ -40,7 +40,7 @@ func Cluster(name string) Connection { return Connection{Database: name} }
 // ErrSpansShards before anything is sent, as does any of them inside a
 // transaction (ErrCrossShardTransaction).
 func AllShards() func(*gorm.DB) *gorm.DB {
-	return Connect(Connection{Shard: resolver.AllShards})
+	return Connect(Connection{Shard: topology.AllShards})
 }
 
 // ScatterResult reports, after a scatter-gather read run with
@@ -68,7 +68,7 @@ func PartialResults(result *ScatterResult) func(*gorm.DB) *gorm.DB {
 func Shard(name string) func(*gorm.DB) *gorm.DB {
 	if name == "" {
 		return func(db *gorm.DB) *gorm.DB {
-			_ = db.AddError(&resolver.RouteError{Err: resolver.ErrUnknownShard, Detail: "grant.Shard with an empty shard name"})
+			_ = db.AddError(&topology.RouteError{Err: topology.ErrUnknownShard, Detail: "grant.Shard with an empty shard name"})
 			return db
 		}
 	}
@@ -82,14 +82,14 @@ func Shard(name string) func(*gorm.DB) *gorm.DB {
 // never see each other's switches. Unknown names fail each statement with
 // ErrUnknownDatabase or ErrUnknownRole.
 func ConnectedTo(ctx context.Context, c Connection) context.Context {
-	return resolver.WithConnection(ctx, c)
+	return topology.WithConnection(ctx, c)
 }
 
 // PreventWrites returns a context in which every write — builder or raw SQL
 // — fails with ErrReadOnly before anything is sent. Reads still route as
 // usual.
 func PreventWrites(ctx context.Context) context.Context {
-	return resolver.WithConnection(ctx, Connection{PreventWrites: true})
+	return topology.WithConnection(ctx, Connection{PreventWrites: true})
 }
 
 // Role is a scope that sends the statement to the named role: Writing,
@@ -123,7 +123,7 @@ func UseDatabase(name string) func(*gorm.DB) *gorm.DB {
 func Connect(c Connection) func(*gorm.DB) *gorm.DB {
 	if c == (Connection{}) {
 		return func(db *gorm.DB) *gorm.DB {
-			_ = db.AddError(&resolver.RouteError{Err: resolver.ErrInvalidConfig, Detail: "grant scope with an empty database and role name"})
+			_ = db.AddError(&topology.RouteError{Err: topology.ErrInvalidConfig, Detail: "grant scope with an empty database and role name"})
 			return db
 		}
 	}
@@ -132,19 +132,19 @@ func Connect(c Connection) func(*gorm.DB) *gorm.DB {
 
 // RandomPolicy picks a node uniformly at random, from a per-thread source:
 // no lock, no shared counter. It is the default policy.
-func RandomPolicy() Policy { return resolver.RandomPolicy() }
+func RandomPolicy() Policy { return topology.RandomPolicy() }
 
 // RoundRobinPolicy cycles through a role's nodes with an atomic counter; safe
 // for concurrent use, unlike dbresolver.RoundRobinPolicy.
-func RoundRobinPolicy() Policy { return resolver.RoundRobinPolicy() }
+func RoundRobinPolicy() Policy { return topology.RoundRobinPolicy() }
 
 // WeightedPolicy shares reads among nodes in proportion to NodeConfig.Weight,
 // exactly over every cycle of sum(weights) reads.
-func WeightedPolicy() Policy { return resolver.WeightedPolicy() }
+func WeightedPolicy() Policy { return topology.WeightedPolicy() }
 
 // LeastInUsePolicy picks the node with the fewest connections in use (live
 // sql.DBStats), rotating among ties.
-func LeastInUsePolicy() Policy { return resolver.LeastInUsePolicy() }
+func LeastInUsePolicy() Policy { return topology.LeastInUsePolicy() }
 
 // AutoMigrate runs GORM's AutoMigrate for each model on the writer of the
 // database the model lives in (its ConnectsTo, Config.Tables, or the

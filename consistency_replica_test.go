@@ -13,7 +13,7 @@ import (
 
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 const readYourWritesTrials = 1000
@@ -77,7 +77,7 @@ func readYourWrites(t *testing.T, rs *testdb.ReplicaSet) {
 	// of the replica node's.
 	var onReplica int
 	require.NoError(t, causal.Callback().Query().After("gorm:query").Register("test:count_replica", func(tx *gorm.DB) {
-		if n, ok := resolver.NodeOf(tx.Statement.ConnPool); ok && n.Role() == grant.Reading {
+		if n, ok := topology.NodeOf(tx.Statement.ConnPool); ok && n.Role() == grant.Reading {
 			onReplica++
 		}
 	}))

@@ -235,7 +235,7 @@ type rotationCase struct {
 	// changes), "in place" (ALTER, then the secret store), "in place, store
 	// first" (the secret store, then ALTER). In place, the server and the
 	// secret store disagree for a moment: grant retries the connections
-	// refused then (resolver.CredentialsAttempts).
+	// refused then (topology.CredentialsAttempts).
 	scheme string
 }
 

@@ -13,7 +13,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/grant-go/grant"
-	"github.com/grant-go/grant/callbacks"
+	"github.com/grant-go/grant/internal/callbacks"
 	"github.com/grant-go/grant/internal/testdb"
 )
 

@@ -17,7 +17,7 @@ import (
 
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // Health checks and failover against a real PostgreSQL streaming replica
@@ -31,7 +31,7 @@ type HealthTick struct {
 
 // openOnReplicaSet installs grant on the primary with the replica as its one
 // replica and the given health configuration; Close runs at cleanup.
-func openOnReplicaSet(t *testing.T, rs *testdb.ReplicaSet, cfg grant.Config) (*gorm.DB, *grant.Plugin, *resolver.Node) {
+func openOnReplicaSet(t *testing.T, rs *testdb.ReplicaSet, cfg grant.Config) (*gorm.DB, *grant.Plugin, *topology.Node) {
 	t.Helper()
 	db, err := gorm.Open(rs.Primary.Dialector(), &gorm.Config{Logger: logger.Discard})
 	require.NoError(t, err)
@@ -123,11 +123,11 @@ func TestReplicaLagTakesItOutOfRotation(t *testing.T) {
 	rs.Resume(t)
 	back := waitHealth(t, replica, 5*time.Second, "back in rotation", func(h grant.NodeHealth) bool { return h.Healthy })
 	t.Logf("resumed at %s; back in rotation %s later (RejoinAfter %d, interval %s), lag %s",
-		resumed.Format("15:04:05.000"), back.Checked.Sub(resumed).Round(time.Millisecond), resolver.DefaultRejoinAfter, interval, back.Lag)
+		resumed.Format("15:04:05.000"), back.Checked.Sub(resumed).Round(time.Millisecond), topology.DefaultRejoinAfter, interval, back.Lag)
 	// (Hysteresis itself is TestHealthHysteresis's: a check that samples a
 	// lagging standby for most of its timeout may be followed at once by
 	// the next tick, so two good checks need not be an interval apart.)
-	assert.LessOrEqual(t, back.Checked.Sub(resumed), time.Duration(resolver.DefaultRejoinAfter+2)*interval)
+	assert.LessOrEqual(t, back.Checked.Sub(resumed), time.Duration(topology.DefaultRejoinAfter+2)*interval)
 	assert.LessOrEqual(t, back.Lag, maxLag)
 	stop()
 	writes.Wait()

@@ -20,7 +20,7 @@ import (
 
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // Health checks, lag-aware rotation and read failover through the plugin.
@@ -31,7 +31,7 @@ func withHealth(h grant.HealthConfig) fixtureOption {
 }
 
 // replicaNode is the fixture's one replica.
-func (f *fixture) replicaNode(t *testing.T) *resolver.Node {
+func (f *fixture) replicaNode(t *testing.T) *topology.Node {
 	t.Helper()
 	replicas := f.plugin.Resolver().Default().Replicas()
 	require.Len(t, replicas, 1)
@@ -39,7 +39,7 @@ func (f *fixture) replicaNode(t *testing.T) *resolver.Node {
 }
 
 // waitHealth polls n's health until ok accepts it.
-func waitHealth(t *testing.T, n *resolver.Node, within time.Duration, what string, ok func(grant.NodeHealth) bool) grant.NodeHealth {
+func waitHealth(t *testing.T, n *topology.Node, within time.Duration, what string, ok func(grant.NodeHealth) bool) grant.NodeHealth {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {

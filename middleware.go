@@ -11,7 +11,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // SessionCookie configures SessionMiddleware, the counterpart of Rails'
@@ -100,7 +100,7 @@ func (cfg *SessionCookie) restore(r *http.Request) *Session {
 		if w.Until > 0 {
 			until = time.UnixMilli(w.Until)
 		}
-		session.RecordWrite(database, until, resolver.Position{LSN: w.LSN, GTID: w.GTID})
+		session.RecordWrite(database, until, topology.Position{LSN: w.LSN, GTID: w.GTID})
 	}
 	session.ClearDirty()
 	return session

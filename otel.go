@@ -6,13 +6,13 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"gorm.io/plugin/opentelemetry/metrics"
 
-	"github.com/grant-go/grant/callbacks"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/internal/callbacks"
+	"github.com/grant-go/grant/topology"
 )
 
-// reportPoolToOpenTelemetry is resolver.Handle.OnOpen under
+// reportPoolToOpenTelemetry is topology.Handle.OnOpen under
 // MetricsConfig.OpenTelemetryPools: each pool's statistics, named.
-func reportPoolToOpenTelemetry(n *resolver.Node, db *sql.DB) {
+func reportPoolToOpenTelemetry(n *topology.Node, db *sql.DB) {
 	metrics.ReportDBStatsMetrics(db, metric.WithAttributes(
 		callbacks.AttrPoolName.String(n.Key()),
 		callbacks.AttrDatabase.String(n.Owner().Name()),

@@ -18,7 +18,7 @@ import (
 
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // grant behind a real PgBouncer in transaction pooling (docs/pgbouncer.md).
@@ -153,7 +153,7 @@ func TestHealthChecksAndCausalReadsThroughPgBouncer(t *testing.T) {
 
 	var onReplica int
 	require.NoError(t, db.Callback().Query().After("gorm:query").Register("test:count_replica", func(tx *gorm.DB) {
-		if n, ok := resolver.NodeOf(tx.Statement.ConnPool); ok && n.Role() == grant.Reading {
+		if n, ok := topology.NodeOf(tx.Statement.ConnPool); ok && n.Role() == grant.Reading {
 			onReplica++
 		}
 	}))

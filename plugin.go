@@ -26,101 +26,101 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
-	"github.com/grant-go/grant/callbacks"
+	"github.com/grant-go/grant/internal/callbacks"
 	"github.com/grant-go/grant/observe"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // Configuration types. See resolver for field documentation.
 type (
 	// Config is the whole topology; the zero Config routes everything to the
 	// *gorm.DB grant is installed on.
-	Config = resolver.Config
+	Config = topology.Config
 	// DatabaseConfig is one logical database: writer, replicas, custom roles.
-	DatabaseConfig = resolver.DatabaseConfig
+	DatabaseConfig = topology.DatabaseConfig
 	// NodeConfig is one physical server: a Dialector, or a DSN and adapter.
-	NodeConfig = resolver.NodeConfig
+	NodeConfig = topology.NodeConfig
 	// PoolConfig tunes a node's database/sql pool.
-	PoolConfig = resolver.PoolConfig
+	PoolConfig = topology.PoolConfig
 	// Credentials are the user and password of one new connection, which
 	// NodeConfig.Credentials supplies.
-	Credentials = resolver.Credentials
+	Credentials = topology.Credentials
 	// CredentialsFunc is called for every new connection of a node
 	// (NodeConfig.Credentials): rotating passwords, IAM tokens, Vault.
-	CredentialsFunc = resolver.CredentialsFunc
+	CredentialsFunc = topology.CredentialsFunc
 	// MigrationsConfig says where a database's or cluster's migrations are
 	// and whether grant's migrator runs them.
-	MigrationsConfig = resolver.MigrationsConfig
+	MigrationsConfig = topology.MigrationsConfig
 	// ClusterConfig is a sharded cluster: shards in order, each a database.
-	ClusterConfig = resolver.ClusterConfig
+	ClusterConfig = topology.ClusterConfig
 	// ShardConfig is one shard: a name and a database configuration.
-	ShardConfig = resolver.ShardConfig
+	ShardConfig = topology.ShardConfig
 	// Policy chooses among a role's nodes; dbresolver's policies fit.
-	Policy = resolver.Policy
+	Policy = topology.Policy
 	// Adapter turns a DSN into a gorm.Dialector without connecting.
-	Adapter = resolver.Adapter
+	Adapter = topology.Adapter
 	// Route is where a statement went.
-	Route = resolver.Route
+	Route = topology.Route
 	// RouteError is a statement grant refused or could not send, with its
 	// route and table; it wraps one of the Err values below.
-	RouteError = resolver.RouteError
+	RouteError = topology.RouteError
 	// ConfigError is one problem in a Config, located by its key path.
-	ConfigError = resolver.ConfigError
+	ConfigError = topology.ConfigError
 	// NodeError is a node whose pool could not be opened (DSN redacted).
-	NodeError = resolver.NodeError
+	NodeError = topology.NodeError
 	// ReadTimeoutError is a read that got no first row within its role's
 	// HealthConfig.ReadTimeout, naming the node; it matches ErrReadTimeout
 	// and context.DeadlineExceeded.
-	ReadTimeoutError = resolver.ReadTimeoutError
+	ReadTimeoutError = topology.ReadTimeoutError
 	// HealthConfig turns on background health checks of replicas, lag-aware
 	// rotation and read failover (Config.Health, DatabaseConfig.Health,
 	// ClusterConfig.Health).
-	HealthConfig = resolver.HealthConfig
+	HealthConfig = topology.HealthConfig
 	// NodeHealth is a node's last health check result (Node.Health).
-	NodeHealth = resolver.NodeHealth
+	NodeHealth = topology.NodeHealth
 	// LogConfig turns on the routing log (Config.Log): one slog record per
 	// statement. See docs/observability.md.
-	LogConfig = resolver.LogConfig
+	LogConfig = topology.LogConfig
 	// MetricsConfig turns on the Prometheus route metrics (Config.Metrics);
 	// Plugin.Collectors returns them. See docs/observability.md.
-	MetricsConfig = resolver.MetricsConfig
+	MetricsConfig = topology.MetricsConfig
 	// PoolCounts are the node pools open, opened and evicted
 	// (Plugin.PoolCounts; Config.MaxOpenPools).
-	PoolCounts = resolver.PoolCounts
+	PoolCounts = topology.PoolCounts
 )
 
 // Built-in role names.
 const (
-	Writing = resolver.Writing
-	Reading = resolver.Reading
+	Writing = topology.Writing
+	Reading = topology.Reading
 )
 
 // Errors grant returns; test them with errors.Is. The errors wrapping them
 // name the table, database, role or node concerned.
 var (
-	ErrReadOnly                 = resolver.ErrReadOnly
-	ErrCrossDatabaseTransaction = resolver.ErrCrossDatabaseTransaction
-	ErrUnknownDatabase          = resolver.ErrUnknownDatabase
-	ErrUnknownRole              = resolver.ErrUnknownRole
-	ErrInvalidConfig            = resolver.ErrInvalidConfig
-	ErrNodeUnavailable          = resolver.ErrNodeUnavailable
-	ErrUnknownShard             = resolver.ErrUnknownShard
-	ErrShardKeyMissing          = resolver.ErrShardKeyMissing
-	ErrCrossShardTransaction    = resolver.ErrCrossShardTransaction
+	ErrReadOnly                 = topology.ErrReadOnly
+	ErrCrossDatabaseTransaction = topology.ErrCrossDatabaseTransaction
+	ErrUnknownDatabase          = topology.ErrUnknownDatabase
+	ErrUnknownRole              = topology.ErrUnknownRole
+	ErrInvalidConfig            = topology.ErrInvalidConfig
+	ErrNodeUnavailable          = topology.ErrNodeUnavailable
+	ErrUnknownShard             = topology.ErrUnknownShard
+	ErrShardKeyMissing          = topology.ErrShardKeyMissing
+	ErrCrossShardTransaction    = topology.ErrCrossShardTransaction
 	// ErrNoHealthyReplica: no replica is in rotation and
 	// HealthConfig.FailWithoutReplica keeps reads off the writer.
-	ErrNoHealthyReplica = resolver.ErrNoHealthyReplica
+	ErrNoHealthyReplica = topology.ErrNoHealthyReplica
 	// ErrReadTimeout: a read on a replica or custom-role node got no first
 	// row within HealthConfig.ReadTimeout, and neither did its one retry.
-	ErrReadTimeout = resolver.ErrReadTimeout
+	ErrReadTimeout = topology.ErrReadTimeout
 	// ErrNoReadOnlySession: Config.StrictPreventWrites cannot open a
 	// node's read-only sessions (no DSN, or a dialect grant cannot make
 	// read only); Use fails with it, naming the node.
-	ErrNoReadOnlySession = resolver.ErrNoReadOnlySession
+	ErrNoReadOnlySession = topology.ErrNoReadOnlySession
 	// ErrPoolExhausted: a statement waited PoolConfig.CheckoutTimeout for a
 	// connection and none came free; nothing was sent. The *NodeError
 	// wrapping it names the node.
-	ErrPoolExhausted = resolver.ErrPoolExhausted
+	ErrPoolExhausted = topology.ErrPoolExhausted
 )
 
 // PluginName is the name grant registers under in gorm.Config.Plugins.
@@ -167,7 +167,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		pool = prepared.ConnPool
 	}
 	sqlDB, _ := pool.(*sql.DB)
-	handle := resolver.Handle{
+	handle := topology.Handle{
 		Dialect:    db.Dialector.Name(),
 		Dialector:  db.Dialector,
 		Pool:       pool,
@@ -180,7 +180,7 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	if p.config.Metrics.OpenTelemetryPools {
 		handle.OnOpen = reportPoolToOpenTelemetry
 	}
-	topology, err := resolver.Build(p.config, handle)
+	topology, err := topology.Build(p.config, handle)
 	if err != nil {
 		return err
 	}
@@ -292,7 +292,7 @@ func (p *Plugin) Close() error {
 // Resolver returns the runtime topology (databases, clusters, shards and
 // their nodes) for tools built on grant, such as package migrator; nil
 // before Initialize. Its methods are safe for concurrent use.
-func (p *Plugin) Resolver() *resolver.Topology {
+func (p *Plugin) Resolver() *topology.Topology {
 	if r := p.routerOrNil(); r != nil {
 		return r.Topology()
 	}
@@ -327,9 +327,9 @@ func pluginOf(db *gorm.DB) (*Plugin, error) {
 // attempt, 1 or more when grant retries it (a password rotated in place;
 // CredentialsAttempts in all), when a function that caches its secret
 // should fetch it anew.
-func CredentialsRefused(ctx context.Context) int { return resolver.CredentialsRefused(ctx) }
+func CredentialsRefused(ctx context.Context) int { return topology.CredentialsRefused(ctx) }
 
 // CredentialsAttempts bounds the attempts of one new connection of a node
 // with credentials that the server refuses for them; the retries sleep 50,
 // 100, 200 and 400 ms.
-const CredentialsAttempts = resolver.CredentialsAttempts
+const CredentialsAttempts = topology.CredentialsAttempts

@@ -6,7 +6,7 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/grant-go/grant/callbacks"
+	"github.com/grant-go/grant/internal/callbacks"
 )
 
 // Scopes are shared: grant.Role(name), Shard(name), UseDatabase(name) and

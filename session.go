@@ -3,7 +3,7 @@ package grant
 import (
 	"context"
 
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // Read-your-writes. A Session in a statement's context records the
@@ -12,46 +12,46 @@ import (
 // replica that has replayed the write (Causal). See docs/consistency.md.
 type (
 	// Session is one client's read-your-writes state; safe for concurrent use.
-	Session = resolver.Session
+	Session = topology.Session
 	// ConsistencyConfig is Config.Consistency: the mode and its timings.
-	ConsistencyConfig = resolver.ConsistencyConfig
+	ConsistencyConfig = topology.ConsistencyConfig
 	// ConsistencyMode is Eventual, Timed or Causal.
-	ConsistencyMode = resolver.ConsistencyMode
+	ConsistencyMode = topology.ConsistencyMode
 	// Position is a writer's replication position (PostgreSQL LSN, MariaDB GTID).
-	Position = resolver.Position
+	Position = topology.Position
 )
 
 // Consistency modes.
 const (
 	// Eventual: replicas as they are (the default).
-	Eventual = resolver.Eventual
+	Eventual = topology.Eventual
 	// Timed: a session's reads of a database go to its writer for Delay
 	// after the session wrote there.
-	Timed = resolver.Timed
+	Timed = topology.Timed
 	// Causal: a session's reads go to a replica only once it has replayed
 	// the session's last write there; otherwise to the writer.
-	Causal = resolver.Causal
+	Causal = topology.Causal
 )
 
 // ErrShardLocked: a statement in a request locked to one shard (see
 // ShardSelector) would run on another shard, or on several. Nothing was sent.
-var ErrShardLocked = resolver.ErrShardLocked
+var ErrShardLocked = topology.ErrShardLocked
 
 // NewSession returns an empty session.
-func NewSession() *Session { return resolver.NewSession() }
+func NewSession() *Session { return topology.NewSession() }
 
 // WithSession returns a context whose statements record their writes in s
 // and read them back as Config.Consistency says.
 func WithSession(ctx context.Context, s *Session) context.Context {
-	return resolver.WithSession(ctx, s)
+	return topology.WithSession(ctx, s)
 }
 
 // SessionFrom returns the session ctx carries, if any.
-func SessionFrom(ctx context.Context) (*Session, bool) { return resolver.SessionFrom(ctx) }
+func SessionFrom(ctx context.Context) (*Session, bool) { return topology.SessionFrom(ctx) }
 
 // LockShard returns a context whose statements on sharded clusters must run
 // on shard: a statement for another shard, or spanning several, fails with
 // ErrShardLocked before anything is sent.
 func LockShard(ctx context.Context, shard string) context.Context {
-	return resolver.WithShardLock(ctx, shard)
+	return topology.WithShardLock(ctx, shard)
 }

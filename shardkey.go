@@ -3,7 +3,7 @@ package grant
 import (
 	"context"
 
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/sharding"
 )
 
@@ -86,18 +86,18 @@ func Func(name string, fn func(ctx context.Context, key Key) (string, error)) St
 
 // PartialWriteError is a create split over shards of which some parts
 // committed and some rolled back; use errors.As to see which.
-type PartialWriteError = resolver.PartialWriteError
+type PartialWriteError = topology.PartialWriteError
 
 // Shard key errors.
 var (
 	// ErrSpansShards: a statement's key values belong to several shards.
-	ErrSpansShards = resolver.ErrSpansShards
+	ErrSpansShards = topology.ErrSpansShards
 	// ErrShardKeyChange: an update would move a row to another shard.
-	ErrShardKeyChange = resolver.ErrShardKeyChange
+	ErrShardKeyChange = topology.ErrShardKeyChange
 	// ErrShardMismatch: a statement names a shard its key maps elsewhere
 	// (grant.Shard, a context or a transaction on one shard); the error
 	// names both shards and nothing is sent.
-	ErrShardMismatch = resolver.ErrShardMismatch
+	ErrShardMismatch = topology.ErrShardMismatch
 	// ErrNoShardForKey: no shard holds the key (outside every range, lookup miss, …).
 	ErrNoShardForKey = sharding.ErrNoShardForKey
 	// ErrKeyType: the key's type does not suit the strategy.

@@ -3,7 +3,7 @@ package grant
 import (
 	"time"
 
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // Snapshot is a point-in-time view of a Plugin's topology: every database,
@@ -93,7 +93,7 @@ func (p *Plugin) Topology() Snapshot {
 	if d := t.Default(); d != nil {
 		s.Default = d.Qualified()
 	}
-	byOwner := map[*resolver.Database][]*resolver.Node{}
+	byOwner := map[*topology.Database][]*topology.Node{}
 	for _, n := range t.AllNodes() {
 		byOwner[n.Owner()] = append(byOwner[n.Owner()], n)
 	}
@@ -110,7 +110,7 @@ func (p *Plugin) Topology() Snapshot {
 	return s
 }
 
-func databaseSnapshot(d *resolver.Database, nodes []*resolver.Node) DatabaseSnapshot {
+func databaseSnapshot(d *topology.Database, nodes []*topology.Node) DatabaseSnapshot {
 	ds := DatabaseSnapshot{Name: d.Name(), Shard: d.Shard(), Qualified: d.Qualified(), Nodes: make([]NodeSnapshot, 0, len(nodes))}
 	for _, n := range nodes {
 		ds.Nodes = append(ds.Nodes, nodeSnapshot(n))
@@ -118,7 +118,7 @@ func databaseSnapshot(d *resolver.Database, nodes []*resolver.Node) DatabaseSnap
 	return ds
 }
 
-func nodeSnapshot(n *resolver.Node) NodeSnapshot {
+func nodeSnapshot(n *topology.Node) NodeSnapshot {
 	ns := NodeSnapshot{Label: n.Label(), Key: n.Key(), Role: n.Role(), Name: n.Name(), DSN: n.DSN()}
 	if db, ok := n.SQLDB(); ok {
 		st := db.Stats()

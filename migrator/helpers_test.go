@@ -15,7 +15,7 @@ import (
 
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // handle opens a *gorm.DB on primary with grant installed, closed at the
@@ -188,7 +188,7 @@ func hasColumn(t testing.TB, d *testdb.Database, table, column string) bool {
 // nil when there is no version table.
 func recorded(t testing.TB, d *testdb.Database) []int64 {
 	t.Helper()
-	return recordedIn(t, d, resolver.DefaultMigrationsTable)
+	return recordedIn(t, d, topology.DefaultMigrationsTable)
 }
 
 func recordedIn(t testing.TB, d *testdb.Database, table string) []int64 {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // holdLock takes d's migrations lock on a session of its own, as another
@@ -27,9 +27,9 @@ func holdLock(t *testing.T, d *testdb.Database) (id string, release func()) {
 	require.NoError(t, err)
 	var pid int64
 	unlock := "SELECT pg_advisory_unlock($1)"
-	var key any = pgLockKey(resolver.DefaultMigrationsTable)
+	var key any = pgLockKey(topology.DefaultMigrationsTable)
 	if d.Backend.Name == testdb.NameMariaDB {
-		key, unlock = mysqlLockName(d.Name, resolver.DefaultMigrationsTable), "SELECT RELEASE_LOCK(?)"
+		key, unlock = mysqlLockName(d.Name, topology.DefaultMigrationsTable), "SELECT RELEASE_LOCK(?)"
 		var got sql.NullInt64
 		require.NoError(t, conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", key).Scan(&got))
 		require.Equal(t, int64(1), got.Int64)

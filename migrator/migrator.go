@@ -23,7 +23,7 @@
 // and closed when the run on it ends.
 // Each migration runs in its own transaction unless its file says "--
 // +goose NO TRANSACTION", and is recorded in the version table
-// (MigrationsConfig.Table, default resolver.DefaultMigrationsTable) in the
+// (MigrationsConfig.Table, default topology.DefaultMigrationsTable) in the
 // same transaction, so a failed migration is never recorded as applied and
 // a re-run resumes where each writer stands. MariaDB and MySQL commit DDL
 // implicitly: there a failing migration with several DDL statements may
@@ -54,7 +54,7 @@ import (
 	"github.com/pressly/goose/v3"
 	"gorm.io/gorm"
 
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // pluginName is grant.PluginName. The root package is not imported so that
@@ -76,7 +76,7 @@ const (
 // use; two calls on overlapping targets coordinate through the databases'
 // migrations locks exactly like two processes (see Up).
 type Migrator struct {
-	topology *resolver.Topology
+	topology *topology.Topology
 	opts     options
 }
 
@@ -188,7 +188,7 @@ func New(db *gorm.DB, opts ...Option) (*Migrator, error) {
 	if db == nil || db.Config == nil {
 		return nil, errors.New("migrator: nil *gorm.DB")
 	}
-	p, ok := db.Config.Plugins[pluginName].(interface{ Resolver() *resolver.Topology })
+	p, ok := db.Config.Plugins[pluginName].(interface{ Resolver() *topology.Topology })
 	if !ok || p.Resolver() == nil {
 		return nil, errors.New("migrator: grant is not installed on this *gorm.DB (call db.Use(grant.New(cfg)) first)")
 	}

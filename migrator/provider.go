@@ -66,7 +66,7 @@ func (m *Migrator) open(ctx context.Context, t *target, abort <-chan struct{}) (
 	if own {
 		db, err = openMigrationsDSN(ctx, t, node)
 	} else {
-		db, err = node.DB() // a *resolver.NodeError with the DSN redacted
+		db, err = node.DB() // a *topology.NodeError with the DSN redacted
 	}
 	if err != nil {
 		return fail(err)

@@ -21,7 +21,7 @@ type Report struct {
 // Result is the outcome on one writer.
 type Result struct {
 	Target   string // "primary", or "orders/shard1"
-	Database string // the database's name; for a shard, its cluster's (as resolver.Database.Name)
+	Database string // the database's name; for a shard, its cluster's (as topology.Database.Name)
 	Cluster  string // the shard's cluster, "" for a database
 	Shard    string // the shard's name, "" for a database
 	// Applied lists the versions this run applied (Up) or rolled back

@@ -11,7 +11,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // The migrations lock is a session lock (PostgreSQL's pg_try_advisory_lock,
@@ -106,9 +106,9 @@ func checkSession(ctx context.Context, target string, conn *sql.Conn) (uint32, e
 // built-in adapter for the writer's dialect, connects it, and checks that it
 // reaches the database the writer does. The caller closes the pool.
 // Errors never contain the DSN's password.
-func openMigrationsDSN(ctx context.Context, t *target, node *resolver.Node) (*sql.DB, error) {
+func openMigrationsDSN(ctx context.Context, t *target, node *topology.Node) (*sql.DB, error) {
 	dsn := t.config.DSN
-	redacted := resolver.RedactDSN(dsn)
+	redacted := topology.RedactDSN(dsn)
 	// fail wraps cause (nil for none) in a message about the DSN, with its
 	// password scrubbed should a driver quote it.
 	fail := func(cause error, format string, args ...any) (*sql.DB, error) {
@@ -116,7 +116,7 @@ func openMigrationsDSN(ctx context.Context, t *target, node *resolver.Node) (*sq
 		if cause != nil {
 			msg += ": " + cause.Error()
 		}
-		if pw := resolver.PasswordOf(dsn); pw != "" {
+		if pw := topology.PasswordOf(dsn); pw != "" {
 			msg = strings.ReplaceAll(msg, pw, "xxxxx")
 		}
 		return nil, &scrubbedError{msg: msg, err: cause}
@@ -125,7 +125,7 @@ func openMigrationsDSN(ctx context.Context, t *target, node *resolver.Node) (*sq
 	if dialect != "postgres" && dialect != "mysql" {
 		return fail(nil, "migrations_dsn %s: the writer's dialect is %q; a migrations DSN is for PostgreSQL and MySQL/MariaDB writers", redacted, dialect)
 	}
-	adapter := (&resolver.Config{}).LookupAdapter(dialect)
+	adapter := (&topology.Config{}).LookupAdapter(dialect)
 	gdb, err := gorm.Open(adapter(dsn), &gorm.Config{Logger: logger.Discard, DisableAutomaticPing: true})
 	if err != nil {
 		return fail(err, "migrations_dsn %s", redacted)

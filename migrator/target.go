@@ -7,17 +7,17 @@ import (
 
 	"github.com/pressly/goose/v3"
 
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // target is one physical writer to migrate: a database's, or a shard's.
 type target struct {
 	name     string // "primary", or "orders/shard1"
-	database string // resolver.Database.Name(): the database's, or the shard's cluster's
+	database string // topology.Database.Name(): the database's, or the shard's cluster's
 	cluster  string // "" unless a shard
 	shard    string // "" unless a shard
-	db       *resolver.Database
-	config   resolver.MigrationsConfig
+	db       *topology.Database
+	config   topology.MigrationsConfig
 	goMigs   []*goose.Migration
 }
 
@@ -26,7 +26,7 @@ func (t *target) table() string {
 	if t.config.Table != "" {
 		return t.config.Table
 	}
-	return resolver.DefaultMigrationsTable
+	return topology.DefaultMigrationsTable
 }
 
 // group is what runs as a unit: one database, or every selected shard of one
@@ -77,7 +77,7 @@ func (m *Migrator) resolve(name string) ([]group, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w %q: cluster %q has shards %s", ErrUnknownTarget, name, clusterName, strings.Join(c.ShardNames(), ", "))
 		}
-		g, _, err := m.clusterGroup(c, []*resolver.Database{shard}, true)
+		g, _, err := m.clusterGroup(c, []*topology.Database{shard}, true)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +94,7 @@ func (m *Migrator) resolve(name string) ([]group, error) {
 	return []group{g}, nil
 }
 
-func (m *Migrator) databaseGroup(d *resolver.Database, named bool) (group, bool, error) {
+func (m *Migrator) databaseGroup(d *topology.Database, named bool) (group, bool, error) {
 	cfg := d.Migrations()
 	ok, err := m.check(d.Name(), "database", cfg, named)
 	if !ok || err != nil {
@@ -104,7 +104,7 @@ func (m *Migrator) databaseGroup(d *resolver.Database, named bool) (group, bool,
 	return group{targets: []*target{t}}, true, nil
 }
 
-func (m *Migrator) clusterGroup(c *resolver.Cluster, shards []*resolver.Database, named bool) (group, bool, error) {
+func (m *Migrator) clusterGroup(c *topology.Cluster, shards []*topology.Database, named bool) (group, bool, error) {
 	cfg := c.Shards()[0].Migrations() // every shard carries its cluster's (but its own DSN)
 	ok, err := m.check(c.Name(), "cluster", cfg, named)
 	if !ok || err != nil {
@@ -124,7 +124,7 @@ func (m *Migrator) clusterGroup(c *resolver.Cluster, shards []*resolver.Database
 // check decides whether a database or cluster is migrated: ok is false for
 // one that is disabled or has no migrations when it was not named; named,
 // those are errors. A directory that does not exist is always an error.
-func (m *Migrator) check(name, kind string, cfg resolver.MigrationsConfig, named bool) (bool, error) {
+func (m *Migrator) check(name, kind string, cfg topology.MigrationsConfig, named bool) (bool, error) {
 	if cfg.Disabled {
 		if named {
 			return false, fmt.Errorf("%w: %s %q has MigrationsConfig.Disabled set", ErrDisabled, kind, name)

@@ -1,7 +1,7 @@
 // Package observe turns grant's per-statement observations
 // (callbacks.Observation) into a structured routing log (NewLogger) and
 // Prometheus metrics (NewMetrics). The plugin wires both from
-// resolver.Config.Log and resolver.Config.Metrics; they can also be built
+// topology.Config.Log and topology.Config.Metrics; they can also be built
 // directly for a callbacks.Router.
 package observe
 
@@ -10,8 +10,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 
-	"github.com/grant-go/grant/callbacks"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/internal/callbacks"
+	"github.com/grant-go/grant/topology"
 )
 
 // LogMessage is the message of every routing log record.
@@ -29,13 +29,13 @@ const LogMessage = "grant: statement"
 // are logged; SampleRate in (0, 1) logs that fraction of the successes.
 //
 // The record never holds a DSN or password: routes carry node labels only,
-// and node errors are redacted by the resolver.
-func NewLogger(cfg resolver.LogConfig) callbacks.Observer {
+// and node errors are redacted by the topology.
+func NewLogger(cfg topology.LogConfig) callbacks.Observer {
 	return &logger{cfg: cfg}
 }
 
 type logger struct {
-	cfg resolver.LogConfig
+	cfg topology.LogConfig
 }
 
 func (l *logger) Observe(ctx context.Context, o *callbacks.Observation) {

@@ -14,9 +14,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
-	"github.com/grant-go/grant/callbacks"
+	"github.com/grant-go/grant/internal/callbacks"
 	"github.com/grant-go/grant/observe"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 func records(t *testing.T, buf *bytes.Buffer) []map[string]any {
@@ -41,7 +41,7 @@ func scatterObservation() *callbacks.Observation {
 	stmt := &gorm.Statement{Vars: []any{int64(7)}}
 	stmt.SQL.WriteString("SELECT * FROM orders WHERE customer_id = ?")
 	return &callbacks.Observation{
-		Route:     resolver.Route{Database: "orders", Shard: "*", Role: "reading", Node: "orders/shard1/reading#1"},
+		Route:     topology.Route{Database: "orders", Shard: "*", Role: "reading", Node: "orders/shard1/reading#1"},
 		Operation: "query", Table: "orders", Duration: 3 * time.Millisecond, Rows: 5, Shards: 4,
 		Statement: stmt,
 	}
@@ -49,7 +49,7 @@ func scatterObservation() *callbacks.Observation {
 
 func TestLoggerScatterAndSQL(t *testing.T) {
 	var buf bytes.Buffer
-	l := observe.NewLogger(resolver.LogConfig{Logger: jsonLogger(&buf, slog.LevelDebug), Level: slog.LevelDebug, SQL: true, Values: true})
+	l := observe.NewLogger(topology.LogConfig{Logger: jsonLogger(&buf, slog.LevelDebug), Level: slog.LevelDebug, SQL: true, Values: true})
 	l.Observe(context.Background(), scatterObservation())
 	r := records(t, &buf)[0]
 	assert.Equal(t, "DEBUG", r["level"])
@@ -63,7 +63,7 @@ func TestLoggerScatterAndSQL(t *testing.T) {
 
 func TestLoggerLevelDisabled(t *testing.T) {
 	var buf bytes.Buffer
-	l := observe.NewLogger(resolver.LogConfig{Logger: jsonLogger(&buf, slog.LevelWarn)}) // successes at Info: filtered
+	l := observe.NewLogger(topology.LogConfig{Logger: jsonLogger(&buf, slog.LevelWarn)}) // successes at Info: filtered
 	l.Observe(context.Background(), scatterObservation())
 	assert.Empty(t, buf.String())
 	o := scatterObservation()
@@ -77,7 +77,7 @@ func TestLoggerLevelDisabled(t *testing.T) {
 
 func TestLoggerSampling(t *testing.T) {
 	var buf bytes.Buffer
-	l := observe.NewLogger(resolver.LogConfig{Logger: jsonLogger(&buf, slog.LevelInfo), SampleRate: 0.1})
+	l := observe.NewLogger(topology.LogConfig{Logger: jsonLogger(&buf, slog.LevelInfo), SampleRate: 0.1})
 	const n = 2000
 	for range n {
 		l.Observe(context.Background(), scatterObservation())

@@ -9,8 +9,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/grant-go/grant/callbacks"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/internal/callbacks"
+	"github.com/grant-go/grant/topology"
 )
 
 // DefaultNamespace prefixes metric names when MetricsConfig.Namespace is "".
@@ -69,7 +69,7 @@ type routeSeries struct {
 
 // NewMetrics returns the metrics of topology (which may be nil before a
 // topology exists: then only route metrics are collected).
-func NewMetrics(cfg resolver.MetricsConfig, topology *resolver.Topology) *Metrics {
+func NewMetrics(cfg topology.MetricsConfig, top *topology.Topology) *Metrics {
 	ns := cfg.Namespace
 	if ns == "" {
 		ns = DefaultNamespace
@@ -94,8 +94,8 @@ func NewMetrics(cfg resolver.MetricsConfig, topology *resolver.Topology) *Metric
 		Help:    "Shards each scatter-gather statement ran on, by cluster.",
 		Buckets: FanoutBuckets,
 	}, []string{"database"})
-	m.health = newHealthCollector(ns, topology)
-	m.pools = newPoolCollector(ns, topology)
+	m.health = newHealthCollector(ns, top)
+	m.pools = newPoolCollector(ns, top)
 	return m
 }
 
@@ -171,7 +171,7 @@ func (m *Metrics) resolve(k routeKey) *routeSeries {
 		refused:  with(OutcomeRefused),
 		duration: m.duration.WithLabelValues(labels...),
 	}
-	if k.shard == resolver.AllShards { // scatter-gather routes only: no empty fanout series elsewhere
+	if k.shard == topology.AllShards { // scatter-gather routes only: no empty fanout series elsewhere
 		s.fanout = m.fanout.WithLabelValues(k.database)
 	}
 	next := make(map[routeKey]*routeSeries, len(old)+1)
@@ -204,14 +204,14 @@ func (m *Metrics) RouteCounts() map[string]uint64 {
 
 // healthCollector reports each node's last health check at scrape time.
 type healthCollector struct {
-	topology     *resolver.Topology
+	topology     *topology.Topology
 	healthy, lag *prometheus.Desc
 }
 
-func newHealthCollector(ns string, topology *resolver.Topology) *healthCollector {
+func newHealthCollector(ns string, top *topology.Topology) *healthCollector {
 	labels := []string{"database", "shard", "role", "node"}
 	return &healthCollector{
-		topology: topology,
+		topology: top,
 		healthy: prometheus.NewDesc(prometheus.BuildFQName(ns, "node", "healthy"),
 			"1 when the node is in rotation (always 1 without health checks), else 0.", labels, nil),
 		lag: prometheus.NewDesc(prometheus.BuildFQName(ns, "node", "lag_seconds"),
@@ -252,9 +252,9 @@ func (c *healthCollector) Collect(ch chan<- prometheus.Metric) {
 // collectors.NewDBStatsCollector per open pool, made the first time a
 // scrape finds that pool open (an evicted node's next pool gets a new one).
 type poolCollector struct {
-	topology              *resolver.Topology
+	topology              *topology.Topology
 	open, opened, evicted *prometheus.Desc
-	byNode                sync.Map // *resolver.Node → poolStats
+	byNode                sync.Map // *topology.Node → poolStats
 }
 
 // poolStats is the statistics collector of a node's current pool.
@@ -263,9 +263,9 @@ type poolStats struct {
 	collector prometheus.Collector
 }
 
-func newPoolCollector(ns string, topology *resolver.Topology) *poolCollector {
+func newPoolCollector(ns string, top *topology.Topology) *poolCollector {
 	return &poolCollector{
-		topology: topology,
+		topology: top,
 		open: prometheus.NewDesc(prometheus.BuildFQName(ns, "pools", "open"),
 			"Node pools grant has open (the handle's own pool not counted).", nil, nil),
 		opened: prometheus.NewDesc(prometheus.BuildFQName(ns, "pools", "opened_total"),

@@ -12,21 +12,21 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/grant-go/grant/callbacks"
+	"github.com/grant-go/grant/internal/callbacks"
 	"github.com/grant-go/grant/observe"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 func pointObservation() *callbacks.Observation {
 	return &callbacks.Observation{
-		Route:     resolver.Route{Database: "primary", Role: "reading", Node: "primary/reading#1"},
+		Route:     topology.Route{Database: "primary", Role: "reading", Node: "primary/reading#1"},
 		Operation: "query", Table: "users", Duration: 2 * time.Millisecond, Rows: 1,
 	}
 }
 
 func TestMetricsObserveDoesNotAllocate(t *testing.T) {
 	for _, table := range []bool{false, true} {
-		m := observe.NewMetrics(resolver.MetricsConfig{Enabled: true, TableLabel: table}, nil)
+		m := observe.NewMetrics(topology.MetricsConfig{Enabled: true, TableLabel: table}, nil)
 		ctx := context.Background()
 		point, scatter := pointObservation(), scatterObservation()
 		m.Observe(ctx, point) // first sight of a route resolves its series
@@ -40,7 +40,7 @@ func TestMetricsObserveDoesNotAllocate(t *testing.T) {
 }
 
 func TestMetricsCounts(t *testing.T) {
-	m := observe.NewMetrics(resolver.MetricsConfig{Enabled: true, Namespace: "app"}, nil)
+	m := observe.NewMetrics(topology.MetricsConfig{Enabled: true, Namespace: "app"}, nil)
 	ctx := context.Background()
 	for range 3 {
 		m.Observe(ctx, pointObservation())
@@ -49,8 +49,8 @@ func TestMetricsCounts(t *testing.T) {
 	failed.Err = errors.New("boom")
 	m.Observe(ctx, failed)
 	refused := pointObservation()
-	refused.Route = resolver.Route{Database: "primary", Role: "writing"}
-	refused.Operation, refused.Err, refused.Refused = "create", resolver.ErrReadOnly, true
+	refused.Route = topology.Route{Database: "primary", Role: "writing"}
+	refused.Operation, refused.Err, refused.Refused = "create", topology.ErrReadOnly, true
 	m.Observe(ctx, refused)
 	m.Observe(ctx, scatterObservation())
 
@@ -84,7 +84,7 @@ app_scatter_fanout_count{database="orders"} 1
 }
 
 func TestMetricsTableLabelAndDisabled(t *testing.T) {
-	m := observe.NewMetrics(resolver.MetricsConfig{Enabled: true, TableLabel: true}, nil)
+	m := observe.NewMetrics(topology.MetricsConfig{Enabled: true, TableLabel: true}, nil)
 	m.Observe(context.Background(), pointObservation())
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(m.Collectors()...)
@@ -96,7 +96,7 @@ grant_statements_total{database="primary",operation="query",outcome="ok",role="r
 grant_statements_total{database="primary",operation="query",outcome="refused",role="reading",shard="",table="users"} 0
 `), "grant_statements_total"))
 
-	off := observe.NewMetrics(resolver.MetricsConfig{}, nil)
+	off := observe.NewMetrics(topology.MetricsConfig{}, nil)
 	off.Observe(context.Background(), pointObservation())
 	assert.Len(t, off.Collectors(), 2, "health and pools only")
 	assert.Empty(t, off.RouteCounts())

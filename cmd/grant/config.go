@@ -11,7 +11,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/grant-go/grant"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // defaultConfigPath is where the commands look for the topology file when
@@ -57,7 +57,7 @@ func openTopology(path string) (*gorm.DB, *grant.Plugin, error) {
 	}
 	dialector := cfg.NodeDialector(name+"/"+grant.Writing+"/"+node, writer)
 	if dialector == nil {
-		return nil, nil, fmt.Errorf("%s: database %q: unknown adapter %q", path, name, resolver.RedactDSN(writer.Adapter))
+		return nil, nil, fmt.Errorf("%s: database %q: unknown adapter %q", path, name, topology.RedactDSN(writer.Adapter))
 	}
 	// The handle's pool becomes the default database's writer, so the
 	// writer's pool settings move to the database.

@@ -13,7 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/grant-go/grant"
-	"github.com/grant-go/grant/resolver"
+	"github.com/grant-go/grant/topology"
 )
 
 // nodeStatus is what "grant status" reports about one node.
@@ -106,7 +106,7 @@ func addPools(statuses []nodeStatus, snap grant.Snapshot) {
 }
 
 // checkNodes asks every node at once (at most 16 in flight).
-func checkNodes(ctx context.Context, nodes []*resolver.Node, timeout time.Duration) []nodeStatus {
+func checkNodes(ctx context.Context, nodes []*topology.Node, timeout time.Duration) []nodeStatus {
 	out := make([]nodeStatus, len(nodes))
 	var g errgroup.Group
 	g.SetLimit(16)
@@ -122,7 +122,7 @@ func checkNodes(ctx context.Context, nodes []*resolver.Node, timeout time.Durati
 	return out
 }
 
-func checkNode(ctx context.Context, n *resolver.Node) nodeStatus {
+func checkNode(ctx context.Context, n *topology.Node) nodeStatus {
 	s := nodeStatus{Node: n.Label(), Database: n.Owner().Name(), Shard: n.Owner().Shard(), Role: n.Role(), DSN: n.DSN()}
 	start := time.Now()
 	repl, err := n.Probe(ctx) // ping and replication state, as a health check reads them
@@ -178,7 +178,7 @@ func printStatuses(out io.Writer, statuses []nodeStatus) {
 
 // printFooter sums the topology up under the table (not in --json output,
 // which stays a plain array of nodes).
-func printFooter(out io.Writer, t *resolver.Topology) {
+func printFooter(out io.Writer, t *topology.Topology) {
 	shards := 0
 	for _, c := range t.Clusters() {
 		shards += c.ShardCount()

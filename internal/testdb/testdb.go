@@ -622,7 +622,7 @@ func passwordOf(name, dsn string) string {
 
 // redactDSN returns dsn with its password replaced by "xxxxx", or
 // "<unparsable DSN redacted>" when it may hold a password that cannot be
-// placed. It is grant's redaction (resolver.RedactDSN), which reads every
+// placed. It is grant's redaction (topology.RedactDSN), which reads every
 // DSN form, so the first argument, the backend's name, is not needed.
 func redactDSN(_, dsn string) string { return dsnredact.Redact(dsn) }
 

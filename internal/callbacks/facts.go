@@ -1,0 +1,158 @@
+package callbacks
+
+import (
+	"fmt"
+	"slices"
+
+	"gorm.io/gorm"
+
+	"github.com/grant-go/grant/topology"
+	"github.com/grant-go/grant/internal/route"
+	"github.com/grant-go/grant/sharding"
+)
+
+// The callbacks gather what a statement's routing depends on into
+// route.Facts — its kind, scopes, context, model, table, shard key values
+// and transaction — and route.Decide does the rest. Gathering is the only
+// part that reads the *gorm.Statement, and the only part that may do I/O
+// (a lookup strategy mapping a key).
+
+// gatherKeys fills f.Keys when the statement's model is keyed in cluster c:
+// the values being created, or the key's = and IN conditions in WHERE, or
+// the model value's key, or the IDs that encode a shard; then maps them to
+// shard indexes. Under AllShards only an update's assigned key matters; a
+// read that may inherit its parent's shard (f.Inherit) looks at WHERE
+// alone, so that a lookup strategy is not asked about values that do not
+// route it. A point query allocates nothing here.
+func (r *Router) gatherKeys(db *gorm.DB, m *modelRoute, f *route.Facts, c *topology.Cluster, allShards bool) {
+	stmt := db.Statement
+	if m == nil {
+		return
+	}
+	key := m.key
+	if key == nil || m.conn.Database != c.Name() {
+		return
+	}
+	k := &f.Keys
+	k.Declared = true
+	if f.Kind.Has(route.Update) {
+		if v, ok := assignedKey(stmt, key.field); ok {
+			k.Assigns, k.AssignedValue = true, v
+			if k.Assigned, k.Err = r.indexOf(stmt, key, c, v); k.Err != nil {
+				return
+			}
+		}
+	}
+	if allShards {
+		return
+	}
+	var values []any
+	if f.Kind.Has(route.Create) {
+		if one, ok := oneCreatedKey(stmt, key); ok { // a one-row create allocates nothing here
+			k.Key = one
+			k.Shard, k.Err = r.indexOfKey(stmt, key, c, one)
+			k.One = k.Err == nil
+			return
+		}
+		var err error
+		if values, err = keysFromValues(stmt, key.field); err != nil {
+			k.Err = &topology.RouteError{Err: err, Route: topology.Route{Database: c.Name()}}
+			return
+		}
+	} else if values, k.OnlyKey = keysAndRest(stmt, key.field); len(values) > 0 {
+		k.FromWhere = true
+	} else if f.Inherit != nil {
+		return
+	} else {
+		values = keysFromModel(stmt, key.field)
+	}
+	if len(values) == 0 && key.ids != nil && !f.Kind.Has(route.Create) {
+		r.keysByID(stmt, key, c, k)
+		return
+	}
+	k.Values = values
+	switch len(values) {
+	case 0:
+	case 1:
+		k.Shard, k.Err = r.indexOf(stmt, key, c, values[0])
+		k.One = k.Err == nil
+	default:
+		k.Each, k.Err = r.indexOfEach(stmt, key, c, values)
+		if k.Err == nil {
+			k.Shards = slices.Compact(slices.Sorted(slices.Values(k.Each)))
+			if len(k.Shards) == 1 {
+				k.One, k.Shard, k.Shards = true, k.Shards[0], nil
+			}
+		}
+	}
+}
+
+// indexOf maps one key value to its shard's index, through the strategy's
+// allocation-free path when it has one.
+func (r *Router) indexOf(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, value any) (int, error) {
+	k, err := sharding.Normalize(value)
+	if err != nil {
+		return -1, keyError(c, key, err)
+	}
+	return r.indexOfKey(stmt, key, c, k)
+}
+
+// indexOfKey maps one normalized key to its shard's index: by position
+// when the strategy can (the cost is then the same for any shard count),
+// else by the name it returns.
+func (r *Router) indexOfKey(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, k sharding.Key) (int, error) {
+	if m, ok := key.strategy.(sharding.IndexMapper); ok {
+		i, err := m.MapKeyIndex(stmt.Context, c.ShardCount(), k)
+		if err != nil {
+			return -1, keyError(c, key, err)
+		}
+		return i, nil
+	}
+	name, err := sharding.MapOne(stmt.Context, key.strategy, c.ShardNames(), k)
+	if err != nil {
+		return -1, keyError(c, key, err)
+	}
+	i := c.Index(name)
+	if i < 0 {
+		return -1, keyError(c, key, fmt.Errorf("%w: strategy %s chose %q, which is not a shard of %q", sharding.ErrNoShardForKey, key.strategy.Name(), name, c.Name()))
+	}
+	return i, nil
+}
+
+func keyError(c *topology.Cluster, key *shardKey, err error) error {
+	return &topology.RouteError{Err: err, Route: topology.Route{Database: c.Name()}, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
+}
+
+// indexOfEach maps every value to its shard's index, in order.
+func (r *Router) indexOfEach(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, values []any) ([]int, error) {
+	names, err := shardOfEach(stmt, key, c, values)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(names))
+	for i, name := range names {
+		if out[i] = c.Index(name); out[i] < 0 {
+			return nil, &topology.RouteError{Err: sharding.ErrNoShardForKey, Route: topology.Route{Database: c.Name()},
+				Detail: fmt.Sprintf("strategy %s chose %q, which is not a shard of %q", key.strategy.Name(), name, c.Name())}
+		}
+	}
+	return out, nil
+}
+
+// keysByID routes by IDs that encode their shard, when the statement has
+// no key value.
+func (r *Router) keysByID(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, k *route.Keys) {
+	shards, err := shardsByID(stmt, key, c)
+	if err != nil {
+		k.Err = err
+		return
+	}
+	k.ByID = len(shards) > 0
+	for _, s := range shards {
+		k.Shards = append(k.Shards, c.Index(s.Shard()))
+	}
+	slices.Sort(k.Shards)
+	if len(k.Shards) == 1 {
+		k.One, k.Shard, k.Shards = true, k.Shards[0], nil
+	}
+}

@@ -1,0 +1,183 @@
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/grant-go/grant/sharding"
+)
+
+// Sentinel errors. Every error grant returns for a statement wraps exactly one of
+// these, so callers test them with errors.Is; the wrapping error names the
+// database, role, node or table it is about.
+var (
+	// ErrReadOnly: a write was refused because the route prevents writes
+	// (PreventWrites or the reading role). Nothing was sent to any database.
+	ErrReadOnly = errors.New("grant: write refused on a connection that prevents writes")
+	// ErrCrossDatabaseTransaction: inside a transaction, a statement routed to a
+	// database other than the transaction's. Nothing was sent.
+	ErrCrossDatabaseTransaction = errors.New("grant: statement for another database inside a transaction")
+	// ErrUnknownDatabase: a scope, context or model named a database the
+	// configuration does not have.
+	ErrUnknownDatabase = errors.New("grant: unknown database")
+	// ErrUnknownRole: a scope or context named a role the database does not have.
+	ErrUnknownRole = errors.New("grant: unknown role")
+	// ErrInvalidConfig: New or Initialize found the configuration unusable.
+	ErrInvalidConfig = errors.New("grant: invalid configuration")
+	// ErrUnknownShard: a scope or context named a shard the cluster does not have.
+	ErrUnknownShard = errors.New("grant: unknown shard")
+	// ErrShardKeyMissing: a statement for a sharded cluster named no shard
+	// and carried no shard key grant could use. Nothing was sent.
+	ErrShardKeyMissing = errors.New("grant: no shard key and no shard for a sharded model")
+	// ErrCrossShardTransaction: inside a transaction on one shard, a
+	// statement routed to another shard of the same cluster. Nothing was sent.
+	ErrCrossShardTransaction = errors.New("grant: statement for another shard inside a transaction")
+	// ErrSpansShards: a statement's shard keys belong to several shards, and
+	// the statement cannot be split or scattered. Nothing was sent.
+	ErrSpansShards = sharding.ErrSpansShards
+	// ErrShardMismatch: a statement names a shard (grant.Shard, a context,
+	// a transaction pinned to it) but its shard key values map to another:
+	// the row would be stored where its own key cannot find it, or a read
+	// would miss rows. The error names both shards; nothing was sent. A
+	// statement without a key may name any shard.
+	ErrShardMismatch = errors.New("grant: the shard key maps to another shard than the one named")
+	// ErrShardKeyChange: an update would change a row's shard key so that
+	// the row belongs on another shard. Rows never move between shards by
+	// update; nothing was sent.
+	ErrShardKeyChange = errors.New("grant: update would move the row to another shard")
+	// ErrNodeUnavailable: a node's pool could not be opened; also the
+	// sentinel of NodeHealth.Err, why a node failed its health check.
+	ErrNodeUnavailable = errors.New("grant: node unavailable")
+	// ErrNoHealthyReplica: a read found no replica in rotation (health
+	// checks took them all out) and HealthConfig.FailWithoutReplica forbids
+	// sending it to the writer. Nothing was sent; the *RouteError names the
+	// database.
+	ErrNoHealthyReplica = errors.New("grant: no healthy replica")
+	// ErrReadTimeout: a read on a replica or custom-role node returned no
+	// first row within HealthConfig.ReadTimeout (or ReadTimeouts), and
+	// running it once more elsewhere did not answer it either. The error
+	// is a *ReadTimeoutError naming the node (or wraps one); it matches
+	// context.DeadlineExceeded too.
+	ErrReadTimeout = errors.New("grant: read timed out")
+)
+
+// ReadTimeoutError reports a read that returned no first row within its
+// role's read timeout (HealthConfig.ReadTimeout): it was cancelled on
+// Node. errors.Is matches it with ErrReadTimeout and
+// context.DeadlineExceeded.
+type ReadTimeoutError struct {
+	Node    string // "database/role/node"
+	Timeout time.Duration
+}
+
+func (e *ReadTimeoutError) Error() string {
+	return fmt.Sprintf("%s: %s returned no first row within %s (health.read_timeout); the read was cancelled", ErrReadTimeout.Error(), e.Node, e.Timeout)
+}
+
+// Unwrap exposes ErrReadTimeout and context.DeadlineExceeded.
+func (e *ReadTimeoutError) Unwrap() []error {
+	return []error{ErrReadTimeout, context.DeadlineExceeded}
+}
+
+// PartialWriteError reports a create whose rows were split over several
+// shards, each part in its own transaction, when some parts failed: the
+// shards in Committed hold their rows, the shards in Failed hold none of
+// theirs. Nothing was lost silently; retry the failed parts.
+type PartialWriteError struct {
+	Cluster   string
+	Committed []string         // shards whose part committed
+	Failed    map[string]error // shard → why its part rolled back
+}
+
+func (e *PartialWriteError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "grant: create split over cluster %q partly failed: committed on [%s]; rolled back on", e.Cluster, strings.Join(e.Committed, ", "))
+	for _, shard := range sortedKeys(e.Failed) {
+		fmt.Fprintf(&b, " %s (%v)", shard, e.Failed[shard])
+	}
+	return b.String()
+}
+
+// Unwrap exposes the failed parts' errors.
+func (e *PartialWriteError) Unwrap() []error {
+	errs := make([]error, 0, len(e.Failed))
+	for _, shard := range sortedKeys(e.Failed) {
+		errs = append(errs, e.Failed[shard])
+	}
+	return errs
+}
+
+// ConfigError reports one problem in a Config. Path locates it
+// ("databases.analytics.replicas[1].pool.max_open"); it never holds a password.
+type ConfigError struct {
+	Path    string
+	Problem string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("grant: invalid configuration: %s: %s", e.Path, e.Problem)
+}
+
+// Unwrap makes errors.Is(err, ErrInvalidConfig) true.
+func (e *ConfigError) Unwrap() error { return ErrInvalidConfig }
+
+// RouteError reports a statement grant refused to send, or could not send,
+// together with where it was going. Err is one of the sentinel errors above.
+type RouteError struct {
+	Err   error
+	Table string // the statement's table, "" when unknown (raw SQL)
+	Route Route
+	// Detail says what exactly was wrong, e.g. the valid names.
+	Detail string
+	// Cause, when set, is the typed error behind Detail (for example a
+	// *scatter.Refusal naming the fragment that cannot be merged); errors.As
+	// reaches it. Its text is already in Detail.
+	Cause error
+}
+
+func (e *RouteError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Err.Error())
+	if e.Table != "" {
+		fmt.Fprintf(&b, ": table %q", e.Table)
+	}
+	if r := e.Route.String(); r != "" {
+		fmt.Fprintf(&b, " on route %s", r)
+	}
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
+	return b.String()
+}
+
+// Unwrap returns the sentinel error, and Cause when set.
+func (e *RouteError) Unwrap() []error {
+	if e.Cause != nil {
+		return []error{e.Err, e.Cause}
+	}
+	return []error{e.Err}
+}
+
+// NodeError reports a node whose pool could not be opened. Its message carries
+// the node's redacted DSN, never the password; Cause is scrubbed of it too.
+type NodeError struct {
+	Node    string // "database/role/node"
+	DSN     string // redacted
+	message string // cause text with any password removed
+	cause   error
+}
+
+func (e *NodeError) Error() string {
+	s := fmt.Sprintf("%s: %s", ErrNodeUnavailable.Error(), e.Node)
+	if e.DSN != "" {
+		s += fmt.Sprintf(" (%s)", e.DSN)
+	}
+	return s + ": " + e.message
+}
+
+// Unwrap exposes ErrNodeUnavailable and the driver's error for errors.Is/As.
+func (e *NodeError) Unwrap() []error { return []error{ErrNodeUnavailable, e.cause} }
