@@ -7,8 +7,8 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/grant-go/grant/internal/callbacks"
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/sharding/scatter"
+	"github.com/grant-go/grant/topology"
 )
 
 // Connection says where statements go: a database, a role, whether writes

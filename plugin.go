@@ -8,12 +8,12 @@
 //	db.WithContext(grant.ConnectedTo(ctx, grant.Connection{Role: grant.Reading})).Find(&users)
 //
 // Configuration types (Config, DatabaseConfig, NodeConfig, ...) are aliases
-// of package resolver's, so either name works. The guides are in the
+// of package topology's, so either name works. The guides are in the
 // repository's docs directory: configuration, sharding, replicas and
 // consistency, connections at scale, PgBouncer, migrations, observability.
 package grant
 
-// This file is the facade: the types users write are defined in resolver
+// This file is the facade: the types users write are defined in topology
 // and aliased here; routing lives in callbacks.
 
 import (
@@ -31,7 +31,7 @@ import (
 	"github.com/grant-go/grant/topology"
 )
 
-// Configuration types. See resolver for field documentation.
+// Configuration types. See package topology for field documentation.
 type (
 	// Config is the whole topology; the zero Config routes everything to the
 	// *gorm.DB grant is installed on.

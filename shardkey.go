@@ -3,8 +3,8 @@ package grant
 import (
 	"context"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/sharding"
+	"github.com/grant-go/grant/topology"
 )
 
 // ShardKey is what a model in a cluster declares to be routed by its data:

@@ -28,7 +28,7 @@ var (
 	// ErrSpansShards: a statement's rows belong to several shards and grant
 	// cannot run it exactly there: it is refused (a scatter-gather query it
 	// cannot merge exactly, a write whose keys span shards). Defined here so
-	// that the scatter engine's refusals match it; package resolver and grant
+	// that the scatter engine's refusals match it; package topology and grant
 	// export the same value.
 	ErrSpansShards = errors.New("grant: statement spans several shards")
 )

@@ -10,7 +10,7 @@ import (
 )
 
 // The forms, the parsers' verdicts and the fuzz target are tested in
-// internal/dsnredact; these tests cover what resolver adds.
+// internal/dsnredact; these tests cover what topology adds.
 
 func TestRedactDSN(t *testing.T) {
 	cases := map[string]string{

@@ -6,9 +6,9 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/sharding/scatter"
 	"github.com/grant-go/grant/sharding/scatter/collate"
+	"github.com/grant-go/grant/topology"
 )
 
 // The scatter-gather planner compares text as the database does, so it

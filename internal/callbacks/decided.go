@@ -3,8 +3,8 @@ package callbacks
 import (
 	"sync/atomic"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/internal/route"
+	"github.com/grant-go/grant/topology"
 )
 
 // route.Decide is a pure function of a statement's facts, so its answer can

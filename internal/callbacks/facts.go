@@ -6,9 +6,9 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/internal/route"
 	"github.com/grant-go/grant/sharding"
+	"github.com/grant-go/grant/topology"
 )
 
 // The callbacks gather what a statement's routing depends on into

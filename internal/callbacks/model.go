@@ -6,8 +6,8 @@ import (
 
 	"gorm.io/gorm/schema"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/internal/route"
+	"github.com/grant-go/grant/topology"
 )
 
 // ConnectsTo is implemented by models that live somewhere other than the

@@ -6,8 +6,8 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/internal/route"
+	"github.com/grant-go/grant/topology"
 )
 
 // routeInLazyTx routes a statement inside a grant transaction: the first

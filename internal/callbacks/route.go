@@ -8,9 +8,9 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/internal/route"
 	"github.com/grant-go/grant/sharding/scatter"
+	"github.com/grant-go/grant/topology"
 )
 
 // Kinds of builder statements.

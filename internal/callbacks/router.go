@@ -2,7 +2,7 @@
 // of every processor, turns each *gorm.Statement into a topology.Route,
 // enforces write prevention and transaction rules, and swaps
 // Statement.ConnPool to the chosen node's pool. It never opens connections
-// itself; the resolver does, lazily.
+// itself; package topology does, lazily.
 package callbacks
 
 import (
@@ -16,8 +16,8 @@ import (
 	"gorm.io/gorm/logger"
 	"gorm.io/gorm/schema"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/sharding/scatter/sqlexpr"
+	"github.com/grant-go/grant/topology"
 )
 
 // CallbackName is the name grant's callback has on every processor.

@@ -8,10 +8,10 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/internal/route"
 	"github.com/grant-go/grant/sharding/scatter"
 	"github.com/grant-go/grant/sharding/scatter/sqlexpr"
+	"github.com/grant-go/grant/topology"
 )
 
 // scatterKey marks a statement that runs on several shards at once.

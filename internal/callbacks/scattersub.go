@@ -9,10 +9,10 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/sharding"
 	"github.com/grant-go/grant/sharding/scatter"
 	"github.com/grant-go/grant/sharding/scatter/sqlexpr"
+	"github.com/grant-go/grant/topology"
 )
 
 // A subquery in the WHERE of a scatter-gather read runs on each shard over

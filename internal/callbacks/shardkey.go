@@ -9,8 +9,8 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/schema"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/sharding"
+	"github.com/grant-go/grant/topology"
 )
 
 // ShardKeyed is implemented by models in a cluster that route by the data:

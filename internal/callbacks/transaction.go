@@ -10,8 +10,8 @@ import (
 
 	"gorm.io/gorm"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/internal/route"
+	"github.com/grant-go/grant/topology"
 )
 
 // lazyTx is what db.Begin and db.Transaction return under grant: a

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/sharding/scatter"
+	"github.com/grant-go/grant/topology"
 )
 
 // Target is where a statement's database is, before shards and roles.

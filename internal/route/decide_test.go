@@ -10,9 +10,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/internal/route"
 	"github.com/grant-go/grant/sharding/scatter"
+	"github.com/grant-go/grant/topology"
 )
 
 // testTopology: the default database "primary" (the handle), "analytics" with

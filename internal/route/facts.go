@@ -15,8 +15,8 @@
 package route
 
 import (
-	"github.com/grant-go/grant/topology"
 	"github.com/grant-go/grant/sharding"
+	"github.com/grant-go/grant/topology"
 )
 
 // Kind is what a statement does, as routing needs it.
