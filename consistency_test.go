@@ -17,6 +17,7 @@ import (
 
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
+	"github.com/grant-go/grant/web"
 )
 
 // Memo is the table the consistency tests write and read back.
@@ -114,7 +115,7 @@ var cookieSecret = []byte("0123456789abcdef0123456789abcdef")
 
 func TestSessionMiddleware(t *testing.T) {
 	db, _ := standIn(t, grant.ConsistencyConfig{Mode: grant.Timed, Delay: time.Minute})
-	middleware, err := grant.SessionMiddleware(grant.SessionCookie{Secret: cookieSecret})
+	middleware, err := web.SessionMiddleware(web.SessionCookie{Secret: cookieSecret})
 	require.NoError(t, err)
 	handler := middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
@@ -172,7 +173,7 @@ func TestSessionMiddleware(t *testing.T) {
 	for _, junk := range []string{"", ".", "not-a-cookie", "e30.", cookie.Value + "x"} {
 		assert.Equal(t, http.StatusNotFound, do(http.MethodGet, "/?id="+id, &http.Cookie{Name: "grant_session", Value: junk}).Code, "malformed %q is ignored", junk)
 	}
-	forged, err := grant.SessionMiddleware(grant.SessionCookie{Secret: []byte("another secret of thirty-two by!")})
+	forged, err := web.SessionMiddleware(web.SessionCookie{Secret: []byte("another secret of thirty-two by!")})
 	require.NoError(t, err)
 	rec := httptest.NewRecorder()
 	forged(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -184,7 +185,7 @@ func TestSessionMiddleware(t *testing.T) {
 		return r
 	}())
 
-	short, err := grant.SessionMiddleware(grant.SessionCookie{Secret: cookieSecret, MaxAge: time.Second})
+	short, err := web.SessionMiddleware(web.SessionCookie{Secret: cookieSecret, MaxAge: time.Second})
 	require.NoError(t, err)
 	time.Sleep(2100 * time.Millisecond)
 	rec = httptest.NewRecorder()
@@ -199,7 +200,7 @@ func TestSessionMiddleware(t *testing.T) {
 
 	assert.Equal(t, http.StatusForbidden, do(http.MethodGet, "/?write=1&id="+id).Code, "GET runs with writes prevented")
 
-	_, err = grant.SessionMiddleware(grant.SessionCookie{Secret: []byte("short")})
+	_, err = web.SessionMiddleware(web.SessionCookie{Secret: []byte("short")})
 	assert.ErrorIs(t, err, grant.ErrInvalidConfig)
 }
 
@@ -213,7 +214,7 @@ func TestShardSelector(t *testing.T) {
 	}
 	var results []error
 	handler := func(lock bool) http.Handler {
-		return grant.ShardSelector(byHeader, lock)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		return web.ShardSelector(byHeader, lock)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			ctx := r.Context()
 			results = []error{
 				f.db.WithContext(ctx).Create(&Order{CustomerID: 1, Note: "selected"}).Error,

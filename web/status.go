@@ -1,7 +1,8 @@
-package grant
+package web
 
 import (
 	"bytes"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -10,19 +11,21 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/grant-go/grant"
 )
 
 // StatusHandler returns an http.Handler that shows the plugin's topology
 // (Plugin.Topology): databases, clusters, shards and nodes with their
 // health, replication lag and pool use. A GET with ?format=json, or whose
-// Accept header asks for application/json, gets the Snapshot as JSON; any
+// Accept header asks for application/json, gets the grant.Snapshot as JSON; any
 // other GET gets a small self-contained HTML page (no scripts, no external
 // assets). Other methods get 405 Method Not Allowed.
 //
 // The page shows no SQL and no password (DSNs are redacted and are not shown
 // in HTML at all), but it does reveal the shape of your databases: mount it
 // behind your own authentication middleware.
-func (p *Plugin) StatusHandler() http.Handler {
+func StatusHandler(p *grant.Plugin) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
@@ -96,9 +99,9 @@ type statusRoute struct {
 	Count uint64
 }
 
-func newStatusView(s Snapshot) statusView {
+func newStatusView(s grant.Snapshot) statusView {
 	v := statusView{Taken: s.Taken.UTC().Format(time.RFC3339), Default: s.Default}
-	add := func(kind string, d DatabaseSnapshot) {
+	add := func(kind string, d grant.DatabaseSnapshot) {
 		t := statusTable{Kind: kind, Title: d.Qualified}
 		for _, n := range d.Nodes {
 			row := statusRow{Label: n.Label, Role: n.Role, Healthy: n.Healthy, Failures: n.Failures, Error: n.Error,
@@ -135,57 +138,10 @@ func newStatusView(s Snapshot) statusView {
 	return v
 }
 
-var statusPage = template.Must(template.New("status").Parse(`<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>grant topology</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
-h1 { font-size: 1.4em; margin-bottom: 0.2em; }
-h2 { font-size: 1.1em; margin: 1.4em 0 0.4em; }
-h2 small { font-weight: normal; color: #666; }
-p.meta { color: #555; margin-top: 0; }
-table { border-collapse: collapse; min-width: 40em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.healthy { color: #176f2c; font-weight: bold; }
-.unhealthy { color: #b00020; font-weight: bold; }
-td.error { color: #b00020; font-family: monospace; font-size: 0.9em; max-width: 50em; word-break: break-word; }
-</style>
-</head>
-<body>
-<h1>grant topology</h1>
-<p class="meta">Taken {{.Taken}}{{if .Default}} · default database <strong>{{.Default}}</strong>{{end}} · {{.Nodes}} nodes, {{.Unhealth}} unhealthy</p>
-{{if not .Tables}}<p>grant is not initialized: no topology yet.</p>{{end}}
-{{range .Tables}}
-<h2>{{.Title}} <small>{{.Kind}}</small></h2>
-<table>
-<thead><tr><th>Node</th><th>Role</th><th>Health</th><th>Lag</th><th>Pool in use / open</th><th>Last check</th><th>Error</th></tr></thead>
-<tbody>
-{{range .Rows}}<tr>
-<td>{{.Label}}</td>
-<td>{{.Role}}</td>
-<td>{{if .Healthy}}<span class="healthy">✔ healthy</span>{{else}}<span class="unhealthy">✖ unhealthy</span>{{if .Failures}} ({{.Failures}} failures){{end}}{{end}}</td>
-<td class="num">{{.Lag}}</td>
-<td class="num">{{.Pool}}</td>
-<td>{{.Checked}}</td>
-<td class="error">{{.Error}}</td>
-</tr>
-{{end}}</tbody>
-</table>
-{{end}}
-{{if .Routes}}
-<h2>Routes <small>statements routed</small></h2>
-<table>
-<thead><tr><th>Route</th><th>Statements</th></tr></thead>
-<tbody>
-{{range .Routes}}<tr><td>{{.Route}}</td><td class="num">{{.Count}}</td></tr>
-{{end}}</tbody>
-</table>
-{{end}}
-</body>
-</html>
-`))
+// statusPage is status.html, embedded so that the handler needs no files at
+// run time.
+//
+//go:embed status.html
+var statusHTML string
+
+var statusPage = template.Must(template.New("status").Parse(statusHTML))

@@ -1,4 +1,4 @@
-package grant
+package web
 
 import (
 	"bytes"
@@ -11,11 +11,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/topology"
 )
 
 // SessionCookie configures SessionMiddleware, the counterpart of Rails'
-// DatabaseSelector: each request gets a Session restored from a signed
+// DatabaseSelector: each request gets a grant.Session restored from a signed
 // cookie, and a request that wrote gets the cookie back, so the client's
 // next request — on any application server — reads its writes.
 type SessionCookie struct {
@@ -50,7 +51,7 @@ type cookieWrite struct {
 	GTID  string `json:"g,omitempty"`
 }
 
-// SessionMiddleware returns net/http middleware that puts a Session in every
+// SessionMiddleware returns net/http middleware that puts a grant.Session in every
 // request's context (restored from the cookie when it is valid) and sets
 // the cookie when the request wrote. The cookie is set just before the
 // response's headers are written, so a handler that streams its response
@@ -58,7 +59,7 @@ type cookieWrite struct {
 // bytes.
 func SessionMiddleware(cfg SessionCookie) (func(http.Handler) http.Handler, error) {
 	if len(cfg.Secret) < 32 {
-		return nil, fmt.Errorf("%w: SessionCookie.Secret needs at least 32 bytes, got %d", ErrInvalidConfig, len(cfg.Secret))
+		return nil, fmt.Errorf("%w: SessionCookie.Secret needs at least 32 bytes, got %d", grant.ErrInvalidConfig, len(cfg.Secret))
 	}
 	if cfg.Name == "" {
 		cfg.Name = "grant_session"
@@ -72,9 +73,9 @@ func SessionMiddleware(cfg SessionCookie) (func(http.Handler) http.Handler, erro
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			session := cfg.restore(r)
-			ctx := WithSession(r.Context(), session)
+			ctx := grant.WithSession(r.Context(), session)
 			if !cfg.WritesOnSafeMethods && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-				ctx = PreventWrites(ctx)
+				ctx = grant.PreventWrites(ctx)
 			}
 			cw := &cookieWriter{ResponseWriter: w, cfg: &cfg, session: session}
 			next.ServeHTTP(cw, r.WithContext(ctx))
@@ -85,8 +86,8 @@ func SessionMiddleware(cfg SessionCookie) (func(http.Handler) http.Handler, erro
 
 // restore returns the session the request's cookie carries, or an empty
 // one when there is no valid cookie.
-func (cfg *SessionCookie) restore(r *http.Request) *Session {
-	session := NewSession()
+func (cfg *SessionCookie) restore(r *http.Request) *grant.Session {
+	session := grant.NewSession()
 	c, err := r.Cookie(cfg.Name)
 	if err != nil {
 		return session
@@ -139,7 +140,7 @@ func (cfg *SessionCookie) sign(body []byte) []byte {
 }
 
 // seal encodes and signs the session's state.
-func (cfg *SessionCookie) seal(s *Session, now time.Time) string {
+func (cfg *SessionCookie) seal(s *grant.Session, now time.Time) string {
 	p := cookiePayload{Issued: now.Unix(), Writes: map[string]cookieWrite{}}
 	for database, w := range s.Writes() {
 		cw := cookieWrite{LSN: w.Position.LSN, GTID: w.Position.GTID}
@@ -159,7 +160,7 @@ func (cfg *SessionCookie) seal(s *Session, now time.Time) string {
 type cookieWriter struct {
 	http.ResponseWriter
 	cfg     *SessionCookie
-	session *Session
+	session *grant.Session
 	written bool
 }
 
@@ -207,9 +208,9 @@ func ShardSelector(shardOf func(*http.Request) (string, error), lock bool) func(
 				http.Error(w, err.Error(), http.StatusBadRequest)
 				return
 			}
-			ctx := ConnectedTo(r.Context(), Connection{Shard: shard})
+			ctx := grant.ConnectedTo(r.Context(), grant.Connection{Shard: shard})
 			if lock {
-				ctx = LockShard(ctx, shard)
+				ctx = grant.LockShard(ctx, shard)
 			}
 			next.ServeHTTP(w, r.WithContext(ctx))
 		})

@@ -1,4 +1,4 @@
-package grant_test
+package web_test
 
 import (
 	"encoding/json"
@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/web"
 )
 
 func TestSnapshotBeforeInitialize(t *testing.T) {
@@ -24,7 +25,7 @@ func TestSnapshotBeforeInitialize(t *testing.T) {
 	var nilPlugin *grant.Plugin
 	assert.Empty(t, nilPlugin.Topology().Databases, "a nil *Plugin gives an empty snapshot")
 
-	rec := get(t, grant.New(grant.Config{}).StatusHandler(), "/", nil)
+	rec := get(t, web.StatusHandler(grant.New(grant.Config{})), "/", nil)
 	assert.Equal(t, http.StatusOK, rec.Code)
 	assert.Contains(t, rec.Body.String(), "<h1>grant topology</h1>")
 }

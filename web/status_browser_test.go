@@ -1,4 +1,4 @@
-package grant_test
+package web_test
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/grant-go/grant/web"
 )
 
 // EnvRequireBrowser, set to "1", makes TestStatusPageInBrowser fail instead
@@ -39,7 +41,7 @@ func chromium(t *testing.T) string {
 func TestStatusPageInBrowser(t *testing.T) {
 	browser := chromium(t)
 	_, plugin := newStatusFixture(t)
-	srv := httptest.NewServer(plugin.StatusHandler())
+	srv := httptest.NewServer(web.StatusHandler(plugin))
 	defer srv.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

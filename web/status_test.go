@@ -1,4 +1,4 @@
-package grant_test
+package web_test
 
 import (
 	"encoding/json"
@@ -17,6 +17,7 @@ import (
 
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
+	"github.com/grant-go/grant/web"
 )
 
 // The passwords of the status fixture's DSNs: they must never be shown.
@@ -109,7 +110,7 @@ func get(t *testing.T, h http.Handler, target string, header map[string]string) 
 
 func TestStatusHandlerJSON(t *testing.T) {
 	_, plugin := newStatusFixture(t)
-	h := plugin.StatusHandler()
+	h := web.StatusHandler(plugin)
 	for name, req := range map[string]struct {
 		target string
 		header map[string]string
@@ -150,7 +151,7 @@ func TestStatusHandlerJSON(t *testing.T) {
 
 func TestStatusHandlerHTML(t *testing.T) {
 	_, plugin := newStatusFixture(t)
-	h := plugin.StatusHandler()
+	h := web.StatusHandler(plugin)
 	rec := get(t, h, "/status", map[string]string{"Accept": "text/html"})
 	require.Equal(t, http.StatusOK, rec.Code)
 	assert.Equal(t, "text/html; charset=utf-8", rec.Header().Get("Content-Type"))
@@ -174,7 +175,7 @@ func TestStatusHandlerHTML(t *testing.T) {
 
 func TestStatusHandlerMethods(t *testing.T) {
 	_, plugin := newStatusFixture(t)
-	srv := httptest.NewServer(plugin.StatusHandler())
+	srv := httptest.NewServer(web.StatusHandler(plugin))
 	defer srv.Close()
 	for _, method := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead} {
 		req, err := http.NewRequest(method, srv.URL+"?format=json", strings.NewReader("x"))
