@@ -23,17 +23,27 @@ type Strategy = sharding.Strategy
 
 // Configuration of the strategies that take some; see package sharding.
 type (
-	KeyRange           = sharding.KeyRange
+	// KeyRange is one range of a Range strategy: keys in [From, To) go to
+	// Shard.
+	KeyRange = sharding.KeyRange
+	// TimeIntervalConfig configures TimeInterval: where interval 0 starts,
+	// how long intervals are, and their shards in order.
 	TimeIntervalConfig = sharding.TimeIntervalConfig
-	LookupConfig       = sharding.LookupConfig
-	Key                = sharding.Key
+	// LookupConfig configures Lookup: its source and how many answers are
+	// cached, for how long.
+	LookupConfig = sharding.LookupConfig
+	// Key is one shard key value as strategies see it.
+	Key = sharding.Key
 )
 
 // IDGenerator issues 64-bit primary keys that encode their shard; see
 // ShardKey.IDs and sharding.IDGenerator.
 type (
+	// IDGenerator issues IDs; safe for concurrent use.
 	IDGenerator = sharding.IDGenerator
-	IDLayout    = sharding.IDLayout
+	// IDLayout says how many bits of an ID hold time, worker, sequence
+	// and shard.
+	IDLayout = sharding.IDLayout
 )
 
 // NewIDGenerator returns a generator for layout and this process's worker
@@ -65,8 +75,11 @@ func TimeInterval(cfg TimeIntervalConfig) Strategy { return sharding.TimeInterva
 
 // Lookup sources; see sharding.LookupSource.
 type (
+	// LookupSource answers a Lookup strategy's "which shard holds this
+	// key?" (DirectoryTable, or a LookupFunc).
 	LookupSource = sharding.LookupSource
-	LookupFunc   = sharding.LookupFunc
+	// LookupFunc is a LookupSource written as a function.
+	LookupFunc = sharding.LookupFunc
 )
 
 // DirectoryTable is a Lookup source reading table (keyColumn → shardColumn)

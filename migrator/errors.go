@@ -53,6 +53,7 @@ type TargetError struct {
 	Err     error  // the cause: the driver's error, a goose error, or a sentinel above
 }
 
+// Error reads "<target>: <source>: <cause>", the source omitted when unknown.
 func (e *TargetError) Error() string {
 	if e.Source != "" {
 		return fmt.Sprintf("%s: %s: %v", e.Target, e.Source, e.Err)

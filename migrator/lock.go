@@ -37,6 +37,7 @@ type LockError struct {
 	Holder string
 }
 
+// Error names the lock, who holds it and how long grant waited.
 func (e *LockError) Error() string {
 	holder := e.Holder
 	if holder == "" {

@@ -152,6 +152,7 @@ const (
 	Skipped
 )
 
+// String is the kind's lower-case name ("started", ...), as progress lines print it.
 func (k EventKind) String() string {
 	switch k {
 	case Started:

@@ -59,6 +59,7 @@ type UnsafeLockError struct {
 	Driver     string
 }
 
+// Error names the target and the migrations_dsn setting that fixes it.
 func (e *UnsafeLockError) Error() string {
 	where := "migrations_dsn (MigrationsConfig.DSN) for this database"
 	if strings.Contains(e.Target, "/") {

@@ -40,6 +40,7 @@ type StrategyError struct {
 	Problem  string // what is wrong, naming the offending shard, range or setting
 }
 
+// Error reads "grant: invalid <strategy> strategy: <problem>".
 func (e *StrategyError) Error() string {
 	return "grant: invalid " + e.Strategy + " strategy: " + e.Problem
 }
@@ -56,6 +57,7 @@ type KeyError struct {
 	Err      error
 }
 
+// Error names the strategy, the key and why it maps to no shard.
 func (e *KeyError) Error() string {
 	var b strings.Builder
 	b.WriteString("grant: ")

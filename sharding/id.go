@@ -33,6 +33,7 @@ type IDError struct {
 	Err       error
 }
 
+// Error names the shard and how many shards the layout holds.
 func (e *IDError) Error() string {
 	return fmt.Sprintf("%v: shard %d, layout holds %d shards (0..%d)", e.Err, e.Shard, e.MaxShards, e.MaxShards-1)
 }

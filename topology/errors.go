@@ -73,6 +73,7 @@ type ReadTimeoutError struct {
 	Timeout time.Duration
 }
 
+// Error names the node and the timeout it exceeded.
 func (e *ReadTimeoutError) Error() string {
 	return fmt.Sprintf("%s: %s returned no first row within %s (health.read_timeout); the read was cancelled", ErrReadTimeout.Error(), e.Node, e.Timeout)
 }
@@ -92,6 +93,7 @@ type PartialWriteError struct {
 	Failed    map[string]error // shard → why its part rolled back
 }
 
+// Error names the shards that committed and those that rolled back, with why.
 func (e *PartialWriteError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "grant: create split over cluster %q partly failed: committed on [%s]; rolled back on", e.Cluster, strings.Join(e.Committed, ", "))
@@ -117,6 +119,7 @@ type ConfigError struct {
 	Problem string
 }
 
+// Error reads "grant: invalid configuration: <key path>: <problem>".
 func (e *ConfigError) Error() string {
 	return fmt.Sprintf("grant: invalid configuration: %s: %s", e.Path, e.Problem)
 }
@@ -138,6 +141,7 @@ type RouteError struct {
 	Cause error
 }
 
+// Error is the wrapped error followed by the table and the route.
 func (e *RouteError) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Err.Error())
@@ -171,6 +175,7 @@ type NodeError struct {
 	cause   error
 }
 
+// Error names the node, its redacted DSN when known, and the cause.
 func (e *NodeError) Error() string {
 	s := fmt.Sprintf("%s: %s", ErrNodeUnavailable.Error(), e.Node)
 	if e.DSN != "" {

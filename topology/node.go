@@ -393,6 +393,7 @@ func (n *Node) detach() []*sql.DB {
 	return closed
 }
 
+// String is the node's key, "database/role/node" ("primary/reading/1").
 func (n *Node) String() string { return n.key }
 
 // The gorm.ConnPool methods let a Policy hold Nodes; grant itself unwraps the

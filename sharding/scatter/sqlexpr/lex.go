@@ -79,6 +79,7 @@ type SyntaxError struct {
 	Msg    string
 }
 
+// Error reads "at byte <offset>: <message>".
 func (e *SyntaxError) Error() string { return fmt.Sprintf("at byte %d: %s", e.Offset, e.Msg) }
 
 func (l *lexer) fail(at int, format string, args ...any) error {
