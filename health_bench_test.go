@@ -54,7 +54,7 @@ func withHealthChecks(b *testing.B, hc grant.HealthConfig) *gorm.DB {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = plugin.Close() })
-	for _, r := range plugin.Resolver().Default().Replicas() {
+	for _, r := range plugin.Topology().Default().Replicas() {
 		for r.Health().Checked.IsZero() {
 			time.Sleep(time.Millisecond)
 		}

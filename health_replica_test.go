@@ -49,7 +49,7 @@ func openOnReplicaSet(t *testing.T, rs *testdb.ReplicaSet, cfg grant.Config) (*g
 			_ = sqlDB.Close()
 		}
 	})
-	return db, plugin, plugin.Resolver().Default().Replicas()[0]
+	return db, plugin, plugin.Topology().Default().Replicas()[0]
 }
 
 // replayTimestamp is the replica's pg_last_xact_replay_timestamp().
@@ -295,7 +295,7 @@ func TestDeadWriterIsNotRetriedWhileReadsUseTheReplica(t *testing.T) {
 			_ = sqlDB.Close()
 		}
 	})
-	dead, err := plugin.Resolver().Database("dead")
+	dead, err := plugin.Topology().Database("dead")
 	require.NoError(t, err)
 	waitHealth(t, dead.Replicas()[0], 5*time.Second, "checked healthy", func(h grant.NodeHealth) bool { return wasChecked(h) && h.Healthy })
 

@@ -33,7 +33,7 @@ func withHealth(h grant.HealthConfig) fixtureOption {
 // replicaNode is the fixture's one replica.
 func (f *fixture) replicaNode(t *testing.T) *topology.Node {
 	t.Helper()
-	replicas := f.plugin.Resolver().Default().Replicas()
+	replicas := f.plugin.Topology().Default().Replicas()
 	require.Len(t, replicas, 1)
 	return replicas[0]
 }
@@ -107,7 +107,7 @@ func TestNoHealthyReplicaThroughThePlugin(t *testing.T) {
 				assert.False(t, h.Healthy)
 				assert.ErrorIs(t, h.Err, grant.ErrNodeUnavailable)
 				assert.ErrorContains(t, h.Err, "primary/reading/1")
-				assert.Empty(t, f.plugin.Resolver().Default().HealthyReplicas())
+				assert.Empty(t, f.plugin.Topology().Default().HealthyReplicas())
 
 				var users []User
 				err := f.db.Find(&users).Error
@@ -148,7 +148,7 @@ func TestReadFailoverWhenAReplicaDies(t *testing.T) {
 				_ = sqlDB.Close()
 			}
 		})
-		replica := plugin.Resolver().Default().Replicas()[0]
+		replica := plugin.Topology().Default().Replicas()[0]
 		waitHealth(t, replica, 5*time.Second, "checked healthy", func(h grant.NodeHealth) bool { return wasChecked(h) && h.Healthy })
 		prepared := db.Session(&gorm.Session{PrepareStmt: true})
 

@@ -144,7 +144,7 @@ func TestHealthChecksAndCausalReadsThroughPgBouncer(t *testing.T) {
 	db := openReplicated(t, rs, grant.ConsistencyConfig{Mode: grant.Causal, CausalWait: 50 * time.Millisecond})
 	p, ok := grant.From(db)
 	require.True(t, ok)
-	replica := p.Resolver().Default().Replicas()[0]
+	replica := p.Topology().Default().Replicas()[0]
 	h := waitHealth(t, replica, 10*time.Second, "checked, healthy, with a replay position",
 		func(h grant.NodeHealth) bool { return wasChecked(h) && h.Healthy && h.ReplayLSN > 0 })
 	assert.True(t, h.LagKnown)

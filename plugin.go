@@ -289,10 +289,10 @@ func (p *Plugin) Close() error {
 	return nil
 }
 
-// Resolver returns the runtime topology (databases, clusters, shards and
+// Topology returns the runtime topology (databases, clusters, shards and
 // their nodes) for tools built on grant, such as package migrator; nil
 // before Initialize. Its methods are safe for concurrent use.
-func (p *Plugin) Resolver() *topology.Topology {
+func (p *Plugin) Topology() *topology.Topology {
 	if r := p.routerOrNil(); r != nil {
 		return r.Topology()
 	}

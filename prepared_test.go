@@ -26,7 +26,7 @@ func oneConnection(_ *gorm.Config, c *grant.Config) {
 // nodeDB returns the *sql.DB of the node whose Stats key is key.
 func nodeDB(t *testing.T, f *fixture, key string) *sql.DB {
 	t.Helper()
-	for _, n := range f.plugin.Resolver().Nodes() {
+	for _, n := range f.plugin.Topology().Nodes() {
 		if n.Key() == key {
 			db, err := n.DB()
 			require.NoError(t, err)

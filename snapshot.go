@@ -9,7 +9,7 @@ import (
 // Snapshot is a point-in-time view of a Plugin's topology: every database,
 // cluster and shard with its nodes, their pools and their last health
 // check. It holds no SQL and no password (DSNs are redacted), and it
-// serialises to JSON with snake_case keys. See Plugin.Topology.
+// serialises to JSON with snake_case keys. See Plugin.Snapshot.
 type Snapshot struct {
 	// Taken is when the snapshot was made.
 	Taken time.Time `json:"taken"`
@@ -72,11 +72,11 @@ type PoolStats struct {
 	MaxOpenConnections int           `json:"max_open_connections"`
 }
 
-// Topology returns a snapshot of the plugin's topology: databases, clusters,
+// Snapshot returns a snapshot of the plugin's topology: databases, clusters,
 // nodes, pool statistics and health. It opens nothing and takes no lock on
 // the routing path, so it is cheap enough for a status page. Before
 // Initialize it returns an empty snapshot (with Taken set).
-func (p *Plugin) Topology() Snapshot {
+func (p *Plugin) Snapshot() Snapshot {
 	s := Snapshot{Taken: time.Now(), Databases: []DatabaseSnapshot{}, Clusters: []ClusterSnapshot{}}
 	if p == nil {
 		return s
@@ -86,7 +86,7 @@ func (p *Plugin) Topology() Snapshot {
 			s.Routes = routes
 		}
 	}
-	t := p.Resolver()
+	t := p.Topology()
 	if t == nil {
 		return s
 	}

@@ -189,11 +189,11 @@ func New(db *gorm.DB, opts ...Option) (*Migrator, error) {
 	if db == nil || db.Config == nil {
 		return nil, errors.New("migrator: nil *gorm.DB")
 	}
-	p, ok := db.Config.Plugins[pluginName].(interface{ Resolver() *topology.Topology })
-	if !ok || p.Resolver() == nil {
+	p, ok := db.Config.Plugins[pluginName].(interface{ Topology() *topology.Topology })
+	if !ok || p.Topology() == nil {
 		return nil, errors.New("migrator: grant is not installed on this *gorm.DB (call db.Use(grant.New(cfg)) first)")
 	}
-	m := &Migrator{topology: p.Resolver()}
+	m := &Migrator{topology: p.Topology()}
 	for _, opt := range opts {
 		opt(&m.opts)
 	}

@@ -13,7 +13,7 @@ import (
 )
 
 func TestSnapshotBeforeInitialize(t *testing.T) {
-	s := grant.New(grant.Config{}).Topology()
+	s := grant.New(grant.Config{}).Snapshot()
 	assert.False(t, s.Taken.IsZero())
 	assert.Empty(t, s.Default)
 	assert.Empty(t, s.Databases)
@@ -23,7 +23,7 @@ func TestSnapshotBeforeInitialize(t *testing.T) {
 	assert.Contains(t, string(body), `"databases":[]`)
 
 	var nilPlugin *grant.Plugin
-	assert.Empty(t, nilPlugin.Topology().Databases, "a nil *Plugin gives an empty snapshot")
+	assert.Empty(t, nilPlugin.Snapshot().Databases, "a nil *Plugin gives an empty snapshot")
 
 	rec := get(t, web.StatusHandler(grant.New(grant.Config{})), "/", nil)
 	assert.Equal(t, http.StatusOK, rec.Code)
@@ -34,7 +34,7 @@ func TestSnapshotTopology(t *testing.T) {
 	db, plugin := newStatusFixture(t)
 	require.NoError(t, db.Exec("CREATE TABLE t (id integer)").Error) // opens nothing new: the handle's pool
 
-	s := plugin.Topology()
+	s := plugin.Snapshot()
 	assert.Equal(t, "primary", s.Default)
 	require.Len(t, s.Databases, 2)
 	assert.Equal(t, "primary", s.Databases[0].Name)

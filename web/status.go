@@ -16,7 +16,7 @@ import (
 )
 
 // StatusHandler returns an http.Handler that shows the plugin's topology
-// (Plugin.Topology): databases, clusters, shards and nodes with their
+// (Plugin.Snapshot): databases, clusters, shards and nodes with their
 // health, replication lag and pool use. A GET with ?format=json, or whose
 // Accept header asks for application/json, gets the grant.Snapshot as JSON; any
 // other GET gets a small self-contained HTML page (no scripts, no external
@@ -32,7 +32,7 @@ func StatusHandler(p *grant.Plugin) http.Handler {
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		snap := p.Topology()
+		snap := p.Snapshot()
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		if wantsJSON(r) {

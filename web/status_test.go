@@ -75,7 +75,7 @@ func newStatusFixture(t *testing.T) (*gorm.DB, *grant.Plugin) {
 	var dead *grant.NodeHealth
 	require.Eventually(t, func() bool {
 		deadOut, allChecked := false, true
-		for _, n := range plugin.Resolver().Nodes() {
+		for _, n := range plugin.Topology().Nodes() {
 			h := n.Health()
 			if n.Key() == deadReplicaKey {
 				dead = &h

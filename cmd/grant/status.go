@@ -29,7 +29,7 @@ type nodeStatus struct {
 	LagSeconds *float64 `json:"lag_seconds,omitempty"` // known only for replicas
 	PingMillis float64  `json:"ping_ms"`
 	// Pool is the node's pool as grant's topology snapshot shows it
-	// (Plugin.Topology), after the check.
+	// (Plugin.Snapshot), after the check.
 	Pool  *grant.PoolStats `json:"pool,omitempty"`
 	Error string           `json:"error,omitempty"`
 }
@@ -54,8 +54,8 @@ another's changes, their lag. It exits non-zero if any node is unreachable.`,
 				return err
 			}
 			defer closeHandle(db, plugin)
-			statuses := checkNodes(cmd.Context(), plugin.Resolver().AllNodes(), timeout)
-			addPools(statuses, plugin.Topology())
+			statuses := checkNodes(cmd.Context(), plugin.Topology().AllNodes(), timeout)
+			addPools(statuses, plugin.Snapshot())
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -64,7 +64,7 @@ another's changes, their lag. It exits non-zero if any node is unreachable.`,
 				}
 			} else {
 				printStatuses(cmd.OutOrStdout(), statuses)
-				printFooter(cmd.OutOrStdout(), plugin.Resolver())
+				printFooter(cmd.OutOrStdout(), plugin.Topology())
 			}
 			down := 0
 			for _, s := range statuses {
