@@ -177,7 +177,7 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 			if err := db.WithContext(analytics).Table("events").Count(&n).Error; err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "%d event(s): Table(\"events\") names no model, the context chose analytics\n", n)
+			fmt.Fprintf(out, "%s: Table(\"events\") names no model, the context chose analytics\n", plural(n, "event", "events"))
 			return expect(n == 1, "expected 1 event on analytics")
 		}},
 		{"A transaction begins on the database of its first statement", func() error {
@@ -188,7 +188,7 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 				}
 				return tx.Model(&Event{}).Count(&n).Error
 			})
-			fmt.Fprintf(out, "committed on analytics: %d event(s)\n", n)
+			fmt.Fprintf(out, "committed on analytics: %s\n", plural(n, "event", "events"))
 			return err
 		}},
 		{"grant.PreventWrites(ctx) blocks writes before they are sent", func() error {
