@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -47,8 +48,11 @@ func newDemoCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Watch grant route statements across SQLite databases",
-		Long: `demo installs grant on throwaway SQLite files and runs a few statements,
-printing each one with its route ("[primary/reading#1] SELECT ..."):
+		Long: `demo installs grant on throwaway SQLite files and walks through its routing
+in short steps, each showing a Go call, every statement grant sent for it
+with its route ("[primary/reading#1] SELECT ..."), and what came back. A
+statement grant refuses is shown as "✗ refused, never sent: SQL — error".
+The files:
 
   primary.db          writer of database "primary" (the *gorm.DB's own file)
   primary_replica.db  replica of "primary" (a stand-in: see below)
@@ -73,10 +77,95 @@ names a directory to keep them in (it must not hold them already).`,
 // demoFiles are the DSNs of the SQLite files.
 type demoFiles struct{ primary, replica, analytics, shard1, shard2 string }
 
-// demoStep is one numbered step of the demo.
+// demoStep is one numbered step of the demo: a short heading, then run
+// shows the Go calls it makes, the statements grant sends, and what came
+// back.
 type demoStep struct {
 	title string
 	run   func() error
+}
+
+// The demo's lines are indented by what they are: a step's Go calls under
+// its heading, the statements grant sent for a call under that call, and
+// what the call returned after an arrow.
+const (
+	codeIndent   = "    "
+	sqlIndent    = "      "
+	resultIndent = "    → "
+)
+
+// tour prints the demo's own lines; demoLogger prints the statements.
+type tour struct{ out io.Writer }
+
+// code shows a line of the Go call about to run.
+func (t tour) code(line string) {
+	fmt.Fprintln(t.out, codeIndent+line)
+}
+
+// result shows what the call returned, or what it shows.
+func (t tour) result(format string, args ...any) {
+	fmt.Fprintf(t.out, resultIndent+format+"\n", args...)
+}
+
+// refused shows a statement grant refused before sending it. GORM logs no
+// statement that never ran, so without this line the statements logged
+// around it (which did run) could be taken for it.
+func (t tour) refused(sql string, err error) {
+	fmt.Fprintf(t.out, sqlIndent+"✗ refused, never sent: %s — %v\n", sql, err)
+}
+
+// demoLogger is the demo's GORM logger: one line per statement, its SQL with
+// the route tag grant's TraceRoutes puts in front ("[primary/reading#1]
+// SELECT ..."), and nothing else — no caller file:line, timing or row count,
+// and no Info or Warn lines such as GORM's "replacing callback".
+type demoLogger struct {
+	mu  *sync.Mutex
+	out io.Writer
+}
+
+func newDemoLogger(out io.Writer) demoLogger { return demoLogger{mu: &sync.Mutex{}, out: out} }
+
+func (l demoLogger) LogMode(logger.LogLevel) logger.Interface { return l }
+func (demoLogger) Info(context.Context, string, ...any)       {}
+func (demoLogger) Warn(context.Context, string, ...any)       {}
+
+func (l demoLogger) Error(_ context.Context, msg string, args ...any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	fmt.Fprintf(l.out, sqlIndent+"✗ "+strings.TrimSuffix(msg, "\n")+"\n", args...)
+}
+
+// Trace runs once per statement GORM built, from the goroutine that ran it
+// (several at once in a scatter-gather read).
+func (l demoLogger) Trace(_ context.Context, _ time.Time, fc func() (string, int64), err error) {
+	sql, _ := fc()
+	if sql == "" {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
+		fmt.Fprintf(l.out, sqlIndent+"%s\n"+sqlIndent+"✗ failed: %v\n", sql, err)
+		return
+	}
+	fmt.Fprintln(l.out, sqlIndent+sql)
+}
+
+// sqlOf renders the SQL a statement would send, without grant and without
+// sending it: how the demo shows statements grant refused.
+type sqlOf func(stmt func(*gorm.DB) *gorm.DB) string
+
+func newSQLOf() (sqlOf, func(), error) {
+	dry, err := gorm.Open(sqlite.Open(":memory:"), &gorm.Config{Logger: logger.Discard, DryRun: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	closeDry := func() {
+		if sqlDB, err := dry.DB(); err == nil {
+			_ = sqlDB.Close()
+		}
+	}
+	return func(stmt func(*gorm.DB) *gorm.DB) string { return dry.ToSQL(stmt) }, closeDry, nil
 }
 
 func runDemo(ctx context.Context, out io.Writer, dir string) error {
@@ -99,24 +188,23 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 		dsns = append(dsns, p+sqlitePragmas)
 	}
 	files := demoFiles{dsns[0], dsns[1], dsns[2], dsns[3], dsns[4]}
-	fmt.Fprintf(out, "SQLite files in %s:\n", dir)
-	fmt.Fprintln(out, `  primary.db          writer of "primary"`)
-	fmt.Fprintln(out, `  primary_replica.db  replica of "primary": a stand-in, since SQLite has no replication;`)
-	fmt.Fprintf(out, "                      a separate file seeded with %q, which the writer lacks\n", replicaOnlyUser)
-	fmt.Fprintln(out, `  analytics.db        writer of "analytics"`)
-	fmt.Fprintln(out, `  orders_shard1.db    writer of shard "shard1" of cluster "orders"`)
-	fmt.Fprintln(out, `  orders_shard2.db    writer of shard "shard2" of cluster "orders"`)
+	say := tour{out}
+	fmt.Fprintln(out, "grant demo: a tour of grant's routing, on throwaway SQLite files.")
+	fmt.Fprintln(out, "Each step shows a Go call, then every statement grant sent for it, tagged with")
+	fmt.Fprintln(out, "its route ([primary/reading#1]: database primary, its replica #1), then what")
+	fmt.Fprintln(out, `came back, after "→". A statement grant refused to send is marked "✗ refused".`)
+	fmt.Fprintf(out, "\nThe databases, in %s:\n", dir)
+	fmt.Fprintln(out, codeIndent+`primary.db          writer of "primary"`)
+	fmt.Fprintln(out, codeIndent+`primary_replica.db  replica of "primary": a stand-in, since SQLite has no replication;`)
+	fmt.Fprintf(out, codeIndent+"                    a separate file seeded with %q, which the writer lacks\n", replicaOnlyUser)
+	fmt.Fprintln(out, codeIndent+`analytics.db        writer of "analytics"`)
+	fmt.Fprintln(out, codeIndent+`orders_shard1.db    writer of shard "shard1" of cluster "orders"`)
+	fmt.Fprintln(out, codeIndent+`orders_shard2.db    writer of shard "shard2" of cluster "orders"`)
 	if err := seedDemo(files); err != nil {
 		return fmt.Errorf("seeding: %w", err)
 	}
 
-	gormLogger := logger.New(log.New(out, "", 0), logger.Config{
-		SlowThreshold:             time.Second,
-		LogLevel:                  logger.Info,
-		Colorful:                  false,
-		IgnoreRecordNotFoundError: true,
-	})
-	db, err := gorm.Open(sqlite.Open(files.primary), &gorm.Config{Logger: gormLogger})
+	db, err := gorm.Open(sqlite.Open(files.primary), &gorm.Config{Logger: newDemoLogger(out)})
 	if err != nil {
 		return err
 	}
@@ -138,9 +226,15 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 	}
 	defer plugin.Close()
 	db = db.WithContext(ctx)
-	if err := migrateOrders(out, db); err != nil {
+	fmt.Fprintln(out)
+	if err := migrateOrders(say, db); err != nil {
 		return fmt.Errorf("creating the orders table on each shard: %w", err)
 	}
+	sqlOf, closeDry, err := newSQLOf()
+	if err != nil {
+		return err
+	}
+	defer closeDry()
 
 	var users []User
 	names := func() []string {
@@ -151,75 +245,93 @@ func runDemo(ctx context.Context, out io.Writer, dir string) error {
 		return ns
 	}
 	steps := []demoStep{
-		{"Create a user: writes go to the writer", func() error {
+		{"Writes go to the writer", func() error {
+			say.code(`db.Create(&User{Name: "ada"})`)
 			return db.Create(&User{Name: "ada"}).Error
 		}},
-		{"Find users: reads go to the replica", func() error {
+		{"Reads go to a replica", func() error {
+			say.code("db.Find(&users)")
 			if err := db.Find(&users).Error; err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "read %q: the replica answered (the writer's \"ada\" is not there)\n", names())
+			say.result("read %q: the replica answered (the writer's \"ada\" is not there)", names())
 			return expect(slices.Equal(names(), []string{replicaOnlyUser}), "the read did not come from the replica")
 		}},
-		{"Find users with grant.Role(grant.Writing): read your own write", func() error {
+		{"Read your own write: grant.Role(grant.Writing)", func() error {
+			say.code("db.Scopes(grant.Role(grant.Writing)).Find(&users)")
 			if err := db.Scopes(grant.Role(grant.Writing)).Find(&users).Error; err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "read %q from the writer\n", names())
+			say.result("read %q from the writer", names())
 			return expect(slices.Equal(names(), []string{"ada"}), "the read did not come from the writer")
 		}},
-		{"Create an Event: its ConnectsTo() sends it to analytics", func() error {
+		{"A model picks its database: ConnectsTo()", func() error {
+			say.code(`// Event has ConnectsTo() grant.Connection { return grant.Database("analytics") }`)
+			say.code(`db.Create(&Event{Name: "page_view"})`)
 			return db.Create(&Event{Name: "page_view"}).Error
 		}},
-		{`Switch the context: grant.ConnectedTo(ctx, grant.Connection{Database: "analytics"})`, func() error {
+		{"The context picks the database: grant.ConnectedTo", func() error {
 			var n int64
 			analytics := grant.ConnectedTo(ctx, grant.Connection{Database: "analytics"})
+			say.code(`ctx = grant.ConnectedTo(ctx, grant.Connection{Database: "analytics"})`)
+			say.code(`db.WithContext(ctx).Table("events").Count(&n)`)
 			if err := db.WithContext(analytics).Table("events").Count(&n).Error; err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "%d event(s): Table(\"events\") names no model, the context chose analytics\n", n)
+			say.result("%s: Table(\"events\") names no model, the context chose analytics", plural(n, "event", "events"))
 			return expect(n == 1, "expected 1 event on analytics")
 		}},
-		{"A transaction begins on the database of its first statement", func() error {
+		{"A transaction begins where its first statement goes", func() error {
 			var n int64
+			say.code("db.Transaction(func(tx *gorm.DB) error {")
+			say.code(`    tx.Create(&Event{Name: "signup"})`)
+			say.code("    return tx.Model(&Event{}).Count(&n).Error")
+			say.code(`})   // "tx" in the tag: sent inside the transaction`)
 			err := db.Transaction(func(tx *gorm.DB) error {
 				if err := tx.Create(&Event{Name: "signup"}).Error; err != nil {
 					return err
 				}
 				return tx.Model(&Event{}).Count(&n).Error
 			})
-			fmt.Fprintf(out, "committed on analytics: %d event(s)\n", n)
+			say.result("committed on analytics: %s", plural(n, "event", "events"))
 			return err
 		}},
-		{"grant.PreventWrites(ctx) blocks writes before they are sent", func() error {
+		{"Write prevention: grant.PreventWrites(ctx)", func() error {
 			var before, after int64
 			countOnWriter := func(n *int64) error { return db.Scopes(grant.Role(grant.Writing)).Model(&User{}).Count(n).Error }
+			say.code("db.Scopes(grant.Role(grant.Writing)).Model(&User{}).Count(&before)")
 			if err := countOnWriter(&before); err != nil {
 				return err
 			}
-			err := db.WithContext(grant.PreventWrites(ctx)).Create(&User{Name: "mallory"}).Error
-			fmt.Fprintf(out, "error: %v\nerrors.Is(err, grant.ErrReadOnly) = %t\n", err, errors.Is(err, grant.ErrReadOnly))
+			mallory := func(tx *gorm.DB) *gorm.DB { return tx.Create(&User{Name: "mallory"}) }
+			say.code(`err := db.WithContext(grant.PreventWrites(ctx)).Create(&User{Name: "mallory"}).Error`)
+			err := mallory(db.WithContext(grant.PreventWrites(ctx))).Error
+			if err != nil {
+				say.refused(sqlOf(mallory), err)
+			}
+			say.result("errors.Is(err, grant.ErrReadOnly) = %t", errors.Is(err, grant.ErrReadOnly))
 			if !errors.Is(err, grant.ErrReadOnly) {
 				return fmt.Errorf("want an error matching grant.ErrReadOnly, got %v", err)
 			}
+			say.code("db.Scopes(grant.Role(grant.Writing)).Model(&User{}).Count(&after)")
 			if err := countOnWriter(&after); err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "users on the writer: %d before, %d after\n", before, after)
+			say.result("users on the writer: %d before, %d after", before, after)
 			return expect(before == after, "the blocked write changed the row count")
 		}},
 	}
-	steps = append(steps, orderSteps(out, db)...)
+	steps = append(steps, orderSteps(say, db, sqlOf)...)
 	for i, s := range steps {
-		fmt.Fprintf(out, "\n%d. %s\n", i+1, s.title)
+		fmt.Fprintf(out, "\n%2d. %s\n", i+1, s.title)
 		if err := s.run(); err != nil {
 			return fmt.Errorf("step %d (%s): %w", i+1, s.title, err)
 		}
 	}
 
-	fmt.Fprintln(out, "\nplugin.Stats() has pools for:")
+	fmt.Fprintln(out, "\nplugin.Stats(): the pools opened so far, one per node used (database/role/node)")
 	for _, k := range slices.Sorted(maps.Keys(plugin.Stats())) {
-		fmt.Fprintf(out, "  %s\n", k)
+		fmt.Fprintf(out, codeIndent+"%s\n", k)
 	}
 	fmt.Fprintln(out, "\ndemo finished")
 	return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 
 	"github.com/glebarez/sqlite"
@@ -48,16 +47,16 @@ func ordersCluster(f demoFiles) map[string]grant.ClusterConfig {
 
 // migrateOrders creates the orders table on every shard's writer, quietly:
 // like seedDemo, it is setup, not part of the tour.
-func migrateOrders(out io.Writer, db *gorm.DB) error {
+func migrateOrders(say tour, db *gorm.DB) error {
 	if err := grant.AutoMigrate(db.Session(&gorm.Session{Logger: logger.Discard}), &Order{}); err != nil {
 		return err
 	}
-	fmt.Fprintln(out, `grant.AutoMigrate(db, &Order{}) created table "orders" on the writer of each shard`)
+	fmt.Fprintln(say.out, `grant.AutoMigrate(db, &Order{}) created table "orders" on the writer of each shard.`)
 	return nil
 }
 
 // orderSteps route Orders by their shard key.
-func orderSteps(out io.Writer, db *gorm.DB) []demoStep {
+func orderSteps(say tour, db *gorm.DB, sqlOf sqlOf) []demoStep {
 	items := func(orders []Order) []string {
 		is := make([]string, len(orders))
 		for i, o := range orders {
@@ -67,52 +66,63 @@ func orderSteps(out io.Writer, db *gorm.DB) []demoStep {
 	}
 	itemsWant := items(demoOrders)
 	return []demoStep{
-		{"Create orders for customers 1..4: the shard key customer_id picks the shard (customer_id % 2)", func() error {
+		{"Sharding: the shard key picks the shard", func() error {
+			say.code("// Order's shard key is customer_id, with grant.Modulo(): even customers on shard1, odd on shard2")
+			say.code("for _, o := range orders { db.Create(&o) }   // customers 1, 2, 3, 4")
 			for _, o := range demoOrders {
 				if err := db.Create(&o).Error; err != nil {
 					return err
 				}
 			}
 			var onShard1, onShard2 []Order
+			say.code(`db.Scopes(grant.Shard("shard1")).Order("customer_id").Find(&onShard1)   // and the same for shard2`)
 			if err := db.Scopes(grant.Shard("shard1")).Order("customer_id").Find(&onShard1).Error; err != nil {
 				return err
 			}
 			if err := db.Scopes(grant.Shard("shard2")).Order("customer_id").Find(&onShard2).Error; err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "grant.Shard(\"shard1\") holds %q (even customers), grant.Shard(\"shard2\") holds %q (odd customers)\n"+
-				"(the shards have no replicas, so their writers answer reads too)\n", items(onShard1), items(onShard2))
+			say.result("grant.Shard(\"shard1\") holds %q (even customers), grant.Shard(\"shard2\") holds %q (odd customers)", items(onShard1), items(onShard2))
+			say.result("the shards have no replicas, so their writers answer reads too")
 			return expect(slices.Equal(items(onShard1), []string{"lamp", "pen"}) && slices.Equal(items(onShard2), []string{"book", "mug"}),
 				"the orders did not land on the shards customer_id % 2 picks")
 		}},
-		{`Find orders Where("customer_id = ?", 3): a point query goes to that customer's shard only`, func() error {
+		{"A query on the shard key asks one shard", func() error {
 			var orders []Order
+			say.code(`db.Where("customer_id = ?", 3).Find(&orders)`)
 			if err := db.Where("customer_id = ?", 3).Find(&orders).Error; err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "customer 3 ordered %q: only shard2 was asked\n", items(orders))
+			say.result("customer 3 ordered %q: only shard2 was asked", items(orders))
 			return expect(slices.Equal(items(orders), []string{"mug"}), "the point query did not find customer 3's order")
 		}},
-		{"Find orders with grant.AllShards(): scatter-gather reads every shard in parallel and merges", func() error {
+		{"Scatter-gather: grant.AllShards()", func() error {
 			var orders []Order
+			say.code(`db.Scopes(grant.AllShards()).Order("customer_id").Find(&orders)   // every shard in parallel`)
 			if err := db.Scopes(grant.AllShards()).Order("customer_id").Find(&orders).Error; err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "merged from both shards, ordered by customer_id: %q\n"+
-				"(logged once, tagged with every shard: orders/*)\n", items(orders))
+			say.result("merged from both shards, ordered by customer_id: %q", items(orders))
+			say.result("logged once, tagged with every shard: orders/*")
 			return expect(slices.Equal(items(orders), itemsWant), "the scatter-gather read did not merge every shard in order")
 		}},
-		{`Delete orders Where("item = ?", "x"): a write without the shard key is refused before it is sent`, func() error {
-			err := db.Where("item = ?", "x").Delete(&Order{}).Error
-			fmt.Fprintf(out, "error: %v\nerrors.Is(err, grant.ErrShardKeyMissing) = %t\n", err, errors.Is(err, grant.ErrShardKeyMissing))
+		{"A write without the shard key is refused", func() error {
+			deleteX := func(tx *gorm.DB) *gorm.DB { return tx.Where("item = ?", "x").Delete(&Order{}) }
+			say.code(`err := db.Where("item = ?", "x").Delete(&Order{}).Error   // which shard? grant will not guess`)
+			err := deleteX(db).Error
+			if err != nil {
+				say.refused(sqlOf(deleteX), err)
+			}
+			say.result("errors.Is(err, grant.ErrShardKeyMissing) = %t", errors.Is(err, grant.ErrShardKeyMissing))
 			if !errors.Is(err, grant.ErrShardKeyMissing) {
 				return fmt.Errorf("want an error matching grant.ErrShardKeyMissing, got %v", err)
 			}
 			var n int64
+			say.code("db.Scopes(grant.AllShards()).Model(&Order{}).Count(&n)")
 			if err := db.Scopes(grant.AllShards()).Model(&Order{}).Count(&n).Error; err != nil {
 				return err
 			}
-			fmt.Fprintf(out, "orders on all shards afterwards: %d\n", n)
+			say.result("orders on all shards afterwards: %d", n)
 			return expect(n == int64(len(demoOrders)), "the refused delete changed the orders")
 		}},
 	}

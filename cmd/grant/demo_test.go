@@ -2,10 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
 
 	"github.com/grant-go/grant"
 )
@@ -59,12 +66,76 @@ func TestDemoShowsEveryRoute(t *testing.T) {
 			t.Errorf("demo output lacks %q", want)
 		}
 	}
-	// The refused delete is never sent to any shard.
-	if strings.Contains(out, "DELETE FROM `orders`") {
-		t.Error("the delete without a shard key reached a shard")
+	// The refused delete is never sent to any shard: no routed line (one
+	// that starts with a route tag) has it; only the refused marker does.
+	sent := regexp.MustCompile(`(?m)^\s*\[[^\]]+\] .*$`).FindAllString(out, -1)
+	if len(sent) < 18 { // the tour sends 18
+		t.Errorf("only %d routed statements in the output, want every statement of the tour", len(sent))
+	}
+	for _, line := range sent {
+		if strings.Contains(line, "DELETE FROM `orders`") {
+			t.Errorf("the delete without a shard key reached a shard: %q", line)
+		}
+		if strings.Contains(line, "mallory") {
+			t.Errorf("the write under PreventWrites was sent: %q", line)
+		}
+	}
+	// Each refused statement has a line of its own that says so, with its
+	// SQL and grant's error, so that the SELECTs logged around it (which
+	// did run) cannot be taken for it.
+	for _, want := range []string{
+		"✗ refused, never sent: INSERT INTO `users` (`name`) VALUES (\"mallory\") RETURNING `id` — " + grant.ErrReadOnly.Error(),
+		"✗ refused, never sent: DELETE FROM `orders` WHERE item = \"x\" — " + grant.ErrShardKeyMissing.Error(),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks the refused marker %q", want)
+		}
+	}
+	// A tour, not a log: no GORM Info lines, no caller file:line, timing or
+	// row count before each statement.
+	for _, noise := range []*regexp.Regexp{
+		regexp.MustCompile(`replacing callback`),
+		regexp.MustCompile(`\.go:\d+`),
+		regexp.MustCompile(`\[\d+(\.\d+)?ms\]`),
+		regexp.MustCompile(`\[rows:`),
+	} {
+		if m := noise.FindString(out); m != "" {
+			t.Errorf("demo output has GORM log noise %q (pattern %s)", m, noise)
+		}
+	}
+	// Short step headings, numbered 1 to the end.
+	headings := regexp.MustCompile(`(?m)^ ?(\d+)\. (.*)$`).FindAllStringSubmatch(out, -1)
+	if len(headings) < 11 {
+		t.Errorf("%d step headings, want at least 11", len(headings))
+	}
+	for i, h := range headings {
+		if h[1] != strconv.Itoa(i+1) {
+			t.Errorf("heading %q is step %s, want %d", h[0], h[1], i+1)
+		}
+		if len(h[2]) > 55 {
+			t.Errorf("heading %q is %d characters long: keep headings short (55 at most)", h[2], len(h[2]))
+		}
 	}
 	if t.Failed() {
 		t.Logf("demo output:\n%s", out)
+	}
+}
+
+// The demo's logger prints a statement's SQL, indented, and nothing else:
+// GORM's Info and Warn lines (such as "replacing callback ..." when a
+// callback is replaced) stay out of the tour.
+func TestDemoLoggerPrintsOnlyStatements(t *testing.T) {
+	var out bytes.Buffer
+	l := newDemoLogger(&out)
+	ctx := context.Background()
+	l.LogMode(logger.Info).Info(ctx, "replacing callback `%s` from %s\n", "gorm:query", "/x/callbacks.go:164")
+	l.Warn(ctx, "removing callback `%s`", "gorm:row")
+	l.Trace(ctx, time.Now(), func() (string, int64) { return "[primary/writing] SELECT 1", 1 }, nil)
+	l.Trace(ctx, time.Now(), func() (string, int64) { return "", 0 }, nil) // nothing built, nothing sent
+	l.Trace(ctx, time.Now(), func() (string, int64) { return "[primary/reading#1] SELECT * FROM `users`", 0 }, gorm.ErrRecordNotFound)
+	want := sqlIndent + "[primary/writing] SELECT 1\n" + sqlIndent + "[primary/reading#1] SELECT * FROM `users`\n"
+	if out.String() != want {
+		t.Errorf("demo logger printed %q, want %q", out.String(), want)
 	}
 }
 

@@ -5,6 +5,12 @@
 //	grant migrate up|down|status|new NAME  migrations per database and shard
 //	      [--config F] [--database NAME] [--parallel N] [--dry-run]
 //
+// Install it as a tool of your module (the CLI and the library are one
+// module, so one version in go.mod serves both), and run it with go tool:
+//
+//	go get -tool github.com/grant-go/grant/cmd/grant
+//	go tool grant status
+//
 // Each subcommand lives in its own file and is added by newRootCmd.
 package main
 

@@ -73,7 +73,7 @@ another's changes, their lag. It exits non-zero if any node is unreachable.`,
 				}
 			}
 			if down > 0 {
-				return fmt.Errorf("%d of %d nodes unreachable", down, len(statuses))
+				return fmt.Errorf("%d of %s unreachable", down, plural(len(statuses), "node", "nodes"))
 			}
 			return nil
 		},
@@ -183,6 +183,7 @@ func printFooter(out io.Writer, t *topology.Topology) {
 	for _, c := range t.Clusters() {
 		shards += c.ShardCount()
 	}
-	fmt.Fprintf(out, "grant status: %d databases, %d clusters (%d shards), %d nodes\n",
-		len(t.Databases()), len(t.Clusters()), shards, len(t.AllNodes()))
+	fmt.Fprintf(out, "grant status: %s, %s (%s), %s\n",
+		plural(len(t.Databases()), "database", "databases"), plural(len(t.Clusters()), "cluster", "clusters"),
+		plural(shards, "shard", "shards"), plural(len(t.AllNodes()), "node", "nodes"))
 }
