@@ -95,7 +95,7 @@ func Open(st *Statement) *sql.DB {
 
 type connector struct{ fixed *Statement }
 
-func (c connector) Connect(context.Context) (driver.Conn, error) { return conn{fixed: c.fixed}, nil }
+func (c connector) Connect(context.Context) (driver.Conn, error) { return conn(c), nil }
 func (c connector) Driver() driver.Driver                        { return drv{} }
 
 type drv struct{}

@@ -49,19 +49,19 @@ type planner struct {
 	d    sqlexpr.Dialect
 	prog *Program
 
-	sel                          sqlexpr.SelectList
-	selFrag, groupFrag           fragment
-	havingFrag, orderFrag        fragment
-	group                        []sqlexpr.Node
-	having                       sqlexpr.Node
-	order                        []sqlexpr.OrderItem
-	keys, sets                   []groupKey
-	shard                        ShardQuery
-	selectItems                  []string // the shards' select list, "\x00" for parameters
-	distinctShards               bool
-	colls                        map[collate.Collation]*Collation
-	components                   map[string]int // aggregate SQL → shard column
-	hiddenCount, setCount, names int
+	sel                   sqlexpr.SelectList
+	selFrag, groupFrag    fragment
+	havingFrag, orderFrag fragment
+	group                 []sqlexpr.Node
+	having                sqlexpr.Node
+	order                 []sqlexpr.OrderItem
+	keys, sets            []groupKey
+	shard                 ShardQuery
+	selectItems           []string // the shards' select list, "\x00" for parameters
+	distinctShards        bool
+	colls                 map[collate.Collation]*Collation
+	components            map[string]int // aggregate SQL → shard column
+	names                 int
 }
 
 // groupKey is a GROUP BY term (or COUNT(DISTINCT) argument) and its column.

@@ -9,7 +9,6 @@ type parser struct {
 	lex  lexer
 	tok  token // current token
 	peek *token
-	err  error
 }
 
 func newParser(d Dialect, src string) (*parser, error) {

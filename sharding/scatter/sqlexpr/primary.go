@@ -114,7 +114,7 @@ func (p *parser) name() (Node, error) {
 	start := p.tok.start
 	var parts []string
 	var quoted []bool
-	end := p.tok.end
+	var end int
 	for {
 		parts = append(parts, p.tok.text)
 		quoted = append(quoted, p.tok.kind == tIdent)

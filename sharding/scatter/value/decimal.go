@@ -66,8 +66,6 @@ func decInt(i int64, scale int) decimal {
 	return decimal{coef: new(big.Int).Mul(big.NewInt(i), pow10(scale)), scale: scale}
 }
 
-func decBig(coef *big.Int, scale int) decimal { return decimal{coef: coef, scale: scale} }
-
 func (d decimal) sign() int {
 	switch d.special {
 	case posInf:
