@@ -124,7 +124,8 @@ func (o *oracleConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver
 	if b, ok := o.Conn.(driver.ConnBeginTx); ok {
 		return b.BeginTx(ctx, opts)
 	}
-	return o.Conn.Begin() //nolint:staticcheck // the real driver's only way
+	//lint:ignore SA1019 a driver without BeginTx has only Begin (database/sql falls back the same way)
+	return o.Conn.Begin()
 }
 
 func (o *oracleConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
