@@ -33,7 +33,7 @@ const (
 	Causal = topology.Causal
 )
 
-// ErrShardLocked: a statement in a request locked to one shard (see
+// ErrShardLocked means a statement in a request locked to one shard (see
 // ShardSelector) would run on another shard, or on several. Nothing was sent.
 var ErrShardLocked = topology.ErrShardLocked
 

@@ -172,7 +172,7 @@ func SessionFrom(ctx context.Context) (*Session, bool) {
 	return s, ok && s != nil
 }
 
-// ErrShardLocked: a statement would leave the shard its request is locked
+// ErrShardLocked means a statement would leave the shard its request is locked
 // to (see grant's ShardSelector with Lock). Nothing was sent.
 var ErrShardLocked = errors.New("grant: the request is locked to another shard")
 

@@ -10,7 +10,7 @@ import (
 	"gorm.io/gorm"
 )
 
-// ErrPoolExhausted: a statement waited PoolConfig.CheckoutTimeout for a
+// ErrPoolExhausted means a statement waited PoolConfig.CheckoutTimeout for a
 // connection of a node's pool, all MaxOpenConns of which stayed in use.
 // Nothing was sent. The *NodeError wrapping it names the node.
 var ErrPoolExhausted = errors.New("grant: no free connection in the pool")
