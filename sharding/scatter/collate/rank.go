@@ -63,7 +63,7 @@ func Rank(ctx context.Context, q Querier, c Collation, values []string) ([]int64
 // pgRankSQL ranks the elements of a JSON array of strings, cast to the
 // collation's type, under the collation named as a quoted identifier.
 func pgRankSQL(s Spec) string {
-	typ := "text"
+	var typ string
 	switch s.Type {
 	case "text", "bpchar", "name":
 		typ = "pg_catalog." + s.Type
