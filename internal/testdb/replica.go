@@ -23,7 +23,8 @@ package testdb
 //	                                   lock Freeze holds (as the script does)
 //	GRANT_REQUIRE_REPLICA              "1": a replica set that is not running fails
 //	                                   the test instead of skipping it (so does
-//	                                   GRANT_REQUIRE_SERVERS=1)
+//	                                   GRANT_REQUIRE_SERVERS=1, unless this is
+//	                                   "0": the GitHub workflow has no replica sets)
 //	GRANT_PGBOUNCER                    set: the PostgreSQL set's Primary and Replica
 //	                                   connect through the bouncers at
 //	                                   GRANT_PGBOUNCER_REPLICA_PRIMARY and
@@ -143,10 +144,13 @@ var (
 )
 
 // RequireReplica reports whether a replica set that is not running fails the
-// test (GRANT_REQUIRE_REPLICA=1 or GRANT_REQUIRE_SERVERS=1) instead of
-// skipping it.
+// test (GRANT_REQUIRE_REPLICA=1, or GRANT_REQUIRE_SERVERS=1 with
+// GRANT_REQUIRE_REPLICA unset) instead of skipping it.
 func RequireReplica() bool {
-	return os.Getenv(EnvRequireReplica) == "1" || RequireServers()
+	if v := os.Getenv(EnvRequireReplica); v != "" {
+		return v == "1"
+	}
+	return RequireServers()
 }
 
 // PostgresReplica returns a fresh database on the PostgreSQL replica set of

@@ -213,10 +213,10 @@ func TestReplicaSetUnavailableSkipsOrFails(t *testing.T) {
 	// Port 1 on localhost refuses connections at once.
 	t.Setenv(EnvPGReplicaPrimaryDSN, "host=127.0.0.1 port=1 user=postgres password=s3cret sslmode=disable")
 	t.Setenv(EnvMariaDBReplicaPrimaryDSN, "root:s3cret@tcp(127.0.0.1:1)/?parseTime=true")
-	for _, env := range []struct{ requireReplica, requireServers string }{{"", ""}, {"1", ""}, {"", "1"}} {
+	for _, env := range []struct{ requireReplica, requireServers string }{{"", ""}, {"1", ""}, {"", "1"}, {"0", "1"}} {
 		t.Setenv(EnvRequireReplica, env.requireReplica)
 		t.Setenv(EnvRequireServers, env.requireServers)
-		require := env.requireReplica == "1" || env.requireServers == "1"
+		require := env.requireReplica == "1" || env.requireReplica == "" && env.requireServers == "1"
 		if RequireReplica() != require {
 			t.Fatalf("RequireReplica() = %v with %+v", RequireReplica(), env)
 		}
