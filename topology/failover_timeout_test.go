@@ -381,9 +381,9 @@ func TestReadTimeoutOnACustomRole(t *testing.T) {
 		hang(t, &a.hangQueries)
 		pool, err := d.checked()[0].Pool(false)
 		require.NoError(t, err)
+		start := time.Now() // before the deadline is set, which it is measured against
 		ctx, cancel := context.WithTimeout(context.Background(), 4*readTimeout)
 		defer cancel()
-		start := time.Now()
 		_, err = pool.QueryContext(ctx, "INSERT INTO t VALUES (1) RETURNING id")
 		require.ErrorIs(t, err, context.DeadlineExceeded)
 		assert.NotErrorIs(t, err, ErrReadTimeout)
