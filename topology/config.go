@@ -233,15 +233,16 @@ func (p PoolConfig) validate(path string) error {
 	for _, f := range []struct {
 		name  string
 		value int64
+		shown any // as written: a time.Duration prints "-5s"
 	}{
-		{"max_open_conns", int64(p.MaxOpenConns)},
-		{"max_idle_conns", int64(p.MaxIdleConns)},
-		{"conn_max_lifetime", int64(p.ConnMaxLifetime)},
-		{"conn_max_idle_time", int64(p.ConnMaxIdleTime)},
-		{"checkout_timeout", int64(p.CheckoutTimeout)},
+		{"max_open_conns", int64(p.MaxOpenConns), p.MaxOpenConns},
+		{"max_idle_conns", int64(p.MaxIdleConns), p.MaxIdleConns},
+		{"conn_max_lifetime", int64(p.ConnMaxLifetime), p.ConnMaxLifetime},
+		{"conn_max_idle_time", int64(p.ConnMaxIdleTime), p.ConnMaxIdleTime},
+		{"checkout_timeout", int64(p.CheckoutTimeout), p.CheckoutTimeout},
 	} {
 		if f.value < 0 {
-			return &ConfigError{Path: path + "." + f.name, Problem: fmt.Sprintf("must not be negative, got %d", f.value)}
+			return &ConfigError{Path: path + "." + f.name, Problem: fmt.Sprintf("must not be negative, got %v", f.shown)}
 		}
 	}
 	return nil
