@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/plugin/dbresolver"
@@ -450,4 +451,42 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// isPlainName is true for names made of [A-Za-z0-9_-] (and for "").
+func isPlainName(v string) bool {
+	for _, r := range v {
+		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteValue quotes a value for an error message: passwords redacted,
+// shortened to 60 characters.
+func quoteValue(v string) string {
+	v = redact(v)
+	if utf8.RuneCountInString(v) > 60 {
+		v = string([]rune(v)[:57]) + "..."
+	}
+	return strconv.Quote(v)
+}
+
+// redact is RedactDSN for anything but a plain name: a table called
+// "passwords" stays readable, a DSN pasted as a name loses its password.
+func redact(v string) string {
+	if isPlainName(v) {
+		return v
+	}
+	return RedactDSN(v)
+}
+
+// join appends a key to a key path ("databases" + "primary"); the key is
+// redacted, since a path is printed in errors.
+func join(path, key string) string {
+	if path == "" {
+		return redact(key)
+	}
+	return path + "." + redact(key)
 }
