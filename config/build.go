@@ -43,6 +43,7 @@ type builder struct {
 	env      func(string) (string, bool)
 	idx      *index
 	adapters map[string]bool // adapter names used by nodes, for validation
+	nulls    map[string]bool // key paths written with a null value
 	err      error
 }
 
@@ -55,15 +56,15 @@ func (b *builder) fail(line int, key, format string, args ...any) {
 
 func (b *builder) config(d *fileDoc) topology.Config {
 	cfg := topology.Config{
-		Default:             b.name("default", &d.Default),
-		TraceRoutes:         b.boolean("trace_routes", &d.TraceRoutes),
-		Policy:              b.policy("policy", &d.Policy),
+		Default:             b.name("default", d.Default.node),
+		TraceRoutes:         b.boolean("trace_routes", d.TraceRoutes.node),
+		Policy:              b.policy("policy", d.Policy.node),
 		Tables:              b.tables(d.Tables),
 		Health:              b.health("health", &d.Health),
 		Consistency:         b.consistency("consistency", &d.Consistency),
-		MaxDistinctValues:   b.integer("max_distinct_values", &d.MaxDistinctValues),
-		StrictPreventWrites: b.boolean("strict_prevent_writes", &d.StrictPreventWrites),
-		MaxOpenPools:        b.integer("max_open_pools", &d.MaxOpenPools),
+		MaxDistinctValues:   b.integer("max_distinct_values", d.MaxDistinctValues.node),
+		StrictPreventWrites: b.boolean("strict_prevent_writes", d.StrictPreventWrites.node),
+		MaxOpenPools:        b.integer("max_open_pools", d.MaxOpenPools.node),
 	}
 	// Only the default database may omit its writer, wherever "default"
 	// is written.
@@ -77,8 +78,8 @@ func (b *builder) config(d *fileDoc) topology.Config {
 // the file is the one reported.
 func inFileOrder[V any](b *builder, path string, m map[string]V) []string {
 	line := func(key string) int {
-		if e, ok := b.idx.at[join(path, key)]; ok {
-			return e.line
+		if line, ok := b.idx.line(join(path, key)); ok {
+			return line
 		}
 		return int(^uint(0) >> 1)
 	}
@@ -92,19 +93,25 @@ func inFileOrder[V any](b *builder, path string, m map[string]V) []string {
 func (b *builder) name(path string, n *yaml.Node) string {
 	v := b.str(path, n)
 	if v != "" {
-		b.checkName(path, lineOf(n), v)
+		b.checkName(path, v, n)
 	}
 	return v
 }
 
 // checkName is Config.Validate's rule for names, checked here to report
 // it with a line and with the name redacted (a DSN pasted where a name
-// belongs must not leak).
-func (b *builder) checkName(path string, line int, name string) {
-	switch {
-	case name == "":
+// belongs must not leak). n is the value holding the name; nil for a key.
+func (b *builder) checkName(path, name string, n *yaml.Node) {
+	if name != "" && isPlainName(name) || b.err != nil {
+		return
+	}
+	line := b.idx.keyLine(path)
+	if n != nil {
+		line = lineOf(n)
+	}
+	if name == "" {
 		b.fail(line, path, "empty name")
-	case !isPlainName(name):
+	} else {
 		b.fail(line, path, "name %s may only hold letters, digits, '_' and '-'", quoteValue(name))
 	}
 }
@@ -121,26 +128,26 @@ func (b *builder) policy(path string, n *yaml.Node) topology.Policy {
 	return nil
 }
 
-func (b *builder) tables(m map[string]yaml.Node) map[string]string {
+func (b *builder) tables(m map[string]value) map[string]string {
 	if len(m) == 0 {
 		return nil
 	}
 	tables := make(map[string]string, len(m))
 	for _, table := range inFileOrder(b, "tables", m) {
 		path, v := join("tables", table), m[table]
-		tables[table] = b.str(path, &v)
-		b.checkName(path, lineOf(&v), tables[table])
+		tables[table] = b.str(path, v.node)
+		b.checkName(path, tables[table], v.node)
 	}
 	return tables
 }
 
 func (b *builder) pool(path string, p *poolDoc) topology.PoolConfig {
 	return topology.PoolConfig{
-		MaxOpenConns:    b.integer(path+".max_open_conns", &p.MaxOpenConns),
-		MaxIdleConns:    b.integer(path+".max_idle_conns", &p.MaxIdleConns),
-		ConnMaxLifetime: b.duration(path+".conn_max_lifetime", &p.ConnMaxLifetime),
-		ConnMaxIdleTime: b.duration(path+".conn_max_idle_time", &p.ConnMaxIdleTime),
-		CheckoutTimeout: b.duration(path+".checkout_timeout", &p.CheckoutTimeout),
+		MaxOpenConns:    b.integer(path+".max_open_conns", p.MaxOpenConns.node),
+		MaxIdleConns:    b.integer(path+".max_idle_conns", p.MaxIdleConns.node),
+		ConnMaxLifetime: b.duration(path+".conn_max_lifetime", p.ConnMaxLifetime.node),
+		ConnMaxIdleTime: b.duration(path+".conn_max_idle_time", p.ConnMaxIdleTime.node),
+		CheckoutTimeout: b.duration(path+".checkout_timeout", p.CheckoutTimeout.node),
 	}
 }
 
@@ -148,19 +155,19 @@ func (b *builder) pool(path string, p *poolDoc) topology.PoolConfig {
 // cluster's or shard's override.
 func (b *builder) health(path string, h *healthDoc) topology.HealthConfig {
 	out := topology.HealthConfig{
-		Interval:           b.duration(path+".interval", &h.Interval),
-		Timeout:            b.duration(path+".timeout", &h.Timeout),
-		MaxReplicaLag:      b.duration(path+".max_replica_lag", &h.MaxReplicaLag),
-		RejoinAfter:        b.integer(path+".rejoin_after", &h.RejoinAfter),
-		FailWithoutReplica: b.boolean(path+".fail_without_replica", &h.FailWithoutReplica),
-		ReadTimeout:        b.duration(path+".read_timeout", &h.ReadTimeout),
+		Interval:           b.duration(path+".interval", h.Interval.node),
+		Timeout:            b.duration(path+".timeout", h.Timeout.node),
+		MaxReplicaLag:      b.duration(path+".max_replica_lag", h.MaxReplicaLag.node),
+		RejoinAfter:        b.integer(path+".rejoin_after", h.RejoinAfter.node),
+		FailWithoutReplica: b.boolean(path+".fail_without_replica", h.FailWithoutReplica.node),
+		ReadTimeout:        b.duration(path+".read_timeout", h.ReadTimeout.node),
 	}
 	for _, role := range inFileOrder(b, path+".read_timeouts", h.ReadTimeouts) {
 		if out.ReadTimeouts == nil {
 			out.ReadTimeouts = make(map[string]time.Duration, len(h.ReadTimeouts))
 		}
 		v := h.ReadTimeouts[role]
-		out.ReadTimeouts[role] = b.duration(join(path+".read_timeouts", role), &v)
+		out.ReadTimeouts[role] = b.duration(join(path+".read_timeouts", role), v.node)
 	}
 	return out
 }
@@ -178,32 +185,32 @@ func (b *builder) healthOverride(path string, h *healthDoc) *topology.HealthConf
 
 func (b *builder) consistency(path string, c *consistencyDoc) topology.ConsistencyConfig {
 	var mode topology.ConsistencyMode
-	if name := b.str(path+".mode", &c.Mode); b.err == nil && !isNull(&c.Mode) {
+	if name := b.str(path+".mode", c.Mode.node); b.err == nil && !isNull(c.Mode.node) {
 		var ok bool
 		if mode, ok = consistencyModes[name]; !ok {
-			b.fail(lineOf(&c.Mode), path+".mode", "unknown mode %s (known: %s)", quoteValue(name), strings.Join(sortedKeys(consistencyModes), ", "))
+			b.fail(lineOf(c.Mode.node), path+".mode", "unknown mode %s (known: %s)", quoteValue(name), strings.Join(sortedKeys(consistencyModes), ", "))
 		}
 	}
 	return topology.ConsistencyConfig{
 		Mode:       mode,
-		Delay:      b.duration(path+".delay", &c.Delay),
-		CausalWait: b.duration(path+".causal_wait", &c.CausalWait),
+		Delay:      b.duration(path+".delay", c.Delay.node),
+		CausalWait: b.duration(path+".causal_wait", c.CausalWait.node),
 	}
 }
 
 // migrations reads the migrations keys; nil nodes are keys the section
 // does not have.
-func (b *builder) migrations(path string, dir, table, dsn, tasks *yaml.Node) topology.MigrationsConfig {
-	str := func(key string, n *yaml.Node) string {
-		if n == nil {
+func (b *builder) migrations(path string, dir, table, dsn, tasks *value) topology.MigrationsConfig {
+	str := func(key string, v *value) string {
+		if v == nil {
 			return ""
 		}
-		return b.str(path+"."+key, n)
+		return b.str(path+"."+key, v.node)
 	}
 	m := topology.MigrationsConfig{Dir: str("migrations", dir), Table: str("migrations_table", table), DSN: str("migrations_dsn", dsn)}
 	if tasks != nil {
 		// "tasks: false" disables; absent, null or empty is true.
-		on, given := b.optBoolean(path+".tasks", tasks)
+		on, given := b.optBoolean(path+".tasks", tasks.node)
 		m.Disabled = given && !on
 	}
 	return m
@@ -216,12 +223,12 @@ func (b *builder) shardKeys(path string, m map[string]shardKeyDoc) map[string]sh
 	keys := make(map[string]sharding.ShardKey, len(m))
 	for _, table := range inFileOrder(b, path, m) {
 		kp, doc := join(path, table), m[table]
-		key := sharding.ShardKey{Column: b.str(kp+".column", &doc.Column)}
-		if name := b.str(kp+".strategy", &doc.Strategy); name != "" || !isNull(&doc.Strategy) {
+		key := sharding.ShardKey{Column: b.str(kp+".column", doc.Column.node)}
+		if name := b.str(kp+".strategy", doc.Strategy.node); name != "" || !isNull(doc.Strategy.node) {
 			if strategy, ok := strategies[name]; ok {
 				key.Strategy = strategy()
 			} else {
-				b.fail(lineOf(&doc.Strategy), kp+".strategy", "unknown strategy %s (known: %s)", quoteValue(name), strings.Join(sortedKeys(strategies), ", "))
+				b.fail(lineOf(doc.Strategy.node), kp+".strategy", "unknown strategy %s (known: %s)", quoteValue(name), strings.Join(sortedKeys(strategies), ", "))
 			}
 		}
 		switch {
@@ -240,6 +247,9 @@ func (b *builder) shardKeys(path string, m map[string]shardKeyDoc) map[string]sh
 func lineOf(n *yaml.Node) int {
 	if r := resolve(n); r != nil && r.Line > 0 {
 		return r.Line
+	}
+	if n == nil {
+		return 0
 	}
 	return n.Line
 }
@@ -346,6 +356,11 @@ func join(path, key string) string {
 		return redact(key)
 	}
 	return path + "." + redact(key)
+}
+
+// listItem appends a list index to a key path: "replicas[0]".
+func listItem(path string, i int) string {
+	return path + "[" + strconv.Itoa(i) + "]"
 }
 
 // unknownKey names the key, suggests the nearest allowed one and lists them.

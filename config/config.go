@@ -104,11 +104,11 @@ func Parse(file string, data []byte, env func(string) (string, bool)) (topology.
 	if err != nil {
 		return topology.Config{}, err
 	}
-	d, err := decode(file, root, idx)
+	d, nulls, err := decode(file, root, idx)
 	if err != nil {
 		return topology.Config{}, err
 	}
-	b := &builder{file: file, env: env, idx: idx, adapters: map[string]bool{}}
+	b := &builder{file: file, env: env, idx: idx, nulls: nulls, adapters: map[string]bool{}}
 	cfg := b.config(d)
 	if b.err != nil {
 		return topology.Config{}, b.err

@@ -12,105 +12,117 @@ import (
 
 // The file's shape, as Go types the YAML library decodes into. Keys are
 // the yaml tags, in the order error messages list them. Values are kept as
-// yaml.Node: they are expanded (${VAR}) and converted (integers, durations,
-// names) after decoding, since a variable may stand for a number as well
-// as for a DSN, and the node keeps the value's line for errors.
+// nodes (value): they are expanded (${VAR}) and converted (integers,
+// durations, names) after decoding, since a variable may stand for a
+// number as well as for a DSN, and the node keeps the value's line.
 
 type fileDoc struct {
-	Default             yaml.Node              `yaml:"default"`
-	TraceRoutes         yaml.Node              `yaml:"trace_routes"`
-	Policy              yaml.Node              `yaml:"policy"`
-	Tables              map[string]yaml.Node   `yaml:"tables"`
+	Default             value                  `yaml:"default"`
+	TraceRoutes         value                  `yaml:"trace_routes"`
+	Policy              value                  `yaml:"policy"`
+	Tables              map[string]value       `yaml:"tables"`
 	Databases           map[string]databaseDoc `yaml:"databases"`
 	Clusters            map[string]clusterDoc  `yaml:"clusters"`
 	Health              healthDoc              `yaml:"health"`
 	Consistency         consistencyDoc         `yaml:"consistency"`
-	MaxDistinctValues   yaml.Node              `yaml:"max_distinct_values"`
-	StrictPreventWrites yaml.Node              `yaml:"strict_prevent_writes"`
-	MaxOpenPools        yaml.Node              `yaml:"max_open_pools"`
+	MaxDistinctValues   value                  `yaml:"max_distinct_values"`
+	StrictPreventWrites value                  `yaml:"strict_prevent_writes"`
+	MaxOpenPools        value                  `yaml:"max_open_pools"`
 }
 
 // sectionDoc is what databases and shards share: the writer (short form
 // dsn and password_file, or writer), replicas, custom roles, pool, policy.
 type sectionDoc struct {
-	DSN          yaml.Node            `yaml:"dsn"`
-	PasswordFile yaml.Node            `yaml:"password_file"`
+	DSN          value                `yaml:"dsn"`
+	PasswordFile value                `yaml:"password_file"`
 	Writer       *nodeDoc             `yaml:"writer"`
 	Replicas     []nodeDoc            `yaml:"replicas"`
 	Roles        map[string][]nodeDoc `yaml:"roles"`
 	Pool         poolDoc              `yaml:"pool"`
-	Policy       yaml.Node            `yaml:"policy"`
+	Policy       value                `yaml:"policy"`
 }
 
 type databaseDoc struct {
-	Adapter         yaml.Node `yaml:"adapter"`
+	Adapter         value `yaml:"adapter"`
 	sectionDoc      `yaml:",inline"`
-	Migrations      yaml.Node  `yaml:"migrations"`
-	MigrationsTable yaml.Node  `yaml:"migrations_table"`
-	MigrationsDSN   yaml.Node  `yaml:"migrations_dsn"`
-	Tasks           yaml.Node  `yaml:"tasks"`
+	Migrations      value      `yaml:"migrations"`
+	MigrationsTable value      `yaml:"migrations_table"`
+	MigrationsDSN   value      `yaml:"migrations_dsn"`
+	Tasks           value      `yaml:"tasks"`
 	Health          *healthDoc `yaml:"health"`
 }
 
 type clusterDoc struct {
-	Adapter         yaml.Node              `yaml:"adapter"`
+	Adapter         value                  `yaml:"adapter"`
 	Pool            poolDoc                `yaml:"pool"`
-	Policy          yaml.Node              `yaml:"policy"`
-	Migrations      yaml.Node              `yaml:"migrations"`
-	MigrationsTable yaml.Node              `yaml:"migrations_table"`
-	Tasks           yaml.Node              `yaml:"tasks"`
+	Policy          value                  `yaml:"policy"`
+	Migrations      value                  `yaml:"migrations"`
+	MigrationsTable value                  `yaml:"migrations_table"`
+	Tasks           value                  `yaml:"tasks"`
 	Health          *healthDoc             `yaml:"health"`
 	ShardKeys       map[string]shardKeyDoc `yaml:"shard_keys"`
 	Shards          []shardDoc             `yaml:"shards"`
-	MaxOpenPools    yaml.Node              `yaml:"max_open_pools"`
+	MaxOpenPools    value                  `yaml:"max_open_pools"`
 }
 
 type shardDoc struct {
-	Name          yaml.Node `yaml:"name"`
+	Name          value `yaml:"name"`
 	sectionDoc    `yaml:",inline"`
 	Health        *healthDoc `yaml:"health"`
-	MigrationsDSN yaml.Node  `yaml:"migrations_dsn"`
+	MigrationsDSN value      `yaml:"migrations_dsn"`
 }
 
 type nodeDoc struct {
-	Name         yaml.Node `yaml:"name"`
-	DSN          yaml.Node `yaml:"dsn"`
-	Adapter      yaml.Node `yaml:"adapter"`
-	Weight       yaml.Node `yaml:"weight"`
-	Pool         *poolDoc  `yaml:"pool"`
-	PasswordFile yaml.Node `yaml:"password_file"`
+	Name         value    `yaml:"name"`
+	DSN          value    `yaml:"dsn"`
+	Adapter      value    `yaml:"adapter"`
+	Weight       value    `yaml:"weight"`
+	Pool         *poolDoc `yaml:"pool"`
+	PasswordFile value    `yaml:"password_file"`
 }
 
 type poolDoc struct {
-	MaxOpenConns    yaml.Node `yaml:"max_open_conns"`
-	MaxIdleConns    yaml.Node `yaml:"max_idle_conns"`
-	ConnMaxLifetime yaml.Node `yaml:"conn_max_lifetime"`
-	ConnMaxIdleTime yaml.Node `yaml:"conn_max_idle_time"`
-	CheckoutTimeout yaml.Node `yaml:"checkout_timeout"`
+	MaxOpenConns    value `yaml:"max_open_conns"`
+	MaxIdleConns    value `yaml:"max_idle_conns"`
+	ConnMaxLifetime value `yaml:"conn_max_lifetime"`
+	ConnMaxIdleTime value `yaml:"conn_max_idle_time"`
+	CheckoutTimeout value `yaml:"checkout_timeout"`
 }
 
 type healthDoc struct {
-	Interval           yaml.Node            `yaml:"interval"`
-	Timeout            yaml.Node            `yaml:"timeout"`
-	MaxReplicaLag      yaml.Node            `yaml:"max_replica_lag"`
-	RejoinAfter        yaml.Node            `yaml:"rejoin_after"`
-	FailWithoutReplica yaml.Node            `yaml:"fail_without_replica"`
-	ReadTimeout        yaml.Node            `yaml:"read_timeout"`
-	ReadTimeouts       map[string]yaml.Node `yaml:"read_timeouts"`
+	Interval           value            `yaml:"interval"`
+	Timeout            value            `yaml:"timeout"`
+	MaxReplicaLag      value            `yaml:"max_replica_lag"`
+	RejoinAfter        value            `yaml:"rejoin_after"`
+	FailWithoutReplica value            `yaml:"fail_without_replica"`
+	ReadTimeout        value            `yaml:"read_timeout"`
+	ReadTimeouts       map[string]value `yaml:"read_timeouts"`
 }
 
 type consistencyDoc struct {
-	Mode       yaml.Node `yaml:"mode"`
-	Delay      yaml.Node `yaml:"delay"`
-	CausalWait yaml.Node `yaml:"causal_wait"`
+	Mode       value `yaml:"mode"`
+	Delay      value `yaml:"delay"`
+	CausalWait value `yaml:"causal_wait"`
 }
 
 type shardKeyDoc struct {
-	Column   yaml.Node `yaml:"column"`
-	Strategy yaml.Node `yaml:"strategy"`
+	Column   value `yaml:"column"`
+	Strategy value `yaml:"strategy"`
 }
 
-var nodeType = reflect.TypeFor[yaml.Node]()
+// value is a value as written: its node, for its text (expanded and
+// converted by the builder) and its line. The YAML library hands the node
+// over and decodes nothing (no new decoder, so its alias bound still
+// counts the whole file); a null value leaves it nil, as an absent one.
+type value struct{ node *yaml.Node }
+
+// UnmarshalYAML keeps the node.
+func (v *value) UnmarshalYAML(n *yaml.Node) error {
+	v.node = n
+	return nil
+}
+
+var valueType = reflect.TypeFor[value]()
 
 // listNouns name what a list holds, for "expected a list of …".
 var listNouns = map[reflect.Type]string{
@@ -118,18 +130,20 @@ var listNouns = map[reflect.Type]string{
 	reflect.TypeFor[shardDoc](): "shards",
 }
 
-// decode checks the document's shape against fileDoc (shape) and then has
+// decode checks the document's shape against fileDoc (shapes) and then has
 // the YAML library decode it (decodeInto).
-func decode(file string, root *yaml.Node, idx *index) (*fileDoc, error) {
+// It also returns the key paths written with a null value, which decoding
+// cannot tell from absent ones.
+func decode(file string, root *yaml.Node, idx *index) (*fileDoc, map[string]bool, error) {
 	var d fileDoc
-	s := &shapes{file: file, done: map[shapeVisit]bool{}, open: map[*yaml.Node]bool{}}
+	s := &shapes{file: file, done: map[shapeVisit]bool{}, open: map[*yaml.Node]bool{}, nulls: map[string]bool{}}
 	if err := s.check("", root, reflect.TypeOf(d)); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := decodeInto(file, root, idx, &d); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &d, nil
+	return &d, s.nulls, nil
 }
 
 // decodeInto has the YAML library decode root into v in one call, so that
@@ -179,15 +193,17 @@ func firstAlias(n *yaml.Node) *yaml.Node {
 // keys that are plain strings, merge keys that name mappings, and no alias
 // to a mapping or list that contains it. Each problem is reported with its
 // key path and line, which the library's own errors (text only) lack.
-// Values of yaml.Node fields are left to the builder.
+// Values (value fields) are left to the builder.
 //
-// Every (node, type) pair is checked once: a node reached again through an
-// alias was checked where it is written, so the work is bounded by the size
-// of the file, whatever the aliases expand to.
+// A node with an anchor is checked once for each type it is used as: a
+// node reached again through an alias was checked where it is written, so
+// the work is bounded by the size of the file, whatever the aliases expand
+// to. (Nodes without an anchor are reached once: only aliases share.)
 type shapes struct {
-	file string
-	done map[shapeVisit]bool
-	open map[*yaml.Node]bool // nodes being checked, for cycles
+	file  string
+	done  map[shapeVisit]bool
+	open  map[*yaml.Node]bool // anchored nodes being checked, for cycles
+	nulls map[string]bool     // key paths written with a null value
 }
 
 type shapeVisit struct {
@@ -200,7 +216,7 @@ func (s *shapes) fail(line int, key, format string, args ...any) *FileError {
 }
 
 func (s *shapes) check(path string, n *yaml.Node, t reflect.Type) error {
-	if t == nodeType {
+	if t == valueType {
 		return nil
 	}
 	for t.Kind() == reflect.Pointer {
@@ -212,11 +228,16 @@ func (s *shapes) check(path string, n *yaml.Node, t reflect.Type) error {
 		}
 		n = n.Alias
 	}
-	if isNull(n) || s.done[shapeVisit{n, t}] {
+	if isNull(n) {
 		return nil
 	}
-	s.open[n] = true
-	defer delete(s.open, n)
+	if n.Anchor != "" {
+		if s.done[shapeVisit{n, t}] {
+			return nil
+		}
+		s.open[n] = true
+		defer delete(s.open, n)
+	}
 	var err error
 	switch t.Kind() {
 	case reflect.Struct, reflect.Map:
@@ -224,7 +245,7 @@ func (s *shapes) check(path string, n *yaml.Node, t reflect.Type) error {
 	case reflect.Slice:
 		err = s.list(path, n, t)
 	}
-	if err == nil {
+	if err == nil && n.Anchor != "" {
 		s.done[shapeVisit{n, t}] = true
 	}
 	return err
@@ -235,7 +256,7 @@ func (s *shapes) list(path string, n *yaml.Node, t reflect.Type) error {
 		return s.fail(n.Line, path, "expected a list of %s, got %s", listNouns[t.Elem()], describe(n))
 	}
 	for i, item := range n.Content {
-		if err := s.check(fmt.Sprintf("%s[%d]", path, i), item, t.Elem()); err != nil {
+		if err := s.check(listItem(path, i), item, t.Elem()); err != nil {
 			return err
 		}
 	}
@@ -273,6 +294,9 @@ func (s *shapes) mapping(path string, n *yaml.Node, t reflect.Type) error {
 		if isMerge(k) {
 			merge = v
 			continue
+		}
+		if isNull(v) {
+			s.nulls[key] = true
 		}
 		var ft reflect.Type
 		if fields != nil {

@@ -12,27 +12,49 @@ import (
 
 // nodeSpec is a node as written, with where it was written.
 type nodeSpec struct {
-	path    string // key path of the node's mapping; of the section for "dsn:"
-	line    int    // the node's first line
-	dsnLine int    // the dsn key's line, or line
-	node    topology.NodeConfig
+	path string // key path of the node's mapping; of the section for a writer given by "dsn:" or GRANT_<NAME>_DSN
+	form nodeForm
+	node topology.NodeConfig
+}
+
+type nodeForm int
+
+const (
+	nodeMapping nodeForm = iota // writer:, an item of replicas or of a role
+	shortForm                   // the section's dsn:
+	fromEnv                     // GRANT_<NAME>_DSN, for a section without a writer
+)
+
+// lines returns where a node begins and where its DSN is (or would be)
+// written. Only errors need them.
+func (b *builder) lines(n *nodeSpec) (line, dsnLine int) {
+	switch n.form {
+	case shortForm:
+		line = b.idx.keyLine(n.path + ".dsn")
+		return line, line
+	case fromEnv:
+		line = b.idx.keyLine(n.path)
+		return line, line
+	}
+	line = b.idx.nodeLine(n.path)
+	if b.idx.written(n.path + ".dsn") {
+		return line, b.idx.keyLine(n.path + ".dsn")
+	}
+	return line, line
 }
 
 // dbSpec is a database or shard section as written, before the adapter
 // default, the DSN override and the checks are applied.
 type dbSpec struct {
-	path    string
-	line    int       // the section's key (or list item) line
-	dsn     *nodeSpec // short form: "dsn:"
-	writer  *nodeSpec // long form: "writer:"
-	writerL int       // the writer key's line
+	path   string
+	dsn    *nodeSpec // short form: "dsn:"
+	writer *nodeSpec // long form: "writer:"
 	// replicas and roles in file order; roles by name.
 	replicas []nodeSpec
 	roles    map[string][]nodeSpec
 	db       topology.DatabaseConfig // Pool, Policy, Migrations, Health
 	// passwordFile is the short form's "password_file:", for its dsn.
-	passwordFile  string
-	passwordFileL int
+	passwordFile string
 }
 
 func (b *builder) databases(m map[string]databaseDoc, defaultName string) map[string]topology.DatabaseConfig {
@@ -42,14 +64,13 @@ func (b *builder) databases(m map[string]databaseDoc, defaultName string) map[st
 	out := make(map[string]topology.DatabaseConfig, len(m))
 	for _, name := range inFileOrder(b, "databases", m) {
 		path, d := join("databases", name), m[name]
-		line := b.idx.keyLine(path)
-		b.checkName(path, line, name)
-		adapter := b.str(path+".adapter", &d.Adapter)
-		spec := b.section(path, line, &d.sectionDoc)
+		b.checkName(path, name, nil)
+		adapter := b.str(path+".adapter", d.Adapter.node)
+		spec := b.section(path, &d.sectionDoc)
 		spec.db.Migrations = b.migrations(path, &d.Migrations, &d.MigrationsTable, &d.MigrationsDSN, &d.Tasks)
 		spec.db.Health = b.healthOverride(path+".health", d.Health)
 		out[name] = b.build(spec, buildOpts{
-			what:          fmt.Sprintf("database %q", name),
+			name:          name,
 			envVar:        overrideVar(name),
 			mayOmitWriter: name == defaultName,
 			adapter:       adapter,
@@ -65,20 +86,20 @@ func (b *builder) clusters(m map[string]clusterDoc) map[string]topology.ClusterC
 	out := make(map[string]topology.ClusterConfig, len(m))
 	for _, name := range inFileOrder(b, "clusters", m) {
 		path, c := join("clusters", name), m[name]
-		b.checkName(path, b.idx.keyLine(path), name)
+		b.checkName(path, name, nil)
 		out[name] = b.cluster(name, path, &c)
 	}
 	return out
 }
 
 func (b *builder) cluster(name, path string, d *clusterDoc) topology.ClusterConfig {
-	adapter := b.str(path+".adapter", &d.Adapter)
+	adapter := b.str(path+".adapter", d.Adapter.node)
 	c := topology.ClusterConfig{
 		Pool:         b.pool(path+".pool", &d.Pool),
-		Policy:       b.policy(path+".policy", &d.Policy),
+		Policy:       b.policy(path+".policy", d.Policy.node),
 		Migrations:   b.migrations(path, &d.Migrations, &d.MigrationsTable, nil, &d.Tasks),
 		Health:       b.healthOverride(path+".health", d.Health),
-		MaxOpenPools: b.integer(path+".max_open_pools", &d.MaxOpenPools),
+		MaxOpenPools: b.integer(path+".max_open_pools", d.MaxOpenPools.node),
 		ShardKeys:    b.shardKeys(path+".shard_keys", d.ShardKeys),
 	}
 	switch {
@@ -88,22 +109,24 @@ func (b *builder) cluster(name, path string, d *clusterDoc) topology.ClusterConf
 	default:
 		b.fail(b.idx.keyLine(path), path+".shards", "missing: cluster %q needs at least one shard", name)
 	}
-	seen := map[string]int{}
+	seen := make(map[string]int, len(d.Shards))
+	c.Shards = make([]topology.ShardConfig, 0, len(d.Shards))
 	for i := range d.Shards {
-		sd, sp := &d.Shards[i], fmt.Sprintf("%s.shards[%d]", path, i)
-		line := b.idx.keyLine(sp)
-		shard := b.name(sp+".name", &sd.Name)
-		if first, dup := seen[shard]; dup {
-			b.fail(line, sp+".name", "duplicate shard name %q in cluster %q (first at line %d)", shard, name, first)
-		} else if shard == "" {
-			b.fail(line, sp+".name", "missing: every shard needs a name")
+		sd, sp := &d.Shards[i], listItem(path+".shards", i)
+		shard := b.name(sp+".name", sd.Name.node)
+		if first, dup := seen[shard]; dup && b.err == nil {
+			firstLine := b.idx.keyLine(listItem(path+".shards", first))
+			b.fail(b.idx.keyLine(sp), sp+".name", "duplicate shard name %q in cluster %q (first at line %d)", shard, name, firstLine)
+		} else if shard == "" && b.err == nil {
+			b.fail(b.idx.keyLine(sp), sp+".name", "missing: every shard needs a name")
 		}
-		seen[shard] = line
-		spec := b.section(sp, line, &sd.sectionDoc)
+		seen[shard] = i
+		spec := b.section(sp, &sd.sectionDoc)
 		spec.db.Health = b.healthOverride(sp+".health", sd.Health)
 		spec.db.Migrations = b.migrations(sp, nil, nil, &sd.MigrationsDSN, nil)
 		db := b.build(spec, buildOpts{
-			what:    fmt.Sprintf("shard %q of cluster %q", shard, name),
+			name:    shard,
+			cluster: name,
 			envVar:  overrideVar(name, shard),
 			shard:   true,
 			adapter: adapter,
@@ -114,26 +137,24 @@ func (b *builder) cluster(name, path string, d *clusterDoc) topology.ClusterConf
 }
 
 // section reads what databases and shards share.
-func (b *builder) section(path string, line int, s *sectionDoc) *dbSpec {
-	spec := &dbSpec{path: path, line: line}
-	if s.DSN.Kind != 0 { // written, even null (an empty DSN: an error in build)
-		l := b.idx.keyLine(path + ".dsn")
-		spec.dsn = &nodeSpec{path: path, line: l, dsnLine: l, node: topology.NodeConfig{DSN: b.str(path+".dsn", &s.DSN)}}
+func (b *builder) section(path string, s *sectionDoc) *dbSpec {
+	spec := &dbSpec{path: path}
+	if s.DSN.node != nil || b.nulls[path+".dsn"] { // written, even null (an empty DSN: an error in build)
+		spec.dsn = &nodeSpec{path: path, form: shortForm, node: topology.NodeConfig{DSN: b.str(path+".dsn", s.DSN.node)}}
 	}
-	spec.passwordFile = b.str(path+".password_file", &s.PasswordFile)
-	spec.passwordFileL = b.idx.keyLine(path + ".password_file")
-	if s.Writer != nil || b.idx.written(path+".writer") { // "writer:" with a null value is a writer without a DSN
+	spec.passwordFile = b.str(path+".password_file", s.PasswordFile.node)
+	if s.Writer != nil || b.nulls[path+".writer"] { // "writer:" with a null value is a writer without a DSN
 		w := s.Writer
 		if w == nil {
 			w = &nodeDoc{}
 		}
 		node := b.node(path+".writer", w)
-		spec.writer, spec.writerL = &node, b.idx.keyLine(path+".writer")
+		spec.writer = &node
 	}
 	spec.replicas = b.nodes(path+".replicas", s.Replicas)
 	spec.roles = b.roles(path+".roles", s.Roles)
 	spec.db.Pool = b.pool(path+".pool", &s.Pool)
-	spec.db.Policy = b.policy(path+".policy", &s.Policy)
+	spec.db.Policy = b.policy(path+".policy", s.Policy.node)
 	return spec
 }
 
@@ -144,13 +165,13 @@ func (b *builder) roles(path string, m map[string][]nodeDoc) map[string][]nodeSp
 	roles := make(map[string][]nodeSpec, len(m))
 	for _, role := range inFileOrder(b, path, m) {
 		rp := join(path, role)
-		line := b.idx.keyLine(rp)
-		b.checkName(rp, line, role)
+		b.checkName(rp, role, nil)
 		switch {
+		case b.err != nil:
 		case role == topology.Writing || role == topology.Reading:
-			b.fail(line, rp, "%q is a built-in role: use writer/replicas instead", role)
+			b.fail(b.idx.keyLine(rp), rp, "%q is a built-in role: use writer/replicas instead", role)
 		case len(m[role]) == 0:
-			b.fail(line, rp, "a custom role needs at least one node")
+			b.fail(b.idx.keyLine(rp), rp, "a custom role needs at least one node")
 		}
 		roles[role] = b.nodes(rp, m[role])
 	}
@@ -160,37 +181,42 @@ func (b *builder) roles(path string, m map[string][]nodeDoc) map[string][]nodeSp
 func (b *builder) nodes(path string, docs []nodeDoc) []nodeSpec {
 	nodes := make([]nodeSpec, len(docs))
 	for i := range docs {
-		nodes[i] = b.node(fmt.Sprintf("%s[%d]", path, i), &docs[i])
+		nodes[i] = b.node(listItem(path, i), &docs[i])
 	}
 	return nodes
 }
 
 func (b *builder) node(path string, n *nodeDoc) nodeSpec {
-	spec := nodeSpec{path: path, line: b.idx.nodeLine(path)}
-	spec.dsnLine = spec.line
-	if b.idx.written(path + ".dsn") {
-		spec.dsnLine = b.idx.keyLine(path + ".dsn")
-	}
+	spec := nodeSpec{path: path}
 	spec.node = topology.NodeConfig{
-		Name:    b.name(path+".name", &n.Name), // "" is the default name, as in NodeConfig
-		DSN:     b.str(path+".dsn", &n.DSN),
-		Adapter: b.str(path+".adapter", &n.Adapter),
-		Weight:  b.integer(path+".weight", &n.Weight),
+		Name:    b.name(path+".name", n.Name.node), // "" is the default name, as in NodeConfig
+		DSN:     b.str(path+".dsn", n.DSN.node),
+		Adapter: b.str(path+".adapter", n.Adapter.node),
+		Weight:  b.integer(path+".weight", n.Weight.node),
 	}
 	if n.Pool != nil {
 		pool := b.pool(path+".pool", n.Pool)
 		spec.node.Pool = &pool
 	}
-	spec.node.PasswordFile = b.str(path+".password_file", &n.PasswordFile)
+	spec.node.PasswordFile = b.str(path+".password_file", n.PasswordFile.node)
 	return spec
 }
 
 type buildOpts struct {
-	what          string // `database "primary"`, `shard "s1" of cluster "orders"`
+	name, cluster string // the database's name; a shard's and its cluster's
 	envVar        string // GRANT_..._DSN
 	mayOmitWriter bool   // the default database
 	shard         bool
 	adapter       string // default adapter of the nodes
+}
+
+// what names the section in errors: `database "primary"`, `shard "s1"
+// of cluster "orders"`.
+func (o buildOpts) what() string {
+	if o.shard {
+		return fmt.Sprintf("shard %q of cluster %q", o.name, o.cluster)
+	}
+	return fmt.Sprintf("database %q", o.name)
 }
 
 // build applies the DSN override and the adapter default to a section and
@@ -201,26 +227,23 @@ func (b *builder) build(s *dbSpec, o buildOpts) (db topology.DatabaseConfig) {
 	}
 	db = s.db
 	if s.dsn != nil && s.writer != nil {
-		b.fail(s.writerL, s.path+".writer", "give either dsn or writer, not both")
+		b.fail(b.idx.keyLine(s.path+".writer"), s.path+".writer", "give either dsn or writer, not both")
 		return db
 	}
 	w := s.dsn
 	if w == nil {
 		w = s.writer
-	} else {
-		// Validate's errors name the short form's writer ".writer".
-		b.idx.alias(s.path+".writer", s.path+".dsn")
 	}
 	overridden := false
 	if v, ok := b.env(o.envVar); ok && v != "" {
 		if w == nil {
-			w = &nodeSpec{path: s.path, line: s.line, dsnLine: s.line}
+			w = &nodeSpec{path: s.path, form: fromEnv}
 		}
 		w.node.DSN, overridden = v, true
 	}
 	if s.passwordFile != "" {
 		if s.writer != nil {
-			b.fail(s.passwordFileL, s.path+".password_file", "goes with the short form (dsn:); with writer:, put password_file inside the writer")
+			b.fail(b.idx.keyLine(s.path+".password_file"), s.path+".password_file", "goes with the short form (dsn:); with writer:, put password_file inside the writer")
 			return db
 		}
 		if w != nil {
@@ -230,9 +253,9 @@ func (b *builder) build(s *dbSpec, o buildOpts) (db topology.DatabaseConfig) {
 	if w == nil && !o.mayOmitWriter {
 		problem := "missing writer: give dsn or writer, or set " + o.envVar
 		if o.shard {
-			b.fail(s.line, s.path+".writer", "%s (every shard needs a writer)", problem)
+			b.fail(b.idx.keyLine(s.path), s.path+".writer", "%s (every shard needs a writer)", problem)
 		} else {
-			b.fail(s.line, s.path+".writer", "%s (only the default database may omit its writer)", problem)
+			b.fail(b.idx.keyLine(s.path), s.path+".writer", "%s (only the default database may omit its writer)", problem)
 		}
 		return db
 	}
@@ -255,22 +278,25 @@ func (b *builder) build(s *dbSpec, o buildOpts) (db topology.DatabaseConfig) {
 			n.node.Adapter = o.adapter
 		}
 		if n.node.DSN == "" {
-			b.fail(n.dsnLine, n.path+".dsn", "missing DSN")
+			_, dsnLine := b.lines(n)
+			b.fail(dsnLine, n.path+".dsn", "missing DSN")
 			return db
 		}
 		if n.node.Adapter == "" {
-			b.fail(n.line, n.path+".adapter", "missing: set adapter on this node or on %s", o.what)
+			line, _ := b.lines(n)
+			b.fail(line, n.path+".adapter", "missing: set adapter on this node or on %s", o.what())
 			return db
 		}
 		b.adapters[n.node.Adapter] = true
 	}
 	for _, r := range s.replicas {
 		if w != nil && r.node.DSN == w.node.DSN {
-			problem := "replica listed as writer: its DSN is the writer's DSN of " + o.what
+			problem := "replica listed as writer: its DSN is the writer's DSN of " + o.what()
 			if overridden {
 				problem += " (set by " + o.envVar + ")"
 			}
-			b.fail(r.dsnLine, r.path+".dsn", "%s", problem)
+			_, dsnLine := b.lines(&r)
+			b.fail(dsnLine, r.path+".dsn", "%s", problem)
 			return db
 		}
 	}

@@ -182,10 +182,12 @@ func flowHint(data []byte, line int) string {
 // index maps the key paths written in the file ("databases.primary.dsn",
 // "databases.primary.replicas[0]") to where they are written. It follows
 // neither aliases nor merge keys, so a key reached only through one is
-// located at the nearest key path above it that is written.
+// located at the nearest key path above it that is written. It is built
+// on first use: a file that loads without an error seldom needs it.
 type index struct {
-	at  map[string]entry
-	all []string // paths in file order
+	root *yaml.Node
+	at   map[string]entry
+	all  []string // paths in file order
 }
 
 type entry struct {
@@ -193,10 +195,15 @@ type entry struct {
 	value        *yaml.Node // the value as written (possibly an alias)
 }
 
-func newIndex(root *yaml.Node) *index {
-	x := &index{at: map[string]entry{"": {line: root.Line, column: root.Column, value: root}}}
-	x.walk("", root)
-	return x
+func newIndex(root *yaml.Node) *index { return &index{root: root} }
+
+// paths builds the index once.
+func (x *index) paths() map[string]entry {
+	if x.at == nil {
+		x.at = map[string]entry{"": {line: x.root.Line, column: x.root.Column, value: x.root}}
+		x.walk("", x.root)
+	}
+	return x.at
 }
 
 func (x *index) add(path string, line, column int, value *yaml.Node) {
@@ -234,7 +241,7 @@ func (x *index) walk(path string, n *yaml.Node) {
 		}
 	case yaml.SequenceNode:
 		for i, item := range n.Content {
-			p := fmt.Sprintf("%s[%d]", path, i)
+			p := listItem(path, i)
 			x.add(p, item.Line, item.Column, item)
 			x.walk(p, item)
 		}
@@ -242,15 +249,22 @@ func (x *index) walk(path string, n *yaml.Node) {
 }
 
 // lookup returns the entry of path or, if path is not written, of the
-// nearest path above it that is.
+// nearest path above it that is. A writer given in the short form
+// ("databases.primary.writer", which Validate names) is where its dsn is.
 func (x *index) lookup(path string) (e entry, exact bool) {
+	at := x.paths()
 	for exact = true; ; exact = false {
-		if e, ok := x.at[path]; ok {
+		if e, ok := at[path]; ok {
 			return e, exact
+		}
+		if section, ok := strings.CutSuffix(path, ".writer"); ok {
+			if e, ok := at[section+".dsn"]; ok {
+				return e, false
+			}
 		}
 		i := strings.LastIndexAny(path, ".[")
 		if i < 0 {
-			return x.at[""], false
+			return at[""], false
 		}
 		path = path[:i]
 	}
@@ -274,27 +288,25 @@ func (x *index) nodeLine(path string) int {
 	return max(e.line, 1)
 }
 
-// alias makes path, if it is not written, stand for the written path to.
-func (x *index) alias(path, to string) {
-	if _, written := x.at[path]; !written {
-		if e, ok := x.at[to]; ok {
-			x.at[path] = e
-		}
-	}
-}
-
 // written reports whether the key path is written in the file (even with
 // a null value).
 func (x *index) written(path string) bool {
-	_, ok := x.at[path]
+	_, ok := x.paths()[path]
 	return ok
+}
+
+// line is the line of a key path written in the file, and whether it is.
+func (x *index) line(path string) (int, bool) {
+	e, ok := x.paths()[path]
+	return e.line, ok
 }
 
 // keyOn is the path of the last key written on line at or before column.
 func (x *index) keyOn(line, column int) string {
+	at := x.paths()
 	best, bestColumn := "", 0
 	for _, p := range x.all {
-		if e := x.at[p]; e.line == line && e.column <= column && e.column >= bestColumn {
+		if e := at[p]; e.line == line && e.column <= column && e.column >= bestColumn {
 			best, bestColumn = p, e.column
 		}
 	}
