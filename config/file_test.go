@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,7 +17,7 @@ import (
 	"github.com/grant-go/grant/topology"
 )
 
-// envOf is a map-backed environment for ParseConfig.
+// envOf is a map-backed environment for Parse.
 func envOf(vars map[string]string) func(string) (string, bool) {
 	return func(name string) (string, bool) {
 		v, ok := vars[name]
@@ -595,4 +596,22 @@ func TestParseConfigLeavesLaterAdaptersToUse(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, &topology.NodeConfig{DSN: "app.db", Adapter: "sqlite", PasswordFile: "/run/secrets/db"}, cfg.Databases["primary"].Writer)
 	assert.Nil(t, cfg.Adapters)
+}
+
+// BenchmarkParseManyShards: a database per tenant, 20,000 shards. It
+// should stay near what the loader this package replaced cost
+// (docs/decisions.md, 45).
+func BenchmarkParseManyShards(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString("clusters:\n  tenants:\n    adapter: postgres\n    shards:\n")
+	for i := range 20000 {
+		fmt.Fprintf(&sb, "      - {name: t%d, dsn: host=db%d dbname=tenant%d}\n", i, i%50, i)
+	}
+	data := []byte(sb.String())
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("grant.yml", data, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
