@@ -3,6 +3,7 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -81,7 +82,7 @@ func inFileOrder[V any](b *builder, path string, m map[string]V) []string {
 		if line, ok := b.idx.line(join(path, key)); ok {
 			return line
 		}
-		return int(^uint(0) >> 1)
+		return math.MaxInt
 	}
 	keys := sortedKeys(m)
 	slices.SortStableFunc(keys, func(x, y string) int { return cmp.Compare(line(x), line(y)) })
