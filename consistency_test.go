@@ -100,8 +100,8 @@ func TestConsistencyConfigErrors(t *testing.T) {
 		says string
 	}{
 		{grant.ConsistencyConfig{Mode: "strong"}, `consistency.mode: unknown mode "strong"`},
-		{grant.ConsistencyConfig{Mode: grant.Timed, Delay: -time.Second}, "consistency.delay: negative"},
-		{grant.ConsistencyConfig{Mode: grant.Causal, CausalWait: -time.Second}, "consistency.causal_wait: negative"},
+		{grant.ConsistencyConfig{Mode: grant.Timed, Delay: -time.Second}, "consistency.delay: must not be negative, got -1s"},
+		{grant.ConsistencyConfig{Mode: grant.Causal, CausalWait: -time.Second}, "consistency.causal_wait: must not be negative, got -1s"},
 	} {
 		handle, err := gorm.Open(testdb.SQLite(t).CreateDatabase(t, "h").Dialector(), &gorm.Config{Logger: logger.Discard})
 		require.NoError(t, err)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/plugin/dbresolver"
@@ -233,15 +234,16 @@ func (p PoolConfig) validate(path string) error {
 	for _, f := range []struct {
 		name  string
 		value int64
+		shown any // as written: a time.Duration prints "-5s"
 	}{
-		{"max_open_conns", int64(p.MaxOpenConns)},
-		{"max_idle_conns", int64(p.MaxIdleConns)},
-		{"conn_max_lifetime", int64(p.ConnMaxLifetime)},
-		{"conn_max_idle_time", int64(p.ConnMaxIdleTime)},
-		{"checkout_timeout", int64(p.CheckoutTimeout)},
+		{"max_open_conns", int64(p.MaxOpenConns), p.MaxOpenConns},
+		{"max_idle_conns", int64(p.MaxIdleConns), p.MaxIdleConns},
+		{"conn_max_lifetime", int64(p.ConnMaxLifetime), p.ConnMaxLifetime},
+		{"conn_max_idle_time", int64(p.ConnMaxIdleTime), p.ConnMaxIdleTime},
+		{"checkout_timeout", int64(p.CheckoutTimeout), p.CheckoutTimeout},
 	} {
 		if f.value < 0 {
-			return &ConfigError{Path: path + "." + f.name, Problem: fmt.Sprintf("must not be negative, got %d", f.value)}
+			return &ConfigError{Path: path + "." + f.name, Problem: fmt.Sprintf("must not be negative, got %v", f.shown)}
 		}
 	}
 	return nil
@@ -449,4 +451,42 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// isPlainName is true for names made of [A-Za-z0-9_-] (and for "").
+func isPlainName(v string) bool {
+	for _, r := range v {
+		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// quoteValue quotes a value for an error message: passwords redacted,
+// shortened to 60 characters.
+func quoteValue(v string) string {
+	v = redact(v)
+	if utf8.RuneCountInString(v) > 60 {
+		v = string([]rune(v)[:57]) + "..."
+	}
+	return strconv.Quote(v)
+}
+
+// redact is RedactDSN for anything but a plain name: a table called
+// "passwords" stays readable, a DSN pasted as a name loses its password.
+func redact(v string) string {
+	if isPlainName(v) {
+		return v
+	}
+	return RedactDSN(v)
+}
+
+// join appends a key to a key path ("databases" + "primary"); the key is
+// redacted, since a path is printed in errors.
+func join(path, key string) string {
+	if path == "" {
+		return redact(key)
+	}
+	return path + "." + redact(key)
 }

@@ -57,10 +57,10 @@ func (c ConsistencyConfig) validate() error {
 		return &ConfigError{Path: "consistency.mode", Problem: fmt.Sprintf("unknown mode %q (want \"\", %q or %q)", c.Mode, Timed, Causal)}
 	}
 	if c.Delay < 0 {
-		return &ConfigError{Path: "consistency.delay", Problem: "negative"}
+		return &ConfigError{Path: "consistency.delay", Problem: fmt.Sprintf("must not be negative, got %s", c.Delay)}
 	}
 	if c.CausalWait < 0 {
-		return &ConfigError{Path: "consistency.causal_wait", Problem: "negative"}
+		return &ConfigError{Path: "consistency.causal_wait", Problem: fmt.Sprintf("must not be negative, got %s", c.CausalWait)}
 	}
 	return nil
 }

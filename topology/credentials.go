@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -350,7 +349,7 @@ func credentialsProblem(d gorm.Dialector) error {
 // credentials can be honoured: its adapter must make a dialector grant can
 // hook. The built-in adapters always do; a custom one is called (an Adapter
 // does not connect) and its dialector inspected. An adapter that returns
-// nil is one not registered yet (ParseConfig's stand-ins): Build checks
+// nil is one not registered yet (config.Parse's stand-ins): Build checks
 // again with the real one.
 func (c *Config) validateCredentials(path string, n NodeConfig) error {
 	if n.Credentials == nil && n.PasswordFile == "" || n.Dialector != nil {
@@ -390,36 +389,6 @@ func (c *Config) NodeDialector(node string, n NodeConfig) gorm.Dialector {
 		return nil
 	}
 	return withCredentials(a(n.DSN), node, n)
-}
-
-// resolvePasswordFiles makes relative password files absolute against dir,
-// the topology file's directory, as migrations directories are.
-func resolvePasswordFiles(cfg *Config, dir string) {
-	abs := func(n *NodeConfig) {
-		if n != nil && n.PasswordFile != "" && !filepath.IsAbs(n.PasswordFile) {
-			n.PasswordFile = filepath.Join(dir, n.PasswordFile)
-		}
-	}
-	database := func(d *DatabaseConfig) {
-		abs(d.Writer)
-		for i := range d.Replicas {
-			abs(&d.Replicas[i])
-		}
-		for _, nodes := range d.Roles {
-			for i := range nodes {
-				abs(&nodes[i])
-			}
-		}
-	}
-	for name, d := range cfg.Databases {
-		database(&d)
-		cfg.Databases[name] = d
-	}
-	for _, cl := range cfg.Clusters {
-		for i := range cl.Shards {
-			database(&cl.Shards[i].DatabaseConfig)
-		}
-	}
 }
 
 // unhookable stands for a dialector grant cannot wrap, so that the

@@ -365,7 +365,7 @@ func TestValidateCredentialsNeedAHookableDialector(t *testing.T) {
 					return postgres.New(postgres.Config{DSN: dsn, DriverName: "cloudsqlpostgres"})
 				},
 				"mysql-pool": func(string) gorm.Dialector { return mysql.New(mysql.Config{Conn: &fakeConnPool{}}) },
-				"later":      func(string) gorm.Dialector { return nil }, // ParseConfig's stand-in
+				"later":      func(string) gorm.Dialector { return nil }, // config.Parse's stand-in
 			},
 			Databases: map[string]DatabaseConfig{"primary": {Replicas: []NodeConfig{nc}}},
 		}
@@ -391,17 +391,13 @@ func TestValidateCredentialsNeedAHookableDialector(t *testing.T) {
 	cfg = node("sqlite", NodeConfig{})
 	assert.NoError(t, cfg.Validate(), "no credentials, nothing to check")
 
-	// In grant.yml an adapter registered after loading is checked at Use.
-	parsed, err := ParseConfig("grant.yml", yml(
-		"databases:",
-		"  primary:",
-		"    adapter: sqlite",
-		"    dsn: app.db",
-		"    password_file: /run/secrets/db",
-	), nil)
-	require.NoError(t, err)
+	// An adapter registered after loading grant.yml (config.Parse validates
+	// with a stand-in for it) is checked at Use.
+	parsed := Config{Databases: map[string]DatabaseConfig{"primary": {
+		Writer: &NodeConfig{DSN: "app.db", Adapter: "sqlite", PasswordFile: "/run/secrets/db"},
+	}}}
 	parsed.Adapters = map[string]Adapter{"sqlite": func(dsn string) gorm.Dialector { return sqlite.Open(dsn) }}
-	_, err = Build(parsed, Handle{Dialect: "sqlite"})
+	_, err := Build(parsed, Handle{Dialect: "sqlite"})
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.ErrorContains(t, err, "databases.primary.writer.adapter: adapter \"sqlite\" cannot take password_file")
 }
@@ -468,44 +464,6 @@ func TestNodeDialector(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, sqlDB.Close())
 	}
-}
-
-func TestLoadConfigFileResolvesPasswordFiles(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "grant.yml")
-	require.NoError(t, os.WriteFile(path, yml(
-		"databases:",
-		"  primary:",
-		"    adapter: postgres",
-		"    dsn: host=primary",
-		"    password_file: secrets/primary",
-		"    replicas:",
-		"      - {dsn: host=replica, password_file: /run/secrets/replica}",
-		"    roles:",
-		"      reports: [{dsn: host=reports, password_file: ../reports}]",
-		"clusters:",
-		"  orders:",
-		"    adapter: mysql",
-		"    shards:",
-		"      - {name: s1, dsn: 'app@tcp(s1)/orders', password_file: s1.pw}",
-		"      - {name: s2, writer: {dsn: 'app@tcp(s2)/orders', password_file: s2.pw}}",
-	), 0o600))
-	cfg, err := LoadConfigFile(path)
-	require.NoError(t, err)
-	primary := cfg.Databases["primary"]
-	assert.Equal(t, filepath.Join(dir, "secrets", "primary"), primary.Writer.PasswordFile)
-	assert.Equal(t, "/run/secrets/replica", primary.Replicas[0].PasswordFile)
-	assert.Equal(t, filepath.Join(filepath.Dir(dir), "reports"), primary.Roles["reports"][0].PasswordFile)
-	shards := cfg.Clusters["orders"].Shards
-	assert.Equal(t, filepath.Join(dir, "s1.pw"), shards[0].Writer.PasswordFile)
-	assert.Equal(t, filepath.Join(dir, "s2.pw"), shards[1].Writer.PasswordFile)
-
-	// ParseConfig leaves them as written.
-	data, err := os.ReadFile(path)
-	require.NoError(t, err)
-	cfg, err = ParseConfig(path, data, nil)
-	require.NoError(t, err)
-	assert.Equal(t, "secrets/primary", cfg.Databases["primary"].Writer.PasswordFile)
 }
 
 // fakeConnector stands for a driver's connector: each Connect asks the

@@ -2,7 +2,6 @@ package topology
 
 import (
 	"net/url"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -111,24 +110,4 @@ func TestConfigErrorsKeepPlainValues(t *testing.T) {
 	err = (&Config{Databases: map[string]DatabaseConfig{"u:s3cret@tcp(h)/db": {}}}).Validate()
 	require.ErrorIs(t, err, ErrInvalidConfig)
 	assert.Contains(t, err.Error(), `databases.u:xxxxx@tcp(h)/db: name "u:xxxxx@tcp(h)/db" may only hold`)
-}
-
-func TestFileErrorsNeverShowEncodedPasswords(t *testing.T) {
-	for _, s := range secretDSNs {
-		quoted := "'" + strings.ReplaceAll(s.dsn, "'", "''") + "'"
-		for name, file := range map[string]string{
-			"table's database": "tables: {orders: " + quoted + "}",
-			"database name":    "databases: {" + quoted + ": {}}",
-			"default":          "default: " + quoted,
-			"node name":        "databases: {primary: {replicas: [{name: " + quoted + "}]}}",
-			"unknown key":      "databases: {primary: {writer: {" + quoted + ": x}}}",
-			"policy":           "policy: " + quoted,
-		} {
-			t.Run(name+"/"+s.dsn, func(t *testing.T) {
-				_, err := ParseConfig("grant.yml", []byte(file), nil)
-				require.ErrorIs(t, err, ErrInvalidConfig)
-				assertNoSecret(t, err.Error(), s.pw, s.raw)
-			})
-		}
-	}
 }

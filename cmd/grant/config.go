@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/config"
 	"github.com/grant-go/grant/topology"
 )
 
@@ -32,7 +33,7 @@ func addConfigFlag(cmd *cobra.Command, path *string) {
 // knows SQLite (adapter "sqlite") besides grant's built-in adapters. Opening
 // connects to nothing: each node's pool opens when first used.
 func openTopology(path string) (*gorm.DB, *grant.Plugin, error) {
-	cfg, err := grant.LoadConfig(path)
+	cfg, err := config.Load(path)
 	if err != nil {
 		return nil, nil, err
 	}

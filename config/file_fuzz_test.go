@@ -1,10 +1,12 @@
-package topology
+package config
 
 import (
 	"errors"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/grant-go/grant/topology"
 )
 
 // fuzzSeeds are valid and broken topology files: the fuzzer mutates them.
@@ -45,28 +47,30 @@ var fuzzEnv = map[string]string{
 	"GRANT_PRIMARY_DSN": "host=override", "GRANT_ORDERS_S2_DSN": "host=s2o",
 }
 
-func FuzzParseConfig(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, seed := range fuzzSeeds {
 		f.Add([]byte(seed))
 	}
 	env := envOf(fuzzEnv)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := ParseConfig("grant.yml", data, env)
+		cfg, err := Parse("grant.yml", data, env)
 		if err != nil {
+			// Every error is located: a *FileError with a line.
 			var fe *FileError
-			if !errors.As(err, &fe) && !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("error is neither a *FileError nor ErrInvalidConfig: %T %v", err, err)
+			if !errors.As(err, &fe) {
+				t.Fatalf("error is not a *FileError: %T %v", err, err)
 			}
-			require.ErrorIs(t, err, ErrInvalidConfig)
+			require.ErrorIs(t, err, topology.ErrInvalidConfig)
+			require.Positive(t, fe.Line, "%v", err)
 			return
 		}
 		// Every node the loader built has a DSN and an adapter, no dialector.
-		check := func(n NodeConfig) {
+		check := func(n topology.NodeConfig) {
 			require.NotEmpty(t, n.DSN)
 			require.NotEmpty(t, n.Adapter)
 			require.Nil(t, n.Dialector)
 		}
-		checkDB := func(d DatabaseConfig) {
+		checkDB := func(d topology.DatabaseConfig) {
 			if d.Writer != nil {
 				check(*d.Writer)
 			}
@@ -90,7 +94,7 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 		// Parsing is deterministic.
-		again, err := ParseConfig("grant.yml", data, env)
+		again, err := Parse("grant.yml", data, env)
 		require.NoError(t, err)
 		require.Equal(t, cfg, again)
 	})
@@ -101,7 +105,7 @@ func FuzzParseConfig(f *testing.F) {
 func TestFuzzSeedsAreDiverse(t *testing.T) {
 	var valid, broken int
 	for _, seed := range fuzzSeeds {
-		if _, err := ParseConfig("grant.yml", []byte(seed), envOf(fuzzEnv)); err == nil {
+		if _, err := Parse("grant.yml", []byte(seed), envOf(fuzzEnv)); err == nil {
 			valid++
 		} else {
 			broken++

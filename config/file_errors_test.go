@@ -1,13 +1,17 @@
-package topology
+package config
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/grant-go/grant/topology"
 )
 
 func TestParseConfigRejectsBadFiles(t *testing.T) {
@@ -65,7 +69,8 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 			"databases:",
 			"  primary: *nope",
 		), nil, 2, "", "invalid YAML: unknown anchor 'nope' referenced"},
-		{"empty file", []byte("# nothing\n"), nil, 0, "", "empty file"},
+		{"empty file", []byte("# nothing\n"), nil, 1, "", "empty file"},
+		{"file of zero bytes", []byte{}, nil, 1, "", "empty file"},
 		{"null document", []byte("~\n"), nil, 1, "", "empty file"},
 		{"two documents", yml("{}", "---", "databases: {}"), nil, 2, "", "a second YAML document"},
 		{"top level is a list", yml("- databases"), nil, 1, "", "expected a mapping (default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values, strict_prevent_writes, max_open_pools), got a list"},
@@ -117,7 +122,7 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 			"  primary:",
 			"    replicas:",
 			"      r1: {dsn: x}",
-		), nil, 4, "databases.primary.replicas", "expected a list of nodes (name, dsn, adapter, weight, pool), got a mapping"},
+		), nil, 4, "databases.primary.replicas", "expected a list of nodes (name, dsn, adapter, weight, pool, password_file), got a mapping"},
 		{"string where a node is expected", yml(
 			"databases:",
 			"  primary:",
@@ -409,9 +414,9 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseConfig("grant.yml", tc.file, envOf(tc.env))
+			_, err := Parse("grant.yml", tc.file, envOf(tc.env))
 			require.Error(t, err)
-			assert.ErrorIs(t, err, ErrInvalidConfig)
+			assert.ErrorIs(t, err, topology.ErrInvalidConfig)
 			var fe *FileError
 			require.ErrorAs(t, err, &fe, "want *FileError, got %T: %v", err, err)
 			assert.Equal(t, "grant.yml", fe.File)
@@ -422,28 +427,107 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 	}
 }
 
-func TestParseConfigReturnsValidateErrorsUnchanged(t *testing.T) {
+// TestParseConfigLocatesValidateErrors: what Config.Validate finds is a
+// *FileError too, located by the key path Validate names (the
+// *topology.ConfigError stays reachable with errors.As), and durations
+// read as durations.
+func TestParseConfigLocatesValidateErrors(t *testing.T) {
 	for _, tc := range []struct {
-		name, file, path string
+		name, file string
+		line       int
+		path       string
+		problem    string
 	}{
-		{"table mapped to an unknown database", "tables: {events: analytics}", "tables.events"},
-		{"negative pool size", "databases: {primary: {pool: {max_open_conns: -1}}}", "databases.primary.pool.max_open_conns"},
-		{"negative weight", "databases: {primary: {adapter: postgres, replicas: [{dsn: a, weight: -1}]}}", "databases.primary.replicas[0].weight"},
-		{"names differing in case", "databases: {Orders: {adapter: postgres, dsn: a}, orders: {adapter: postgres, dsn: b}}", "databases.orders"},
-		{"negative rejoin_after", "health: {interval: 1s, rejoin_after: -1}", "health.rejoin_after"},
-		{"negative database health interval", "databases: {primary: {health: {interval: -1s}}}", "databases.primary.health.interval"},
-		{"cluster health timeout over its interval", "clusters: {orders: {adapter: postgres, health: {interval: 1s, timeout: 2s}, shards: [{name: s1, dsn: a}]}}", "clusters.orders.health.timeout"},
-		{"negative shard rejoin_after", "clusters: {orders: {adapter: postgres, shards: [{name: s1, dsn: a, health: {rejoin_after: -2}}]}}", "clusters.orders.shards[0].health.rejoin_after"},
-		{"negative consistency delay", "consistency: {mode: timed, delay: -2s}", "consistency.delay"},
-		{"cluster named like a database", "databases: {orders: {adapter: postgres, dsn: a}}\nclusters: {orders: {adapter: postgres, shards: [{name: s1, dsn: b}]}}", "clusters.orders"},
+		{"table mapped to an unknown database", "tables: {events: analytics}", 1, "tables.events", `database "analytics" is not configured (have: primary)`},
+		{"negative pool size", "databases: {primary: {pool: {max_open_conns: -1}}}", 1, "databases.primary.pool.max_open_conns", "must not be negative, got -1"},
+		{"negative weight", "databases: {primary: {adapter: postgres, replicas: [{dsn: a, weight: -1}]}}", 1, "databases.primary.replicas[0].weight", "must not be negative, got -1"},
+		{"names differing in case", "databases: {Orders: {adapter: postgres, dsn: a}, orders: {adapter: postgres, dsn: b}}", 1, "databases.orders", `duplicates database "Orders"`},
+		{"negative rejoin_after", "health: {interval: 1s, rejoin_after: -1}", 1, "health.rejoin_after", "must not be negative, got -1"},
+		{"negative database health interval", "databases: {primary: {health: {interval: -1s}}}", 1, "databases.primary.health.interval", "must not be negative, got -1s"},
+		{"cluster health timeout over its interval", "clusters: {orders: {adapter: postgres, health: {interval: 1s, timeout: 2s}, shards: [{name: s1, dsn: a}]}}", 1, "clusters.orders.health.timeout", "2s exceeds the interval 1s"},
+		{"negative shard rejoin_after", "clusters: {orders: {adapter: postgres, shards: [{name: s1, dsn: a, health: {rejoin_after: -2}}]}}", 1, "clusters.orders.shards[0].health.rejoin_after", "must not be negative, got -2"},
+		{"negative consistency delay", "consistency: {mode: timed, delay: -2s}", 1, "consistency.delay", "must not be negative, got -2s"},
+		{"cluster named like a database", "databases: {orders: {adapter: postgres, dsn: a}}\nclusters: {orders: {adapter: postgres, shards: [{name: s1, dsn: b}]}}", 2, "clusters.orders", ""},
+		// The same on lines of their own: each names its key's line.
+		{"negative pool duration", string(yml(
+			"databases:",
+			"  primary:",
+			"    adapter: postgres",
+			"    dsn: host=a",
+			"    pool:",
+			"      max_open_conns: 3",
+			"      conn_max_lifetime: -5s",
+		)), 7, "databases.primary.pool.conn_max_lifetime", "must not be negative, got -5s"},
+		{"negative node pool duration", string(yml(
+			"databases:",
+			"  primary:",
+			"    adapter: postgres",
+			"    replicas:",
+			"      - dsn: host=r",
+			"        pool: {checkout_timeout: -1m30s}",
+		)), 6, "databases.primary.replicas[0].pool.checkout_timeout", "must not be negative, got -1m30s"},
+		{"negative causal wait", string(yml(
+			"consistency:",
+			"  mode: causal",
+			"  causal_wait: -20ms",
+		)), 3, "consistency.causal_wait", "must not be negative, got -20ms"},
+		{"read timeout without checks", string(yml(
+			"health:",
+			"  max_replica_lag: 5s",
+			"  read_timeout: 2s",
+		)), 3, "health.read_timeout", "needs health checks (interval > 0)"},
+		{"duplicate node name", string(yml(
+			"databases:",
+			"  primary:",
+			"    adapter: postgres",
+			"    replicas:",
+			"      - {name: r, dsn: host=a}",
+			"      - name: r",
+			"        dsn: host=b",
+		)), 6, "databases.primary.replicas[1].name", `duplicate node name "r" in role "reading" of database "primary"`},
+		{"short-form writer with an adapter that cannot take a password file", string(yml(
+			"databases:",
+			"  primary:",
+			"    adapter: postgres",
+			"    dsn: host=a",
+			"  analytics:",
+			"    adapter: sqlite",
+			"    dsn: analytics.db",
+			"    password_file: /run/secrets/a",
+		)), 0, "", ""}, // sqlite is registered after loading: checked at Use
+		{"negative weight deep in a shard", string(yml(
+			"databases:",
+			"  primary: {adapter: postgres, dsn: host=a}",
+			"clusters:",
+			"  orders:",
+			"    adapter: postgres",
+			"    migrations_table: v",
+			"    shards:",
+			"      - name: s1",
+			"        dsn: host=s1",
+			"        roles:",
+			"          reporting:",
+			"            - dsn: host=rep",
+			"              weight: -3",
+		)), 13, "clusters.orders.shards[0].roles.reporting[0].weight", "must not be negative, got -3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseConfig("grant.yml", []byte(tc.file), nil)
+			_, err := Parse("grant.yml", []byte(tc.file), nil)
+			if tc.path == "" && tc.line == 0 {
+				require.NoError(t, err)
+				return
+			}
 			require.Error(t, err)
-			assert.ErrorIs(t, err, ErrInvalidConfig)
-			var ce *ConfigError
-			require.ErrorAs(t, err, &ce)
+			assert.ErrorIs(t, err, topology.ErrInvalidConfig)
+			var fe *FileError
+			require.ErrorAs(t, err, &fe)
+			assert.Equal(t, tc.line, fe.Line, "%v", err)
+			assert.Equal(t, tc.path, fe.Key)
+			assert.Contains(t, fe.Problem, tc.problem)
+			var ce *topology.ConfigError
+			require.ErrorAs(t, err, &ce, "Validate's error stays reachable")
 			assert.Equal(t, tc.path, ce.Path)
+			assert.Equal(t, fmt.Sprintf("grant.yml:%d: %s: %s", tc.line, ce.Path, ce.Problem), err.Error())
 		})
 	}
 }
@@ -476,29 +560,67 @@ func TestFileErrorsNeverPrintPasswords(t *testing.T) {
 			{"DSN with an undefined variable", []string{"databases: {primary: {dsn: '" + dsn + "${PORT}'}}"}},
 		} {
 			t.Run(tc.name+"/"+dsn, func(t *testing.T) {
-				_, err := ParseConfig("grant.yml", yml(tc.file...), nil)
+				_, err := Parse("grant.yml", yml(tc.file...), nil)
 				require.Error(t, err)
-				assert.ErrorIs(t, err, ErrInvalidConfig)
+				assert.ErrorIs(t, err, topology.ErrInvalidConfig)
 				assert.NotContains(t, err.Error(), "s3cret")
 			})
 		}
 	}
 }
 
+func TestFileErrorsNeverShowEncodedPasswords(t *testing.T) {
+	for _, s := range secretDSNs {
+		quoted := "'" + strings.ReplaceAll(s.dsn, "'", "''") + "'"
+		for name, file := range map[string]string{
+			"table's database": "tables: {orders: " + quoted + "}",
+			"database name":    "databases: {" + quoted + ": {}}",
+			"default":          "default: " + quoted,
+			"node name":        "databases: {primary: {replicas: [{name: " + quoted + "}]}}",
+			"unknown key":      "databases: {primary: {writer: {" + quoted + ": x}}}",
+			"policy":           "policy: " + quoted,
+		} {
+			t.Run(name+"/"+s.dsn, func(t *testing.T) {
+				_, err := Parse("grant.yml", []byte(file), nil)
+				require.ErrorIs(t, err, topology.ErrInvalidConfig)
+				assertNoSecret(t, err.Error(), s.pw, s.raw)
+			})
+		}
+	}
+}
+
+// secretDSNs are DSNs whose password must never reach an error, with that
+// password decoded and as written (as in topology's redact_test.go).
+var secretDSNs = []struct{ dsn, pw, raw string }{
+	{"postgres://u:p%40ss%2Fw0rd@h/db", "p@ss/w0rd", "p%40ss%2Fw0rd"},
+	{"postgres://u@h/db?sslmode=disable&password=p%40ss%2Fw0rd", "p@ss/w0rd", "p%40ss%2Fw0rd"},
+	{"u:s3cr@t@tcp(h:3306)/db?parseTime=true", "s3cr@t", "s3cr@t"},
+	{`host=h password='s3 cr\'et' dbname=db`, "s3 cr'et", `s3 cr\'et`},
+}
+
+// assertNoSecret fails when text shows pw decoded, as written or
+// percent-encoded.
+func assertNoSecret(t *testing.T, text, pw, raw string) {
+	t.Helper()
+	for _, form := range []string{pw, raw, url.QueryEscape(pw), url.PathEscape(pw)} {
+		assert.NotContains(t, text, form)
+	}
+}
+
 func TestFileErrorFormat(t *testing.T) {
 	err := error(&FileError{File: "config/grant.yml", Line: 12, Key: "databases.primary.replicas[0].dsn", Problem: "missing DSN"})
 	assert.Equal(t, "config/grant.yml:12: databases.primary.replicas[0].dsn: missing DSN", err.Error())
-	assert.ErrorIs(t, err, ErrInvalidConfig)
+	assert.ErrorIs(t, err, topology.ErrInvalidConfig)
 	assert.Equal(t, "grant.yml:3: invalid YAML: x", (&FileError{File: "grant.yml", Line: 3, Problem: "invalid YAML: x"}).Error())
 	assert.Equal(t, "grant.yml: empty file", (&FileError{File: "grant.yml", Problem: "empty file"}).Error())
 	assert.Equal(t, "line:4: k: p", (&FileError{Line: 4, Key: "k", Problem: "p"}).Error())
 }
 
+// TestParseConfigBoundsAliasExpansion: aliases can make a small file
+// describe a huge topology (a "billion laughs"). The YAML library's own
+// bound on alias expansion refuses it, fast, and the error is located.
 func TestParseConfigBoundsAliasExpansion(t *testing.T) {
-	// 40 roles of 40 nodes in each of many shards, through aliases: the
-	// file is small, the topology it describes is not.
-	defer func(old int) { maxWork = old }(maxWork)
-	maxWork = 20_000
+	// 40 roles of 40 nodes in each of 50 shards, through aliases.
 	var b strings.Builder
 	b.WriteString("databases:\n  primary:\n    adapter: postgres\n    dsn: host=w\n    roles: &roles\n")
 	b.WriteString("      r0: &nodes [")
@@ -517,9 +639,67 @@ func TestParseConfigBoundsAliasExpansion(t *testing.T) {
 		fmt.Fprintf(&b, "      - {name: s%d, dsn: host=s%d, roles: *roles}\n", i, i)
 	}
 	start := time.Now()
-	_, err := ParseConfig("grant.yml", []byte(b.String()), nil)
+	_, err := Parse("grant.yml", []byte(b.String()), nil)
 	var fe *FileError
 	require.ErrorAs(t, err, &fe)
-	assert.Contains(t, fe.Problem, "expands to more than")
+	assert.Contains(t, fe.Problem, "excessive aliasing")
+	assert.Equal(t, 7, fe.Line, "the first alias")
+	assert.Equal(t, "databases.primary.roles.r1", fe.Key)
 	assert.Less(t, time.Since(start), 5*time.Second)
+
+	// A billion laughs through the file's own structure, in 90 KB: a list
+	// of 1,000 nodes, 1,000 roles naming it, 1,000 shards naming the roles
+	// would be 10^9 nodes; the library stops it before it grows.
+	b.Reset()
+	b.WriteString("databases:\n  primary:\n    adapter: postgres\n    dsn: host=w\n")
+	b.WriteString("    roles:\n      r0: &nodes [")
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "{dsn: host=n%d}", i)
+	}
+	b.WriteString("]\n")
+	b.WriteString("  big:\n    adapter: postgres\n    dsn: host=b\n    roles: &roles\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "      r%d: *nodes\n", i)
+	}
+	b.WriteString("clusters:\n  c:\n    adapter: postgres\n    shards:\n")
+	for i := range 1000 {
+		fmt.Fprintf(&b, "      - {name: s%d, dsn: host=s%d, roles: *roles}\n", i, i)
+	}
+	start = time.Now()
+	_, err = Parse("grant.yml", []byte(b.String()), nil)
+	require.ErrorAs(t, err, &fe)
+	assert.Contains(t, fe.Problem, "excessive aliasing")
+	assert.Positive(t, fe.Line)
+	assert.Less(t, len(b.String()), 100_000)
+	assert.Less(t, time.Since(start), 5*time.Second, "10^9 nodes are never built")
+}
+
+// TestYAMLLibraryBoundsBillionLaughs pins the library behaviour the loader
+// relies on instead of a budget of its own: decoding the classic billion
+// laughs document fails, quickly, with an error.
+func TestYAMLLibraryBoundsBillionLaughs(t *testing.T) {
+	lol := "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+	prev := "a"
+	for _, name := range []string{"b", "c", "d", "e", "f", "g", "h", "i"} {
+		lol += name + ": &" + name + " [" + strings.Repeat("*"+prev+",", 8) + "*" + prev + "]\n"
+		prev = name
+	}
+	start := time.Now()
+	var v any
+	err := yaml.Unmarshal([]byte(lol), &v)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "excessive aliasing")
+	assert.Less(t, time.Since(start), 5*time.Second)
+
+	// In grant.yml the same document is refused before anything expands:
+	// its keys are unknown, and lists of lists fit nowhere.
+	_, err = Parse("grant.yml", []byte(lol), nil)
+	var fe *FileError
+	require.ErrorAs(t, err, &fe)
+	assert.Equal(t, "grant.yml:1: a: unknown key \"a\"; allowed keys: default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values, strict_prevent_writes, max_open_pools", err.Error())
+	_, err = Parse("grant.yml", []byte("databases:\n  primary:\n    replicas:\n"+strings.ReplaceAll(lol, "\n", "\n      ")+"\n"), nil)
+	require.Error(t, err)
 }
