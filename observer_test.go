@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"os"
 	"sync"
 	"testing"
 
+	"github.com/glebarez/sqlite"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
@@ -207,4 +210,38 @@ func TestObserversCheckedAtInitialize(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "observers[0] (*prometheus.Metrics)")
 	assert.Contains(t, err.Error(), "one Metrics per plugin")
+}
+
+// whereWent is an observer: it prints where each statement went.
+type whereWent struct{}
+
+func (whereWent) Observe(_ context.Context, o *grant.Observation) {
+	fmt.Printf("%s %s on %s", o.Operation, o.Table, o.Route)
+	if o.Refused {
+		fmt.Print(" (refused)")
+	}
+	fmt.Println()
+}
+
+// Install an observer of your own with Config.Observers: it sees every
+// statement, with its route, once it has run.
+func ExampleObserver() {
+	dir := exTempDir()
+	defer os.RemoveAll(dir)
+	primaryDSN := exSQLiteFile(dir, "primary")
+	replicaDSN := exSQLiteFile(dir, "replica")
+
+	db := exOpen(primaryDSN, grant.Config{
+		Databases: map[string]grant.DatabaseConfig{"primary": {Replicas: []grant.NodeConfig{{Dialector: sqlite.Open(replicaDSN)}}}},
+		Observers: []grant.Observer{whereWent{}},
+	})
+	defer exClose(db)
+
+	db.Create(&ExUser{Name: "ada"})
+	db.Find(&[]ExUser{})
+	db.WithContext(grant.PreventWrites(context.Background())).Delete(&ExUser{}, 1)
+	// Output:
+	// create ex_users on primary/writing
+	// query ex_users on primary/reading#1
+	// delete ex_users on primary/writing (refused)
 }
