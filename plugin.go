@@ -167,8 +167,11 @@ func (p *Plugin) Name() string { return PluginName }
 // pool (the default database's writer unless the config gives it one),
 // rejects nodes whose SQL dialect differs from db's, registers grant's
 // callbacks and makes GORM's prepared-statement cache (db.ConnPool under
-// PrepareStmt, and PrepareStmt sessions') show every node's statements. It
-// opens no connection, except that with health checks
+// PrepareStmt, and PrepareStmt sessions') show every node's statements.
+// Observers (Config.Log's, then Config.Observers) are installed here: a
+// TopologyObserver is given the topology (an error from its Attach fails
+// Initialize), a PoolObserver the handle's pool and later each pool as it
+// opens. It opens no connection, except that with health checks
 // configured (HealthConfig.Interval > 0) it starts them: goroutines that
 // open and check replicas in the background until Close. A Plugin can be
 // installed on one *gorm.DB only.
