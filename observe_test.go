@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
 	"github.com/stretchr/testify/assert"
@@ -20,6 +20,7 @@ import (
 
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
+	grantprom "github.com/grant-go/grant/observe/prometheus"
 )
 
 // logRecords parses the JSON lines a slog.JSONHandler wrote.
@@ -44,8 +45,10 @@ func withLog(buf *bytes.Buffer, cfg grant.LogConfig) fixtureOption {
 	}
 }
 
-func withMetrics(cfg grant.MetricsConfig) fixtureOption {
-	return func(_ *gorm.Config, c *grant.Config) { c.Metrics = cfg }
+// withObservers installs observers as an application does, after any
+// already in the config.
+func withObservers(observers ...grant.Observer) fixtureOption {
+	return func(_ *gorm.Config, c *grant.Config) { c.Observers = append(c.Observers, observers...) }
 }
 
 func TestObserveLogFields(t *testing.T) {
@@ -122,7 +125,8 @@ func TestObserveLogRefused(t *testing.T) {
 }
 
 func TestObserveMetricsRouteCounts(t *testing.T) {
-	f := newFixture(t, testdb.SQLite(t), withMetrics(grant.MetricsConfig{Enabled: true}))
+	metrics := grantprom.New(grant.MetricsConfig{Enabled: true})
+	f := newFixture(t, testdb.SQLite(t), withObservers(metrics))
 	var users []User
 	for range 3 {
 		require.NoError(t, f.db.Find(&users).Error)
@@ -130,8 +134,8 @@ func TestObserveMetricsRouteCounts(t *testing.T) {
 	require.NoError(t, f.db.Create(&User{Name: "new"}).Error)
 	require.Error(t, f.db.WithContext(grant.PreventWrites(context.Background())).Create(&User{Name: "x"}).Error)
 
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(f.plugin.Collectors()...)
+	reg := prom.NewPedanticRegistry()
+	reg.MustRegister(metrics.Collectors()...)
 	families, err := reg.Gather()
 	require.NoError(t, err)
 	byName := map[string]bool{}
@@ -142,7 +146,8 @@ func TestObserveMetricsRouteCounts(t *testing.T) {
 		assert.True(t, byName[name], name)
 	}
 
-	counts := f.plugin.RouteCounts()
+	counts := metrics.RouteCounts()
+	assert.Equal(t, counts, f.plugin.Snapshot().Routes, "the snapshot shows the installed Metrics' counts")
 	assert.EqualValues(t, 3, counts["primary//reading/query/ok"], counts)
 	assert.EqualValues(t, 1, counts["primary//writing/create/ok"], counts)
 	assert.EqualValues(t, 1, counts["primary//writing/create/refused"], counts)
@@ -161,9 +166,10 @@ grant_statements_total{database="primary",operation="query",outcome="refused",ro
 }
 
 func TestObserveMetricsPoolsAndHealth(t *testing.T) {
-	f := newFixture(t, testdb.SQLite(t)) // metrics not enabled: pools and health only
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(f.plugin.Collectors()...)
+	metrics := grantprom.New(grant.MetricsConfig{}) // route metrics not enabled: pools and health only
+	reg := prom.NewPedanticRegistry()
+	reg.MustRegister(metrics.Collectors()...) // before Use: collected from the topology once attached
+	f := newFixture(t, testdb.SQLite(t), withObservers(metrics))
 
 	pools := func() []string {
 		families, err := reg.Gather()
@@ -194,8 +200,9 @@ func TestObserveMetricsPoolsAndHealth(t *testing.T) {
 	assert.ElementsMatch(t, []string{"primary/writing/writer", "primary/reading/1"}, pools())
 
 	// One health gauge per node, opened or not.
-	assert.Equal(t, 4, testutil.CollectAndCount(f.plugin.Collectors()[0], "grant_node_healthy"))
-	assert.Equal(t, 0, testutil.CollectAndCount(f.plugin.Collectors()[0], "grant_node_lag_seconds"))
+	assert.Equal(t, 4, testutil.CollectAndCount(metrics.Collectors()[0], "grant_node_healthy"))
+	assert.Equal(t, 0, testutil.CollectAndCount(metrics.Collectors()[0], "grant_node_lag_seconds"))
+	assert.Empty(t, f.plugin.Snapshot().Routes)
 }
 
 func TestObserveNeverLeaksPassword(t *testing.T) {
@@ -217,6 +224,8 @@ func observeNeverLeaks(t *testing.T, dsn string) {
 		Log:     grant.LogConfig{Logger: slog.New(slog.NewJSONHandler(&buf, nil)), SQL: true, Values: true},
 		Metrics: grant.MetricsConfig{Enabled: true},
 	}
+	metrics := grantprom.New(cfg.Metrics)
+	cfg.Observers = append(cfg.Observers, metrics)
 	db, err := gorm.Open(postgres.Open("postgres://u@127.0.0.1:1/x?connect_timeout=1"), &gorm.Config{Logger: logger.Discard, DisableAutomaticPing: true})
 	require.NoError(t, err)
 	p := grant.New(cfg)
@@ -234,8 +243,8 @@ func observeNeverLeaks(t *testing.T, dsn string) {
 	assert.Equal(t, "ERROR", records[len(records)-1]["level"])
 	assert.NotContains(t, buf.String(), secret)
 
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(p.Collectors()...)
+	reg := prom.NewPedanticRegistry()
+	reg.MustRegister(metrics.Collectors()...)
 	families, err := reg.Gather()
 	require.NoError(t, err)
 	var out bytes.Buffer

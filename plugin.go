@@ -23,7 +23,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"gorm.io/gorm"
 
 	"github.com/grant-go/grant/internal/callbacks"
@@ -81,9 +80,27 @@ type (
 	// LogConfig turns on the routing log (Config.Log): one slog record per
 	// statement. See docs/observability.md.
 	LogConfig = topology.LogConfig
-	// MetricsConfig turns on the Prometheus route metrics (Config.Metrics);
-	// Plugin.Collectors returns them. See docs/observability.md.
+	// MetricsConfig configures the metrics observers of packages
+	// observe/prometheus and observe/otel (Config.Metrics); the plugin
+	// itself reads none of it. See docs/observability.md.
 	MetricsConfig = topology.MetricsConfig
+	// Observer receives every statement's Observation (Config.Observers):
+	// grant's one extension point for logs, metrics and traces.
+	Observer = topology.Observer
+	// Observation is one statement once it has run: route, operation,
+	// table, duration, rows, error.
+	Observation = topology.Observation
+	// TopologyObserver is an Observer given the topology at Initialize.
+	TopologyObserver = topology.TopologyObserver
+	// PoolObserver is an Observer told when each node's pool opens.
+	PoolObserver = topology.PoolObserver
+	// PlacementObserver is an Observer told where each statement runs
+	// while it runs (while its OpenTelemetry span is open).
+	PlacementObserver = topology.PlacementObserver
+	// Placement is where a statement runs, for PlacementObserver.
+	Placement = topology.Placement
+	// Selective is an Observer that may want no Observations.
+	Selective = topology.Selective
 	// PoolCounts are the node pools open, opened and evicted
 	// (Plugin.PoolCounts; Config.MaxOpenPools).
 	PoolCounts = topology.PoolCounts
@@ -131,9 +148,8 @@ const PluginName = "grant"
 type Plugin struct {
 	config Config
 
-	mu      sync.Mutex
-	router  *callbacks.Router
-	metrics *observe.Metrics
+	mu     sync.Mutex
+	router *callbacks.Router
 }
 
 // New returns the plugin to pass to db.Use. It opens no connection and
@@ -151,8 +167,11 @@ func (p *Plugin) Name() string { return PluginName }
 // pool (the default database's writer unless the config gives it one),
 // rejects nodes whose SQL dialect differs from db's, registers grant's
 // callbacks and makes GORM's prepared-statement cache (db.ConnPool under
-// PrepareStmt, and PrepareStmt sessions') show every node's statements. It
-// opens no connection, except that with health checks
+// PrepareStmt, and PrepareStmt sessions') show every node's statements.
+// Observers (Config.Log's, then Config.Observers) are installed here: a
+// TopologyObserver is given the topology (an error from its Attach fails
+// Initialize), a PoolObserver the handle's pool and later each pool as it
+// opens. It opens no connection, except that with health checks
 // configured (HealthConfig.Interval > 0) it starts them: goroutines that
 // open and check replicas in the background until Close. A Plugin can be
 // installed on one *gorm.DB only.
@@ -161,6 +180,20 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	defer p.mu.Unlock()
 	if p.router != nil {
 		return fmt.Errorf("grant: this Plugin is already installed on a *gorm.DB; call grant.New again for another")
+	}
+	var observers []Observer // the routing log's first, then Config.Observers in order
+	if p.config.Log.Logger != nil {
+		observers = append(observers, observe.NewLogger(p.config.Log))
+	}
+	var pools []PoolObserver
+	for i, o := range p.config.Observers {
+		if o == nil {
+			return fmt.Errorf("%w: observers[%d] is nil", ErrInvalidConfig, i)
+		}
+		observers = append(observers, o)
+		if po, ok := o.(PoolObserver); ok {
+			pools = append(pools, po)
+		}
 	}
 	pool := db.Config.ConnPool
 	if prepared, ok := pool.(*gorm.PreparedStmtDB); ok {
@@ -177,8 +210,12 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 		PrepareMax: db.Config.PrepareStmtMaxSize,
 		PrepareTTL: db.Config.PrepareStmtTTL,
 	}
-	if p.config.Metrics.OpenTelemetryPools {
-		handle.OnOpen = reportPoolToOpenTelemetry
+	if len(pools) > 0 {
+		handle.OnOpen = func(n *topology.Node, db *sql.DB) {
+			for _, po := range pools {
+				po.PoolOpened(n, db)
+			}
+		}
 	}
 	topology, err := topology.Build(p.config, handle)
 	if err != nil {
@@ -189,14 +226,6 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 			_ = topology.Close()
 			return fmt.Errorf("%w: strict_prevent_writes: %w", ErrInvalidConfig, err)
 		}
-	}
-	var observers []callbacks.Observer
-	if p.config.Log.Logger != nil {
-		observers = append(observers, observe.NewLogger(p.config.Log))
-	}
-	metrics := observe.NewMetrics(p.config.Metrics, topology)
-	if p.config.Metrics.Enabled {
-		observers = append(observers, metrics)
 	}
 	router := callbacks.NewRouter(topology, callbacks.Options{
 		TraceRoutes:         p.config.TraceRoutes,
@@ -216,12 +245,19 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 			return fmt.Errorf("%w: models[%d] (%T): %w", ErrInvalidConfig, i, model, err)
 		}
 	}
+	for i, o := range p.config.Observers {
+		if to, ok := o.(TopologyObserver); ok {
+			if err := to.Attach(topology); err != nil {
+				_ = topology.Close()
+				return fmt.Errorf("grant: observers[%d] (%T): %w", i, o, err)
+			}
+		}
+	}
 	if err := router.Install(db); err != nil {
 		_ = topology.Close()
 		return err
 	}
 	p.router = router
-	p.metrics = metrics
 	topology.StartHealthChecks()
 	return nil
 }
@@ -236,21 +272,6 @@ func (p *Plugin) Stats() map[string]sql.DBStats {
 	return map[string]sql.DBStats{}
 }
 
-// Collectors returns grant's Prometheus collectors: replica health
-// (grant_node_healthy, grant_node_lag_seconds) and the database/sql
-// statistics of every opened pool always, and the route metrics
-// (grant_statements_total, grant_statement_duration_seconds,
-// grant_scatter_fanout) when Config.Metrics.Enabled. Register them on your
-// own registry (registry.MustRegister(p.Collectors()...)) and serve it as
-// you like: grant starts no HTTP server and never touches the global
-// registry. Nil before Initialize.
-func (p *Plugin) Collectors() []prometheus.Collector {
-	if m := p.metricsOrNil(); m != nil {
-		return m.Collectors()
-	}
-	return nil
-}
-
 // PoolCounts reports how many node pools grant has open, has opened and
 // has evicted (Config.MaxOpenPools); zero before Initialize.
 func (p *Plugin) PoolCounts() PoolCounts {
@@ -258,22 +279,6 @@ func (p *Plugin) PoolCounts() PoolCounts {
 		return r.Topology().PoolCounts()
 	}
 	return PoolCounts{}
-}
-
-// RouteCounts returns how many statements went where, keyed
-// "database/shard/role/operation/outcome" (shard "" outside clusters;
-// outcome ok, error or refused). Empty unless Config.Metrics.Enabled.
-func (p *Plugin) RouteCounts() map[string]uint64 {
-	if m := p.metricsOrNil(); m != nil {
-		return m.RouteCounts()
-	}
-	return map[string]uint64{}
-}
-
-func (p *Plugin) metricsOrNil() *observe.Metrics {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.metrics
 }
 
 // Close stops the health checks (waiting for their goroutines to exit) and

@@ -19,6 +19,7 @@ import (
 	"github.com/glebarez/sqlite"
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
+	grantprom "github.com/grant-go/grant/observe/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -240,7 +241,8 @@ func TestEvictionSparesBusyPools(t *testing.T) {
 		}
 		db, err := gorm.Open(dbs[0].Dialector(), &gorm.Config{Logger: logger.Discard})
 		require.NoError(t, err)
-		plugin := grant.New(withSQLite(grant.Config{MaxOpenPools: 1, Clusters: map[string]grant.ClusterConfig{
+		metrics := grantprom.New(grant.MetricsConfig{})
+		plugin := grant.New(withSQLite(grant.Config{MaxOpenPools: 1, Observers: []grant.Observer{metrics}, Clusters: map[string]grant.ClusterConfig{
 			"tenants": tenantCluster([]string{"a", "b", "c"}, dbs, grant.PoolConfig{}),
 		}}))
 		require.NoError(t, db.Use(plugin))
@@ -278,7 +280,7 @@ func TestEvictionSparesBusyPools(t *testing.T) {
 		assert.EqualValues(t, 1, counts.Open, "back under the cap once idle: %+v", counts)
 		assert.Positive(t, counts.Evicted)
 		registry := prometheus.NewPedanticRegistry()
-		registry.MustRegister(plugin.Collectors()...)
+		registry.MustRegister(metrics.Collectors()...)
 		assert.NoError(t, testutil.GatherAndCompare(registry, strings.NewReader(fmt.Sprintf(`
 # HELP grant_pools_evicted_total Idle node pools closed to stay within max_open_pools.
 # TYPE grant_pools_evicted_total counter

@@ -20,7 +20,8 @@ type Snapshot struct {
 	// Clusters are the sharded clusters, by name, each with its shards in
 	// configured order.
 	Clusters []ClusterSnapshot `json:"clusters"`
-	// Routes counts statements by route, when the plugin counts them.
+	// Routes counts statements by route, when an observer counts them
+	// (observe/prometheus's Metrics, MetricsConfig.Enabled): its RouteCounts.
 	Routes map[string]uint64 `json:"routes,omitempty"`
 }
 
@@ -81,9 +82,12 @@ func (p *Plugin) Snapshot() Snapshot {
 	if p == nil {
 		return s
 	}
-	if rc, ok := any(p).(interface{ RouteCounts() map[string]uint64 }); ok {
-		if routes := rc.RouteCounts(); len(routes) > 0 {
-			s.Routes = routes
+	for _, o := range p.config.Observers { // observe/prometheus's Metrics counts routes
+		if rc, ok := o.(interface{ RouteCounts() map[string]uint64 }); ok {
+			if routes := rc.RouteCounts(); len(routes) > 0 {
+				s.Routes = routes
+				break
+			}
 		}
 	}
 	t := p.Topology()

@@ -18,7 +18,26 @@ import (
 
 	"github.com/grant-go/grant"
 	"github.com/grant-go/grant/internal/testdb"
+	grantotel "github.com/grant-go/grant/observe/otel"
 )
+
+// tracedStandIn is standIn (a writer and a replica on SQLite, table memos)
+// with observe/otel's observer installed.
+func tracedStandIn(t *testing.T) *gorm.DB {
+	t.Helper()
+	b := testdb.SQLite(t)
+	primary, replica := b.CreateDatabase(t, "primary"), b.CreateDatabase(t, "replica")
+	require.NoError(t, replica.Open(t).AutoMigrate(&Memo{}))
+	db, err := gorm.Open(primary.Dialector(), &gorm.Config{Logger: logger.Discard})
+	require.NoError(t, err)
+	require.NoError(t, db.Use(grant.New(grant.Config{
+		Databases: map[string]grant.DatabaseConfig{"primary": {Replicas: []grant.NodeConfig{{Dialector: replica.Dialector()}}}},
+		Observers: []grant.Observer{grantotel.New(grant.MetricsConfig{})},
+	})))
+	require.NoError(t, db.Scopes(grant.Role(grant.Writing)).AutoMigrate(&Memo{}))
+	t.Cleanup(func() { exClose(db) })
+	return db
+}
 
 func spanAttrs(s tracetest.SpanStub) map[attribute.Key]string {
 	out := map[attribute.Key]string{}
@@ -33,7 +52,7 @@ func spanAttrs(s tracetest.SpanStub) map[attribute.Key]string {
 // names) starts the statement's span; grant decorates that span, not the
 // request's.
 func TestSpansCarryTheRoute(t *testing.T) {
-	db, _ := standIn(t, grant.ConsistencyConfig{})
+	db := tracedStandIn(t)
 	exporter := tracetest.NewInMemoryExporter()
 	provider := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter))
 	tracer := provider.Tracer("test")
@@ -101,7 +120,7 @@ func TestSpansCarryTheRouteWhateverTheInstallOrder(t *testing.T) {
 	require.NoError(t, db.Callback().Create().After("gorm:create").Register("otel:after:create", func(tx *gorm.DB) {
 		trace.SpanFromContext(tx.Statement.Context).End()
 	}))
-	require.NoError(t, db.Use(grant.New(grant.Config{})))
+	require.NoError(t, db.Use(grant.New(grant.Config{Observers: []grant.Observer{grantotel.New(grant.MetricsConfig{})}})))
 	require.NoError(t, db.AutoMigrate(&Memo{}))
 	require.NoError(t, db.Find(&[]Memo{}).Error)
 	require.NoError(t, db.Create(&Memo{Text: "x"}).Error)
@@ -110,6 +129,24 @@ func TestSpansCarryTheRouteWhateverTheInstallOrder(t *testing.T) {
 		found[s.Name] = spanAttrs(s)["grant.database"]
 	}
 	assert.Equal(t, map[string]string{"gorm.Query": "primary", "gorm.Create": "primary"}, found, "each statement's span carries its route")
+}
+
+// Without observe/otel's observer grant touches no span: tracing is opt-in.
+func TestSpansUntouchedWithoutTheObserver(t *testing.T) {
+	db, _ := standIn(t, grant.ConsistencyConfig{})
+	exporter := tracetest.NewInMemoryExporter()
+	tracer := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exporter)).Tracer("test")
+	require.NoError(t, db.Callback().Query().Before("gorm:query").Register("otel:before:select", func(tx *gorm.DB) {
+		tx.Statement.Context, _ = tracer.Start(tx.Statement.Context, "gorm.Query")
+	}))
+	require.NoError(t, db.Callback().Query().After("gorm:query").Register("otel:after:select", func(tx *gorm.DB) {
+		trace.SpanFromContext(tx.Statement.Context).End()
+	}))
+	require.NoError(t, db.Find(&[]Memo{}).Error)
+	require.NoError(t, db.Create(&Memo{Text: "x"}).Error)
+	spans := exporter.GetSpans()
+	require.Len(t, spans, 1)
+	assert.Empty(t, spans[0].Attributes)
 }
 
 // MetricsConfig.OpenTelemetryPools: every pool's statistics reach the global
@@ -126,7 +163,7 @@ func TestOpenTelemetryPoolMetrics(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, db.Use(grant.New(grant.Config{
 		Databases: map[string]grant.DatabaseConfig{"primary": {Replicas: []grant.NodeConfig{{Dialector: replica.Dialector()}}}},
-		Metrics:   grant.MetricsConfig{OpenTelemetryPools: true},
+		Observers: []grant.Observer{grantotel.New(grant.MetricsConfig{OpenTelemetryPools: true})},
 	})))
 	pools := func() map[string]bool {
 		var rm metricdata.ResourceMetrics

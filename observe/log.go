@@ -1,8 +1,17 @@
-// Package observe turns grant's per-statement observations
-// (callbacks.Observation) into a structured routing log (NewLogger) and
-// Prometheus metrics (NewMetrics). The plugin wires both from
-// topology.Config.Log and topology.Config.Metrics; they can also be built
-// directly for a callbacks.Router.
+// Package observe holds grant's routing log: NewLogger turns each
+// statement's topology.Observation into one log/slog record saying where
+// the statement went (database, shard, role, node), what it was, how long
+// it took and how it ended. The plugin installs it from Config.Log, so most
+// applications never import this package; build it directly to put it in
+// Config.Observers yourself (another position in the list, a logger of
+// its own).
+//
+// This package adds no dependency to grant's own. Metrics and
+// tracing, which bring heavier dependencies, are opt-in subpackages:
+// github.com/grant-go/grant/observe/prometheus (Prometheus collectors) and
+// github.com/grant-go/grant/observe/otel (OpenTelemetry span attributes and
+// pool metrics). Any other destination is an observer of your own
+// (topology.Observer, aliased as grant.Observer). See docs/observability.md.
 package observe
 
 import (
@@ -10,7 +19,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 
-	"github.com/grant-go/grant/internal/callbacks"
 	"github.com/grant-go/grant/topology"
 )
 
@@ -30,7 +38,7 @@ const LogMessage = "grant: statement"
 //
 // The record never holds a DSN or password: routes carry node labels only,
 // and node errors are redacted by the topology.
-func NewLogger(cfg topology.LogConfig) callbacks.Observer {
+func NewLogger(cfg topology.LogConfig) topology.Observer {
 	return &logger{cfg: cfg}
 }
 
@@ -38,7 +46,7 @@ type logger struct {
 	cfg topology.LogConfig
 }
 
-func (l *logger) Observe(ctx context.Context, o *callbacks.Observation) {
+func (l *logger) Observe(ctx context.Context, o *topology.Observation) {
 	cfg := &l.cfg
 	level := cfg.Level
 	switch {

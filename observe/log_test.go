@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"gorm.io/gorm"
 
-	"github.com/grant-go/grant/internal/callbacks"
 	"github.com/grant-go/grant/observe"
 	"github.com/grant-go/grant/topology"
 )
@@ -37,10 +36,10 @@ func jsonLogger(buf *bytes.Buffer, level slog.Level) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: level}))
 }
 
-func scatterObservation() *callbacks.Observation {
+func scatterObservation() *topology.Observation {
 	stmt := &gorm.Statement{Vars: []any{int64(7)}}
 	stmt.SQL.WriteString("SELECT * FROM orders WHERE customer_id = ?")
-	return &callbacks.Observation{
+	return &topology.Observation{
 		Route:     topology.Route{Database: "orders", Shard: "*", Role: "reading", Node: "orders/shard1/reading#1"},
 		Operation: "query", Table: "orders", Duration: 3 * time.Millisecond, Rows: 5, Shards: 4,
 		Statement: stmt,

@@ -68,8 +68,14 @@ type Config struct {
 	Consistency ConsistencyConfig
 	// Log is the routing log (off unless Log.Logger is set).
 	Log LogConfig
-	// Metrics are grant's Prometheus collectors (see Plugin.Collectors).
+	// Metrics configures the metrics observers of packages observe/prometheus
+	// and observe/otel; the plugin reads none of it.
 	Metrics MetricsConfig
+	// Observers receive every statement's Observation, after the routing
+	// log's (Log), in order; see Observer for the optional interfaces they
+	// may implement (the topology at Initialize, pools as they open, where
+	// each statement runs while its span is open). A nil entry is an error.
+	Observers []Observer
 	// MaxDistinctValues bounds how many distinct values a scatter-gather
 	// COUNT(DISTINCT …) holds in memory while merging the shards' answers,
 	// summed over groups; past it the query fails with an error matching

@@ -1,7 +1,6 @@
 package callbacks
 
 import (
-	"context"
 	"time"
 
 	"gorm.io/gorm"
@@ -10,44 +9,18 @@ import (
 	"github.com/grant-go/grant/topology"
 )
 
-// Observation is one statement as observers see it once it has run: where
-// grant sent it and how it went. Observers must not keep it after Observe
-// returns (the router reuses nothing today, but may).
-type Observation struct {
-	Route     topology.Route // Database, Shard ("*" for every shard), Role, Node label, PreventWrites, InTransaction
-	Operation string         // "create", "query", "update", "delete", "row" or "raw"
-	Table     string         // the statement's table, "" when unknown
-	Start     time.Time
-	Duration  time.Duration
-	Rows      int64 // RowsAffected
-	Err       error // nil on success
-	// Refused: grant refused the statement before sending it (Err says why).
-	Refused bool
-	// Shards is how many shards a scatter-gather statement ran on; 0 otherwise.
-	Shards int
-	// Statement gives observers that need them the SQL and its variables.
-	Statement *gorm.Statement
-}
-
-// Observer receives every statement's Observation, from the goroutine that
-// ran the statement: implementations must be safe for concurrent use and
-// quick (they run on the statement's path).
-type Observer interface {
-	Observe(ctx context.Context, o *Observation)
-}
-
 // observeKey holds a statement's observation between grant's routing
 // callback and its observing callback.
 const observeKey = "grant:observe"
 
-type observeClause struct{ o *Observation }
+type observeClause struct{ o *topology.Observation }
 
 func (observeClause) Build(clause.Builder) {}
 
 // startObserving is called before routing when observers are installed:
 // the one allocation observation costs per statement.
 func (r *Router) startObserving(db *gorm.DB) {
-	o := &Observation{Start: time.Now()}
+	o := &topology.Observation{Start: time.Now()}
 	db.Statement.Clauses[observeKey] = clause.Clause{Expression: observeClause{o: o}}
 }
 

@@ -34,7 +34,8 @@ type Router struct {
 	entry    *RoutingPool
 
 	consistency topology.ConsistencyConfig
-	observers   []Observer
+	observers   []topology.Observer          // those that want Observations
+	placements  []topology.PlacementObserver // told where statements run, while they run
 
 	scatterOnce sync.Once
 	scatter     *sql.DB // the scatter-gather handle, made on first use
@@ -54,9 +55,13 @@ type Options struct {
 	// Consistency is the read-your-writes mode for statements whose context
 	// carries a topology.Session.
 	Consistency topology.ConsistencyConfig
-	// Observers receive every statement's Observation (logs, metrics). With
-	// none, observing costs nothing; with any, one allocation per statement.
-	Observers []Observer
+	// Observers receive every statement's Observation (logs, metrics),
+	// unless they are topology.Selective and want none; those that are
+	// topology.PlacementObservers are also told where each statement runs
+	// while it runs (span decoration). With no observer wanting
+	// observations, observing costs nothing; with any, one allocation per
+	// statement. Without placement observers no placement callback exists.
+	Observers []topology.Observer
 	// MaxDistinctValues bounds the values a scatter-gather COUNT(DISTINCT …)
 	// holds while merging (0: scatter.DefaultMaxDistinct).
 	MaxDistinctValues int
@@ -70,8 +75,16 @@ type Options struct {
 // CheckModel works before Install, so a bad model can fail a plugin's
 // Initialize without leaving callbacks behind.
 func NewRouter(top *topology.Topology, opts Options) *Router {
-	r := &Router{topology: top, trace: opts.TraceRoutes, consistency: opts.Consistency, observers: opts.Observers,
+	r := &Router{topology: top, trace: opts.TraceRoutes, consistency: opts.Consistency,
 		maxDistinct: opts.MaxDistinctValues, strict: opts.StrictPreventWrites}
+	for _, o := range opts.Observers {
+		if s, ok := o.(topology.Selective); !ok || s.WantsObservations() {
+			r.observers = append(r.observers, o)
+		}
+		if p, ok := o.(topology.PlacementObserver); ok {
+			r.placements = append(r.placements, p)
+		}
+	}
 	r.models.Store(&map[*schema.Schema]*modelRoute{})
 	r.entry = &RoutingPool{router: r}
 	return r
@@ -131,7 +144,7 @@ func (r *Router) Install(db *gorm.DB) error {
 			}
 		}
 	}
-	if err := r.registerSpanHooks(db); err != nil {
+	if err := r.registerPlacementHooks(db); err != nil {
 		return err
 	}
 	if len(r.observers) > 0 {
@@ -160,8 +173,8 @@ func (r *Router) Install(db *gorm.DB) error {
 		{cb.Create(), "gorm:create", "otel:before:create", (*Router).create},
 	} {
 		if next := w.processor.Get(w.name); next != nil {
-			spanBefore := w.processor.Get(w.otelName) != nil // as registerSpanHooks decides
-			if err := w.processor.Replace(w.name, r.wrapStatement(next, w.run, spanBefore)); err != nil {
+			placeBefore := w.processor.Get(w.otelName) != nil // as registerPlacementHooks decides
+			if err := w.processor.Replace(w.name, r.wrapStatement(next, w.run, placeBefore)); err != nil {
 				return fmt.Errorf("grant: wrapping %s: %w", w.name, err)
 			}
 		}

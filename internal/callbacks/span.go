@@ -3,39 +3,32 @@ package callbacks
 import (
 	"fmt"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 	"gorm.io/gorm"
+
+	"github.com/grant-go/grant/topology"
 )
 
-// Span attributes. When a statement runs under a recording OpenTelemetry
-// span — the one gorm.io/plugin/opentelemetry (or otelgorm) starts for it,
-// or any span in the context — grant adds its route to that span (see
-// registerSpanHooks for how it finds the statement's own span). Without a
-// recording span it costs one context lookup per statement.
+// Placement observers (topology.PlacementObserver) learn where each
+// statement runs while it runs, which is when package observe/otel adds
+// the route to the statement's OpenTelemetry span. Without one nothing
+// below is registered or called.
 
-// Attribute keys grant sets on spans.
-const (
-	AttrPoolName = attribute.Key("db.client.connection.pool.name") // "primary/reading/1"
-	AttrDatabase = attribute.Key("grant.database")
-	AttrShard    = attribute.Key("grant.shard") // "" for unsharded databases, "*" for every shard
-	AttrRole     = attribute.Key("grant.role")
-	AttrNode     = attribute.Key("grant.node") // "primary/reading#1"
-)
-
-// registerSpanHooks decorates the statement's span with one callback per
-// kind of statement. gorm.io/plugin/opentelemetry starts its span in a
+// registerPlacementHooks places the statement with one callback per kind
+// of statement. gorm.io/plugin/opentelemetry starts its span in a
 // Before("gorm:<op>") callback named "otel:before:<op>" and ends it in an
 // After one; GORM runs callbacks with the same anchor in registration
-// order. So when that plugin is already installed, grant decorates just
+// order. So when that plugin is already installed, grant places just
 // before the statement (after the span started); otherwise just after it
-// (before a plugin installed later ends its span — or, without one, on the
-// span the context carries). For writes "just after" is before GORM's
-// commit, which hands the statement back the handle's pool. Queries, rows
-// and creates are decorated the same way by grant's wrappers of gorm:query,
-// gorm:row and gorm:create (wrapStatement), which saves a callback
-// on the hottest paths.
-func (r *Router) registerSpanHooks(db *gorm.DB) error {
+// (before a plugin installed later ends its span — or, without one, while
+// the span the context carries is still open). For writes "just after" is
+// before GORM's commit, which hands the statement back the handle's pool.
+// Queries, rows and creates are placed the same way by grant's wrappers of
+// gorm:query, gorm:row and gorm:create (wrapStatement), which saves a
+// callback on the hottest paths.
+func (r *Router) registerPlacementHooks(db *gorm.DB) error {
+	if len(r.placements) == 0 {
+		return nil
+	}
 	cb := db.Callback()
 	hooks := []struct {
 		processor interface {
@@ -53,7 +46,7 @@ func (r *Router) registerSpanHooks(db *gorm.DB) error {
 		if h.processor.Get(h.otelName) != nil {
 			register = h.before
 		}
-		if err := register("grant:span", r.decorateSpan); err != nil {
+		if err := register("grant:span", r.place); err != nil {
 			return fmt.Errorf("grant: registering grant:span for %s: %w", h.name, err)
 		}
 	}
@@ -61,47 +54,44 @@ func (r *Router) registerSpanHooks(db *gorm.DB) error {
 }
 
 // wrapStatement wraps next, GORM's query, row or create callback, in run,
-// grant's work around it (query, create). It also decorates the
-// statement's span: before run when spanBefore (an OpenTelemetry plugin
-// installed before grant started the span in a callback before this one),
-// else after it (see registerSpanHooks) — for a create, still before GORM's
-// commit hands the statement back the handle's pool.
-func (r *Router) wrapStatement(next func(*gorm.DB), run func(*Router, *gorm.DB, func(*gorm.DB)), spanBefore bool) func(*gorm.DB) {
-	return func(db *gorm.DB) {
-		if spanBefore {
-			r.decorateSpan(db)
+// grant's work around it (query, create). With placement observers it also
+// places the statement: before run when placeBefore (an OpenTelemetry
+// plugin installed before grant started the span in a callback before this
+// one), else after it (see registerPlacementHooks) — for a create, still
+// before GORM's commit hands the statement back the handle's pool.
+func (r *Router) wrapStatement(next func(*gorm.DB), run func(*Router, *gorm.DB, func(*gorm.DB)), placeBefore bool) func(*gorm.DB) {
+	switch {
+	case len(r.placements) == 0:
+		return func(db *gorm.DB) { run(r, db, next) }
+	case placeBefore:
+		return func(db *gorm.DB) {
+			r.place(db)
+			run(r, db, next)
 		}
-		run(r, db, next)
-		if !spanBefore {
-			r.decorateSpan(db)
+	default:
+		return func(db *gorm.DB) {
+			run(r, db, next)
+			r.place(db)
 		}
 	}
 }
 
-// decorateSpan adds the statement's route to the recording span in its
-// context.
-func (r *Router) decorateSpan(db *gorm.DB) {
-	span := trace.SpanFromContext(db.Statement.Context)
-	if !span.IsRecording() {
-		return
-	}
+// place tells the placement observers where the statement runs: every
+// shard of a cluster for a scatter-gather statement, else the node whose
+// pool (or transaction) the statement holds. A statement on no node grant
+// knows (refused, or on a pool of the user's) is not placed.
+func (r *Router) place(db *gorm.DB) {
+	var p topology.Placement
 	if c, ok := db.Statement.Clauses[scatterKey].Expression.(scatterClause); ok {
-		span.SetAttributes( // every shard of a cluster
-			AttrDatabase.String(c.route.Database),
-			AttrShard.String(c.route.Shard),
-			AttrRole.String(c.route.Role),
-		)
-		return
+		p = topology.Placement{Database: c.route.Database, Shard: c.route.Shard, Role: c.route.Role}
+	} else {
+		n := r.nodeOf(db.Statement.ConnPool)
+		if n == nil {
+			return
+		}
+		p = topology.Placement{Pool: n.Key(), Database: n.Owner().Name(), Shard: n.Owner().Shard(), Role: n.Role(), Node: n.Label()}
 	}
-	n := r.nodeOf(db.Statement.ConnPool)
-	if n == nil {
-		return
+	for _, o := range r.placements {
+		o.Placed(db.Statement.Context, p)
 	}
-	span.SetAttributes(
-		AttrPoolName.String(n.Key()),
-		AttrDatabase.String(n.Owner().Name()),
-		AttrShard.String(n.Owner().Shard()),
-		AttrRole.String(n.Role()),
-		AttrNode.String(n.Label()),
-	)
 }

@@ -1,4 +1,4 @@
-package observe_test
+package prometheus_test
 
 import (
 	"context"
@@ -7,26 +7,37 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/grant-go/grant/internal/callbacks"
-	"github.com/grant-go/grant/observe"
+	"gorm.io/gorm"
+
+	grantprom "github.com/grant-go/grant/observe/prometheus"
 	"github.com/grant-go/grant/topology"
 )
 
-func pointObservation() *callbacks.Observation {
-	return &callbacks.Observation{
+func pointObservation() *topology.Observation {
+	return &topology.Observation{
 		Route:     topology.Route{Database: "primary", Role: "reading", Node: "primary/reading#1"},
 		Operation: "query", Table: "users", Duration: 2 * time.Millisecond, Rows: 1,
 	}
 }
 
+func scatterObservation() *topology.Observation {
+	stmt := &gorm.Statement{Vars: []any{int64(7)}}
+	stmt.SQL.WriteString("SELECT * FROM orders WHERE customer_id = ?")
+	return &topology.Observation{
+		Route:     topology.Route{Database: "orders", Shard: "*", Role: "reading", Node: "orders/shard1/reading#1"},
+		Operation: "query", Table: "orders", Duration: 3 * time.Millisecond, Rows: 5, Shards: 4,
+		Statement: stmt,
+	}
+}
+
 func TestMetricsObserveDoesNotAllocate(t *testing.T) {
 	for _, table := range []bool{false, true} {
-		m := observe.NewMetrics(topology.MetricsConfig{Enabled: true, TableLabel: table}, nil)
+		m := grantprom.New(topology.MetricsConfig{Enabled: true, TableLabel: table})
 		ctx := context.Background()
 		point, scatter := pointObservation(), scatterObservation()
 		m.Observe(ctx, point) // first sight of a route resolves its series
@@ -40,7 +51,7 @@ func TestMetricsObserveDoesNotAllocate(t *testing.T) {
 }
 
 func TestMetricsCounts(t *testing.T) {
-	m := observe.NewMetrics(topology.MetricsConfig{Enabled: true, Namespace: "app"}, nil)
+	m := grantprom.New(topology.MetricsConfig{Enabled: true, Namespace: "app"})
 	ctx := context.Background()
 	for range 3 {
 		m.Observe(ctx, pointObservation())
@@ -61,7 +72,7 @@ func TestMetricsCounts(t *testing.T) {
 		"orders/*/reading/query/ok":       1,
 	}, m.RouteCounts())
 
-	reg := prometheus.NewPedanticRegistry()
+	reg := prom.NewPedanticRegistry()
 	reg.MustRegister(m.Collectors()...)
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP app_scatter_fanout Shards each scatter-gather statement ran on, by cluster.
@@ -84,9 +95,9 @@ app_scatter_fanout_count{database="orders"} 1
 }
 
 func TestMetricsTableLabelAndDisabled(t *testing.T) {
-	m := observe.NewMetrics(topology.MetricsConfig{Enabled: true, TableLabel: true}, nil)
+	m := grantprom.New(topology.MetricsConfig{Enabled: true, TableLabel: true})
 	m.Observe(context.Background(), pointObservation())
-	reg := prometheus.NewPedanticRegistry()
+	reg := prom.NewPedanticRegistry()
 	reg.MustRegister(m.Collectors()...)
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP grant_statements_total Statements grant routed, by route, operation and outcome (ok, error, refused).
@@ -96,7 +107,7 @@ grant_statements_total{database="primary",operation="query",outcome="ok",role="r
 grant_statements_total{database="primary",operation="query",outcome="refused",role="reading",shard="",table="users"} 0
 `), "grant_statements_total"))
 
-	off := observe.NewMetrics(topology.MetricsConfig{}, nil)
+	off := grantprom.New(topology.MetricsConfig{})
 	off.Observe(context.Background(), pointObservation())
 	assert.Len(t, off.Collectors(), 2, "health and pools only")
 	assert.Empty(t, off.RouteCounts())
