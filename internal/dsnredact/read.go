@@ -34,9 +34,14 @@ func (r reading) password() string {
 	return pw
 }
 
-// readAll reads s in every form, in the order Password prefers them.
+// readAll reads s in every form, in the order Password prefers them: the
+// built-in forms, then those of the readers added by adapters.
 func readAll(s string) []reading {
-	return []reading{readPostgresURL(s), readURL(s), readKeyValue(s), readMySQL(s), readQuery(s)}
+	out := []reading{readPostgresURL(s), readURL(s), readKeyValue(s), readSemicolon(s), readMySQL(s)}
+	for _, read := range added() {
+		out = append(out, read(s).reading(s))
+	}
+	return append(out, readQuery(s))
 }
 
 // readPostgresURL reads a postgres:// or postgresql:// URL the way pgx's
@@ -152,6 +157,19 @@ func readQuery(s string) (r reading) {
 	return r
 }
 
+// QuerySecrets returns the secrets among the '&'-separated key=value pairs
+// of query (password, passwd, pwd, pass, sslpassword, _auth_pass, in any
+// letter case), which starts at offset in the DSN, each value decoded as a
+// URL query decodes it. Adapters whose DSNs end in URL-style parameters use
+// it in their Reader.
+func QuerySecrets(query string, offset int) []Secret {
+	var out []Secret
+	for _, s := range querySecrets(query, offset, queryDecode) {
+		out = append(out, Secret{Start: s.start, End: s.end, Value: s.values[0], Login: s.login})
+	}
+	return out
+}
+
 // querySecrets returns the secrets among the '&'-separated key=value pairs
 // of query, which starts at offset in the DSN; decode is the reading's own
 // decoding of a value.
@@ -186,15 +204,6 @@ func newSecret(start int, raw string, decode func(string) string, login bool) se
 		}
 	}
 	return secret{start: start, end: start + len(raw), values: values, login: login}
-}
-
-// isSecretKey reports whether a lower-case parameter name holds a secret.
-func isSecretKey(name string) bool {
-	switch name {
-	case "password", "passwd", "pwd", "pass", "sslpassword", "_auth_pass":
-		return true
-	}
-	return false
 }
 
 // queryDecode is net/url's decoding of a query value ('+' is a space), or
