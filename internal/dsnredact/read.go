@@ -3,8 +3,6 @@ package dsnredact
 import (
 	"net/url"
 	"strings"
-
-	"github.com/go-sql-driver/mysql"
 )
 
 // secret is one secret in a DSN: its text as written, dsn[start:end], and
@@ -37,7 +35,7 @@ func (r reading) password() string {
 // readAll reads s in every form, in the order Password prefers them: the
 // built-in forms, then those of the readers added by adapters.
 func readAll(s string) []reading {
-	out := []reading{readPostgresURL(s), readURL(s), readKeyValue(s), readSemicolon(s), readMySQL(s)}
+	out := []reading{readPostgresURL(s), readURL(s), readKeyValue(s), readSemicolon(s)}
 	for _, read := range added() {
 		out = append(out, read(s).reading(s))
 	}
@@ -121,29 +119,6 @@ func readURL(s string) (r reading) {
 	r.ambiguous = strings.Contains(s[authEnd:], "@")
 	if hasQuery {
 		r.secrets = append(r.secrets, querySecrets(query, len(rest)+1, queryDecode)...)
-	}
-	return r
-}
-
-// readMySQL reads user:password@net(address)/dbname?params with
-// mysql.ParseDSN, and places the password as it does: before the last '@'
-// that precedes the last '/', after the first ':'.
-func readMySQL(s string) (r reading) {
-	cfg, err := mysql.ParseDSN(s)
-	slash := strings.LastIndexByte(s, '/')
-	if err != nil || slash < 0 {
-		return r
-	}
-	r.claims = true
-	if at := strings.LastIndexByte(s[:slash], '@'); at >= 0 {
-		if c := strings.IndexByte(s[:at], ':'); c >= 0 && c+1 < at {
-			r.secrets = append(r.secrets, secret{start: c + 1, end: at, values: []string{cfg.Passwd}, login: true})
-			r.ambiguous = s[c+1:at] != cfg.Passwd // the driver read it elsewhere
-		}
-	}
-	if q := strings.IndexByte(s[slash:], '?'); q >= 0 {
-		start := slash + q + 1
-		r.secrets = append(r.secrets, querySecrets(s[start:], start, queryDecode)...)
 	}
 	return r
 }

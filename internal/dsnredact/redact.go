@@ -5,8 +5,8 @@
 // where it is written and replaced there, and the rest of the DSN is kept
 // for debugging.
 //
-// It reads every form grant's drivers take, and tries each of them on every
-// DSN, because a DSN does not say which driver it is for:
+// It links no driver. It reads the generic forms itself, and tries each of
+// them on every DSN, because a DSN does not say which driver it is for:
 //
 //   - PostgreSQL URLs (postgres:// and postgresql://), split the way pgx
 //     splits them: the userinfo password and the password and sslpassword
@@ -15,13 +15,12 @@
 //   - libpq key=value strings, with pgx's quoting and backslash escapes
 //     (password and sslpassword, and the keys below in any letter case);
 //   - ADO.NET and ODBC key=value;key=value strings (Password=…; PWD={…});
-//   - the MySQL driver's user:password@net(address)/dbname?params, as
-//     mysql.ParseDSN reads it;
 //   - query parameters named password, passwd, pwd, pass, sslpassword or
 //     _auth_pass (case-insensitive) after a '?' in any text.
 //
-// Other drivers' own forms are read by the Readers their grant adapters add
-// (AddReader) when they are registered. What one reading calls a secret is replaced whatever the
+// A driver's own form (the MySQL driver's user:password@net(address)/db)
+// is read by a Reader its grant adapter adds (AddReader) when it is
+// registered. What one reading calls a secret is replaced whatever the
 // others say. Text that no reading accepts is returned unchanged only when
 // it holds neither an '@' nor "passw"; otherwise it is replaced wholesale
 // by [Unparsable]. So is a DSN whose URL has an '@' outside its userinfo (a
