@@ -63,8 +63,10 @@ func (e *FileError) Unwrap() error {
 // environment, and resolves relative migrations directories and password
 // files against the file's directory (the result is absolute). It opens no
 // connection and reads no password file (nodes read theirs for each new
-// connection). Adapters other than the built-in postgres and mysql are
-// named in the file and registered afterwards in Config.Adapters.
+// connection). The adapters the file names ("postgres", "mysql", ...) are
+// checked at db.Use, not here: import their packages
+// (github.com/grant-go/grant/adapter/postgres, .../adapter/mysql) or set
+// Config.Adapters on the returned Config.
 //
 // A file that cannot be read gives the os error, wrapped (errors.Is(err,
 // fs.ErrNotExist) works). Anything wrong inside the file, including what
@@ -93,7 +95,7 @@ func Load(path string) (topology.Config, error) {
 // nil means an empty environment).
 //
 // Node DSNs and adapter names are set, never Dialectors; adapter names are
-// not checked against the built-in ones, so that Config.Adapters can add
+// not checked against the registered ones, so that Config.Adapters can add
 // more after loading. The built Config is checked with Config.Validate.
 // Every error is a *FileError.
 func Parse(file string, data []byte, env func(string) (string, bool)) (topology.Config, error) {

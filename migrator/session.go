@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
@@ -85,9 +84,7 @@ func checkSession(ctx context.Context, target string, conn *sql.Conn) (uint32, e
 	var keyPID uint32
 	var driverType string
 	if err := conn.Raw(func(dc any) error {
-		if c, ok := dc.(interface{ Conn() *pgx.Conn }); ok && c.Conn() != nil {
-			keyPID = c.Conn().PgConn().PID()
-		}
+		keyPID, _ = topology.CancelKeyPID(dc) // pgx's, through adapter/postgres
 		driverType = fmt.Sprintf("%T", dc)
 		return nil
 	}); err != nil {
@@ -103,8 +100,8 @@ func checkSession(ctx context.Context, target string, conn *sql.Conn) (uint32, e
 	return backendPID, nil
 }
 
-// openMigrationsDSN opens the pool of a target's migrations DSN with grant's
-// built-in adapter for the writer's dialect, connects it, and checks that it
+// openMigrationsDSN opens the pool of a target's migrations DSN with the
+// adapter registered for the writer's dialect, connects it, and checks that it
 // reaches the database the writer does. The caller closes the pool.
 // Errors never contain the DSN's password.
 func openMigrationsDSN(ctx context.Context, t *target, node *topology.Node) (*sql.DB, error) {
@@ -127,6 +124,9 @@ func openMigrationsDSN(ctx context.Context, t *target, node *topology.Node) (*sq
 		return fail(nil, "migrations_dsn %s: the writer's dialect is %q; a migrations DSN is for PostgreSQL and MySQL/MariaDB writers", redacted, dialect)
 	}
 	adapter := (&topology.Config{}).LookupAdapter(dialect)
+	if adapter == nil {
+		return fail(nil, "migrations_dsn %s: no %q adapter is registered: import _ \"github.com/grant-go/grant/adapter/%s\"", redacted, dialect, dialect)
+	}
 	gdb, err := gorm.Open(adapter(dsn), &gorm.Config{Logger: logger.Discard, DisableAutomaticPing: true})
 	if err != nil {
 		return fail(err, "migrations_dsn %s", redacted)

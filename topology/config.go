@@ -24,7 +24,12 @@ const DefaultDatabase = "primary"
 type Policy = dbresolver.Policy
 
 // Adapter turns a DSN into a gorm.Dialector. Opening the dialector is lazy:
-// an Adapter must not connect.
+// an Adapter must not connect. Config.Adapters holds Adapters of a
+// configuration's own; the registered adapters (RegisterAdapter, by
+// importing grant's adapter packages) are DialectAdapters, which know more
+// of their dialect than how to open it: a node of an Adapter in
+// Config.Adapters gets the rest from the adapter registered for its
+// dialector's dialect.
 type Adapter func(dsn string) gorm.Dialector
 
 // Config is the whole topology: named databases, each with a writer, replicas
@@ -47,8 +52,10 @@ type Config struct {
 	// Policy chooses among replicas (and custom role nodes) for databases that
 	// set none. Nil means grant.RandomPolicy.
 	Policy Policy
-	// Adapters adds adapter names for Node.Adapter beyond the built-in
-	// "postgres" and "mysql" (e.g. "sqlite").
+	// Adapters adds adapter names for Node.Adapter beyond the registered
+	// ones (e.g. "sqlite"); a name here wins over a registered one.
+	// PostgreSQL and MySQL/MariaDB are registered by importing
+	// github.com/grant-go/grant/adapter/postgres and …/adapter/mysql.
 	Adapters map[string]Adapter
 	// TraceRoutes prefixes every statement GORM logs with its route,
 	// "[primary/reading#1] SELECT ...". It costs two allocations per statement.
@@ -158,7 +165,7 @@ type NodeConfig struct {
 	Name      string
 	Dialector gorm.Dialector
 	DSN       string
-	Adapter   string // "postgres", "mysql", or a name in Config.Adapters
+	Adapter   string // a registered adapter ("postgres", "mysql" once imported) or a name in Config.Adapters
 	// Weight for WeightedPolicy; 0 means 1.
 	Weight int
 	// Pool overrides the database's pool settings for this node.
@@ -254,9 +261,6 @@ func (p PoolConfig) validate(path string) error {
 	}
 	return nil
 }
-
-// builtinAdapters are the adapters every grant install knows.
-var builtinAdapters = []string{"mariadb", "mysql", "postgres", "postgresql"}
 
 // Validate checks everything that can be checked without the *gorm.DB grant
 // will be installed on: names, node sources, adapters, pool settings and
@@ -378,9 +382,9 @@ func (c *Config) validateNode(path string, n NodeConfig) error {
 	case n.Dialector == nil && n.DSN == "":
 		return &ConfigError{Path: path, Problem: "needs a dialector or a DSN with an adapter"}
 	case n.Dialector == nil && n.Adapter == "":
-		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("missing for DSN %s (known adapters: %s)", RedactDSN(n.DSN), strings.Join(c.adapterNames(), ", "))}
+		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("missing for DSN %s (known adapters: %s)", RedactDSN(n.DSN), c.knownAdapters())}
 	case n.Dialector == nil && c.adapter(n.Adapter) == nil:
-		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("unknown adapter %s (known adapters: %s)", quoteValue(n.Adapter), strings.Join(c.adapterNames(), ", "))}
+		return &ConfigError{Path: path + ".adapter", Problem: c.unknownAdapter(n.Adapter)}
 	case n.Weight < 0:
 		return &ConfigError{Path: path + ".weight", Problem: fmt.Sprintf("must not be negative, got %d", n.Weight)}
 	case n.Credentials != nil && n.PasswordFile != "":
@@ -416,22 +420,20 @@ func (c *Config) DatabaseNames() []string {
 	return names
 }
 
-// LookupAdapter returns the adapter registered under name: Config.Adapters
-// first, then the built-in "postgres" and "mysql"; nil if there is none.
-// Tools that open a node's dialector themselves (the grant CLI) use it.
+// LookupAdapter returns the adapter known under name: Config.Adapters
+// first, then the registered adapters (RegisterAdapter); nil if there is
+// none. Tools that open a node's dialector themselves (the grant CLI) use
+// it.
 func (c *Config) LookupAdapter(name string) Adapter { return c.adapter(name) }
 
 func (c *Config) adapter(name string) Adapter {
 	if a, ok := c.Adapters[name]; ok {
 		return a
 	}
-	return builtinAdapter(name)
-}
-
-func (c *Config) adapterNames() []string {
-	names := append(sortedKeys(c.Adapters), builtinAdapters...)
-	sort.Strings(names)
-	return names
+	if a, ok := LookupDialectAdapter(name); ok {
+		return a.Open
+	}
+	return nil
 }
 
 // checkName accepts [A-Za-z0-9_-]+: names appear in labels joined by '/' and '#'.

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // ConsistencyMode chooses how a session's reads find the session's own
@@ -197,4 +199,53 @@ func ShardLockFrom(ctx context.Context) (string, bool) {
 	}
 	shard, ok := ctx.Value(shardLockKey{}).(string)
 	return shard, ok
+}
+
+// Position reads the node's replication position through its adapter (a
+// writer's, after a commit: PostgreSQL's current WAL location, MariaDB's
+// binlog GTID position). ErrNoPosition when its dialect has none grant can
+// read.
+func (n *Node) Position(ctx context.Context) (Position, error) {
+	r := n.replication()
+	if r == nil {
+		return Position{}, ErrNoPosition
+	}
+	db, err := n.Direct()
+	if err != nil {
+		return Position{}, err
+	}
+	return r.Position(ctx, poolQuerier{db})
+}
+
+// Replayed asks the node (a replica) through its adapter whether it has
+// replayed pos, waiting up to wait for it to. ErrNoPosition when its
+// dialect, or pos, does not allow telling.
+func (n *Node) Replayed(ctx context.Context, pos Position, wait time.Duration) (bool, error) {
+	r := n.replication()
+	if r == nil {
+		return false, ErrNoPosition
+	}
+	db, err := n.Direct()
+	if err != nil {
+		return false, err
+	}
+	return r.Replayed(ctx, poolQuerier{db}, pos, wait)
+}
+
+// replication is the node's adapter's ReplicationReader, or nil.
+func (n *Node) replication() ReplicationReader {
+	if n.adapter == nil {
+		return nil
+	}
+	return n.adapter.Replication()
+}
+
+// poolQuerier is a node's pool as a Querier.
+type poolQuerier struct{ gorm.ConnPool }
+
+func (p poolQuerier) PingContext(ctx context.Context) error {
+	if pinger, ok := p.ConnPool.(interface{ PingContext(context.Context) error }); ok {
+		return pinger.PingContext(ctx)
+	}
+	return nil
 }

@@ -3,30 +3,20 @@ package topology
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"regexp"
-	"slices"
 	"strings"
 	"sync/atomic"
-	"time"
 
-	mysqldriver "github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/stdlib"
-	"gorm.io/driver/mysql"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 	"gorm.io/gorm/schema"
 )
 
 // Credentials per connection (NodeConfig.Credentials, NodeConfig.PasswordFile)
-// go through the drivers' own hooks: pgx's stdlib.OptionBeforeConnect and
+// go through the drivers' own hooks, which the node's adapter knows
+// (DialectAdapter.Credentials): pgx's stdlib.OptionBeforeConnect and
 // go-sql-driver's BeforeConnect, each called by database/sql's connector
 // for every new connection of the pool, with a private copy of the
 // connection's configuration to change. A node with credentials gets a
@@ -39,10 +29,10 @@ import (
 // token (an AWS RDS IAM token is about 1.5 KB), not a misnamed log file.
 const maxPasswordFile = 64 << 10
 
-// hookable is what grant can give a per-connection hook: gorm's postgres
-// (pgx) and mysql (go-sql-driver) dialectors, opening their pools from a
-// DSN. Both implement every optional interface GORM looks for, so the
-// wrapper can too.
+// hookable is what a dialector that takes a per-connection hook offers
+// GORM: gorm's postgres (pgx) and mysql (go-sql-driver) dialectors
+// implement every optional interface GORM looks for, so the wrapper can
+// too.
 type hookable interface {
 	gorm.Dialector
 	gorm.SavePointerDialectorInterface
@@ -55,9 +45,11 @@ type hookable interface {
 // for GORM, the initialized inner dialector (SQL building, migrator,
 // savepoints, error translation), so it can also be a handle's dialector.
 type credentialsDialector struct {
-	inner hookable // as the adapter made it: a DSN, no pool
-	node  string   // "database/role/name", for errors
-	get   func(context.Context) (Credentials, error)
+	inner   hookable       // as the adapter made it: a DSN, no pool
+	adapter DialectAdapter // the dialect's; nil when none is registered
+	node    string         // "database/role/name", for errors
+	dsn     string         // the node's DSN, whose password errors never show
+	get     func(context.Context) (Credentials, error)
 	// opened is the inner dialector's copy that opened the last pool: GORM
 	// dialectors record what Initialize learns (the datetime precision,
 	// the server's version) in their Config.
@@ -66,10 +58,10 @@ type credentialsDialector struct {
 
 // withCredentials returns d unchanged for a node without credentials, and
 // otherwise d wrapped so that its pools call them for every new
-// connection. node names the node in errors. Config.Validate has checked
-// that d is one grant can wrap; if it is not, the wrapper's Initialize
-// says so.
-func withCredentials(d gorm.Dialector, node string, nc NodeConfig) gorm.Dialector {
+// connection, through a, the adapter of d's dialect. node names the node
+// in errors. Config.Validate has checked that d is one a can hook; if it
+// is not, the wrapper's Initialize says so.
+func withCredentials(a DialectAdapter, d gorm.Dialector, node string, nc NodeConfig) gorm.Dialector {
 	get := credentialsSource(nc)
 	if get == nil || d == nil {
 		return d
@@ -78,7 +70,11 @@ func withCredentials(d gorm.Dialector, node string, nc NodeConfig) gorm.Dialecto
 	if !ok {
 		h = unhookable{d}
 	}
-	return &credentialsDialector{inner: h, node: node, get: get}
+	dsn := nc.DSN
+	if dsn == "" && a != nil {
+		dsn, _ = a.DSNOf(d)
+	}
+	return &credentialsDialector{inner: h, adapter: a, node: node, dsn: dsn, get: get}
 }
 
 // credentialsSource is the node's Credentials, or a reader of its
@@ -135,26 +131,17 @@ func (d *credentialsDialector) credentials(ctx context.Context) (Credentials, er
 // fail makes err a *NodeError naming the node, with its DSN redacted and
 // the DSN's password scrubbed from the message.
 func (d *credentialsDialector) fail(err error) error {
-	dsn, _ := innerDSN(d.inner)
 	msg := err.Error()
-	if pw := PasswordOf(dsn); pw != "" {
+	if pw := PasswordOf(d.dsn); pw != "" {
 		msg = strings.ReplaceAll(msg, pw, redactedPassword)
 	}
-	return &NodeError{Node: d.node, DSN: RedactDSN(dsn), message: msg, cause: err}
+	return &NodeError{Node: d.node, DSN: RedactDSN(d.dsn), message: msg, cause: err}
 }
 
-// beforePostgres is pgx's BeforeConnect: c is this connection's copy of the
-// configuration. An empty User or Password keeps the DSN's.
-func (d *credentialsDialector) beforePostgres(ctx context.Context, c *pgx.ConnConfig) error {
-	return d.fill(ctx, &c.User, &c.Password)
-}
-
-// beforeMySQL is go-sql-driver's BeforeConnect, with the same rules.
-func (d *credentialsDialector) beforeMySQL(ctx context.Context, c *mysqldriver.Config) error {
-	return d.fill(ctx, &c.User, &c.Passwd)
-}
-
-// fill asks for the credentials and sets those given.
+// fill is the hook the adapter's connector calls before each connection
+// logs in, with that connection's copy of the user and password: it asks
+// for the credentials and sets those given (an empty User or Password
+// keeps the DSN's).
 func (d *credentialsDialector) fill(ctx context.Context, user, password *string) error {
 	cred, err := d.credentials(ctx)
 	if err != nil {
@@ -169,53 +156,30 @@ func (d *credentialsDialector) fill(ctx context.Context, user, password *string)
 	return nil
 }
 
-// Initialize opens the pool with the hook on a copy of the inner
-// dialector, handed to it as its Conn: pgx's connector as the dialector
-// would build it (postgresConnector), with stdlib.OptionBeforeConnect next
-// to the dialector's own options; MySQL's from mysql.NewConnector with
-// BeforeConnect. Either connector is wrapped so that a connection the
-// server refuses for its credentials is retried (authRetryConnector).
-// Nothing connects here.
+// Initialize opens the pool with the hook: the adapter's connector for
+// the inner dialector with fill as its hook, wrapped so that a connection
+// the server refuses for its credentials is retried (authRetryConnector),
+// under a copy of the inner dialector handed the pool. Nothing connects
+// here.
 func (d *credentialsDialector) Initialize(db *gorm.DB) error {
-	if err := credentialsProblem(d.inner); err != nil {
+	raw, _ := unwrapCredentials(d)
+	if d.adapter == nil {
+		return fmt.Errorf("%s: %s", d.node, needsAdapter(raw.Name(), "credentials (password_file, Credentials)"))
+	}
+	hook, err := d.adapter.Credentials(raw)
+	if err != nil {
 		return err
 	}
-	var (
-		connector driver.Connector
-		refused   func(error) bool
-		opened    hookable
-	)
-	switch in := d.inner.(type) {
-	case *postgres.Dialector:
-		c, err := postgresConnector(*in.Config, stdlib.OptionBeforeConnect(d.beforePostgres))
-		if err != nil {
-			return err
-		}
-		connector, refused = c, postgresRefused
-		cfg := *in.Config
-		opened = &postgres.Dialector{Config: &cfg}
-	case *mysql.Dialector:
-		dsnConfig, err := mysqldriver.ParseDSN(in.DSN)
-		if err != nil {
-			return err
-		}
-		if err := dsnConfig.Apply(mysqldriver.BeforeConnect(d.beforeMySQL)); err != nil {
-			return err
-		}
-		c, err := mysqldriver.NewConnector(dsnConfig)
-		if err != nil {
-			return err
-		}
-		connector, refused = c, mysqlRefused
-		cfg := *in.Config
-		opened = &mysql.Dialector{Config: &cfg}
+	connector, err := hook.Connector(d.fill)
+	if err != nil {
+		return err
 	}
+	refused := func(err error) bool { return d.adapter.Classify(err).Has(LoginRefused) }
 	pool := sql.OpenDB(retryingAuth(connector, refused))
-	switch o := opened.(type) {
-	case *postgres.Dialector:
-		o.Conn = pool
-	case *mysql.Dialector:
-		o.Conn = pool
+	opened, ok := hook.Dialector(pool).(hookable)
+	if !ok {
+		_ = pool.Close()
+		return fmt.Errorf("the %s adapter's copy of the dialector over the hooked pool lacks what GORM looks for (savepoints, error translation)", d.adapter.Dialect())
 	}
 	if err := opened.Initialize(db); err != nil {
 		if db.ConnPool != pool { // gorm.Open closes db's pool itself
@@ -226,38 +190,6 @@ func (d *credentialsDialector) Initialize(db *gorm.DB) error {
 	d.opened.Store(&opened)
 	return nil
 }
-
-// postgresConnector builds the pgx connector gorm's postgres dialector
-// (gorm.io/driver/postgres v1.6.3, Initialize) opens its pool from when it
-// has a DSN and no DriverName, with extra options after the dialector's:
-// the DSN parsed by pgx, PreferSimpleProtocol, and a time zone in the DSN
-// as the session's and for scanning timestamps.
-func postgresConnector(cfg postgres.Config, extra ...stdlib.OptionOpenDB) (driver.Connector, error) {
-	config, err := pgx.ParseConfig(cfg.DSN)
-	if err != nil {
-		return nil, err
-	}
-	if cfg.PreferSimpleProtocol {
-		config.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-	}
-	opts := append(slices.Clip(cfg.OptionOpenDB), extra...)
-	if m := pgTimeZone.FindStringSubmatch(cfg.DSN); len(m) > 2 {
-		zone := m[2]
-		config.RuntimeParams["timezone"] = zone
-		opts = append(opts, stdlib.OptionAfterConnect(func(_ context.Context, conn *pgx.Conn) error {
-			loc, err := time.LoadLocation(zone)
-			if err != nil {
-				return err
-			}
-			conn.TypeMap().RegisterType(&pgtype.Type{Name: "timestamp", OID: pgtype.TimestampOID, Codec: &pgtype.TimestampCodec{ScanLocation: loc}})
-			return nil
-		}))
-	}
-	return stdlib.GetConnector(*config, opts...), nil
-}
-
-// pgTimeZone is gorm's postgres dialector's time zone matcher.
-var pgTimeZone = regexp.MustCompile("(time_zone|TimeZone|timezone)=(.*?)($|&| )")
 
 // current is the dialector GORM should see: the copy that opened the last
 // pool, or the adapter's before any did.
@@ -275,7 +207,7 @@ func (d *credentialsDialector) with(inner gorm.Dialector) (gorm.Dialector, error
 	if !ok {
 		return nil, fmt.Errorf("%w: a copy of the %s dialector (%T) cannot take credentials", ErrNoReadOnlySession, inner.Name(), inner)
 	}
-	return &credentialsDialector{inner: h, node: d.node, get: d.get}, nil
+	return &credentialsDialector{inner: h, adapter: d.adapter, node: d.node, dsn: d.dsn, get: d.get}, nil
 }
 
 // The rest of gorm.Dialector and the optional interfaces GORM looks for are
@@ -303,71 +235,33 @@ func (d *credentialsDialector) Explain(sql string, vars ...any) string {
 	return d.current().Explain(sql, vars...)
 }
 
-// innerDSN is the DSN the inner dialector opens its pool from.
-func innerDSN(d gorm.Dialector) (string, bool) {
-	switch d := d.(type) {
-	case *postgres.Dialector:
-		return d.DSN, true
-	case *mysql.Dialector:
-		return d.DSN, true
-	}
-	return "", false
-}
-
-// credentialsProblem says why grant cannot give d's pools a per-connection
-// hook, or nil when it can: d must be gorm's postgres or mysql dialector
-// opening its pool from a DSN through pgx or go-sql-driver.
-func credentialsProblem(d gorm.Dialector) error {
-	switch d := d.(type) {
-	case *postgres.Dialector:
-		switch {
-		case d.Conn != nil:
-			return errors.New("the postgres dialector wraps an open pool (Conn), which grant cannot give a per-connection hook")
-		case d.DriverName != "":
-			return fmt.Errorf("the postgres dialector opens its pool through the database/sql driver %s; credentials need pgx, used directly (DriverName empty)", quoteValue(d.DriverName))
-		case d.DSN == "":
-			return errors.New("the postgres dialector has no DSN")
-		}
-		return nil
-	case *mysql.Dialector:
-		switch {
-		case d.Conn != nil:
-			return errors.New("the mysql dialector wraps an open pool (Conn), which grant cannot give a per-connection hook")
-		case d.DriverName != "" && d.DriverName != mysql.DefaultDriverName:
-			return fmt.Errorf("the mysql dialector opens its pool through the database/sql driver %s; credentials need go-sql-driver/mysql (DriverName empty or \"mysql\")", quoteValue(d.DriverName))
-		case d.DSN == "":
-			return errors.New("the mysql dialector has no DSN")
-		}
-		return nil
-	case unhookable:
-		return credentialsProblem(d.Dialector)
-	}
-	return fmt.Errorf("a %s dialector (%T) opens its own pool, which grant cannot give a per-connection hook: credentials work with gorm's postgres (pgx) and mysql (go-sql-driver) dialectors", d.Name(), d)
-}
-
 // validateCredentials checks, for Config.Validate, that a node's
-// credentials can be honoured: its adapter must make a dialector grant can
-// hook. The built-in adapters always do; a custom one is called (an Adapter
-// does not connect) and its dialector inspected. An adapter that returns
-// nil is one not registered yet (config.Parse's stand-ins): Build checks
-// again with the real one.
+// credentials can be honoured: the adapter of its dialect must be
+// registered and able to hook its dialector, which is made for the check
+// (an Adapter does not connect). An adapter that returns nil is one not
+// registered yet (config.Parse's stand-ins): Build checks again with the
+// real one.
 func (c *Config) validateCredentials(path string, n NodeConfig) error {
 	if n.Credentials == nil && n.PasswordFile == "" || n.Dialector != nil {
 		return nil
 	}
-	a, custom := c.Adapters[n.Adapter]
-	if !custom || a == nil {
+	open := c.adapter(n.Adapter)
+	if open == nil {
 		return nil
 	}
-	d := a(n.DSN)
+	d := open(n.DSN)
 	if d == nil {
 		return nil
 	}
-	if err := credentialsProblem(d); err != nil {
-		key := "credentials"
-		if n.PasswordFile != "" {
-			key = "password_file"
-		}
+	key := "credentials"
+	if n.PasswordFile != "" {
+		key = "password_file"
+	}
+	a := c.adapterFor(n, d.Name())
+	if a == nil {
+		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("adapter %s cannot take %s: %s", quoteValue(n.Adapter), key, needsAdapter(d.Name(), "a per-connection credentials hook"))}
+	}
+	if _, err := a.Credentials(d); err != nil {
 		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("adapter %s cannot take %s: %v", quoteValue(n.Adapter), key, err)}
 	}
 	return nil
@@ -384,16 +278,21 @@ func (c *Config) NodeDialector(node string, n NodeConfig) gorm.Dialector {
 	if n.Dialector != nil {
 		return n.Dialector
 	}
-	a := c.adapter(n.Adapter)
-	if a == nil {
+	open := c.adapter(n.Adapter)
+	if open == nil {
 		return nil
 	}
-	return withCredentials(a(n.DSN), node, n)
+	d := open(n.DSN)
+	if d == nil {
+		return nil
+	}
+	return withCredentials(c.adapterFor(n, d.Name()), d, node, n)
 }
 
-// unhookable stands for a dialector grant cannot wrap, so that the
-// wrapper's Initialize reports why instead of a node panicking; Validate
-// refuses such nodes first.
+// unhookable stands for a dialector that lacks what GORM looks for beyond
+// gorm.Dialector, so that the wrapper's Initialize reports why the adapter
+// cannot hook it instead of a node panicking; Validate refuses such nodes
+// first.
 type unhookable struct{ gorm.Dialector }
 
 func (unhookable) SavePoint(*gorm.DB, string) error  { return nil }

@@ -3,12 +3,8 @@ package topology
 import (
 	"context"
 	"database/sql/driver"
-	"errors"
 	"io"
 	"time"
-
-	mysqldriver "github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // A password rotated in place (ALTER ROLE … PASSWORD, then the secret
@@ -17,12 +13,13 @@ import (
 // pools of a node with credentials therefore retry a new connection the
 // server refused for its credentials, asking the credentials again each
 // time: nothing was sent on a connection that never logged in, so any
-// statement may wait for it. Only authentication failures are retried,
-// and at most CredentialsAttempts times in all, sleeping
-// CredentialsRetryBackoff, then twice as long each time (50+100+200+400 ms:
-// about a second with the attempts themselves), never past the context;
-// the last attempt's error is the statement's. Nodes without credentials
-// keep their driver's connector as it is.
+// statement may wait for it. Only authentication failures are retried
+// (what the node's adapter classifies as LoginRefused: PostgreSQL's
+// SQLSTATE 28P01 and 28000, MySQL's 1045), and at most CredentialsAttempts
+// times in all, sleeping CredentialsRetryBackoff, then twice as long each
+// time (50+100+200+400 ms: about a second with the attempts themselves),
+// never past the context; the last attempt's error is the statement's.
+// Nodes without credentials keep their driver's connector as it is.
 const (
 	// CredentialsAttempts bounds the connection attempts of one new
 	// connection of a node with credentials: the first and the retries
@@ -88,21 +85,4 @@ func (c *authRetryConnector) Close() error {
 		return cl.Close()
 	}
 	return nil
-}
-
-// postgresRefused: PostgreSQL refused the login, SQLSTATE 28P01
-// (invalid_password: a wrong password) or 28000
-// (invalid_authorization_specification: no such role, or no pg_hba.conf
-// entry for it), which pgx returns as a *pgconn.PgError inside its
-// *pgconn.ConnectError.
-func postgresRefused(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (pgErr.Code == "28P01" || pgErr.Code == "28000")
-}
-
-// mysqlRefused: MySQL or MariaDB refused the login, error 1045
-// (ER_ACCESS_DENIED_ERROR).
-func mysqlRefused(err error) bool {
-	var myErr *mysqldriver.MySQLError
-	return errors.As(err, &myErr) && myErr.Number == 1045
 }

@@ -19,7 +19,6 @@ import (
 
 	"github.com/glebarez/sqlite"
 	mysqldriver "github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -110,18 +109,21 @@ func TestReadPasswordFile(t *testing.T) {
 
 func hooked(t *testing.T, d gorm.Dialector, nc NodeConfig) *credentialsDialector {
 	t.Helper()
-	w, ok := withCredentials(d, "primary/writing/writer", nc).(*credentialsDialector)
+	a := dialectAdapter(d.Name())
+	require.NotNil(t, a, "the %s adapter is registered (adapters_test.go)", d.Name())
+	w, ok := withCredentials(a, d, "primary/writing/writer", nc).(*credentialsDialector)
 	require.True(t, ok, "a node with credentials gets the wrapper")
 	return w
 }
 
-// The hooks change only what the credentials give: an empty user or
-// password keeps the DSN's.
+// The hook changes only what the credentials give: an empty user or
+// password keeps the DSN's. The adapters hand it the driver's own copy of
+// the connection's configuration (pgx's ConnConfig, go-sql-driver's
+// Config): see their tests.
 func TestCredentialsHooksSetUserAndPassword(t *testing.T) {
 	var answer atomic.Pointer[Credentials]
 	nc := NodeConfig{Credentials: func(context.Context) (Credentials, error) { return *answer.Load(), nil }}
 	pg := hooked(t, postgres.Open(closedPostgresDSN), nc)
-	my := hooked(t, mysql.Open(closedMySQLDSN), nc)
 
 	for _, c := range []struct {
 		answer               Credentials
@@ -133,17 +135,10 @@ func TestCredentialsHooksSetUserAndPassword(t *testing.T) {
 		{Credentials{}, "app", "dsn-s3cret"},
 	} {
 		answer.Store(&c.answer)
-		pgConfig, err := pgx.ParseConfig(closedPostgresDSN)
-		require.NoError(t, err)
-		require.NoError(t, pg.beforePostgres(context.Background(), pgConfig))
-		assert.Equal(t, c.wantUser, pgConfig.User, "%+v", c.answer)
-		assert.Equal(t, c.wantPasswd, pgConfig.Password, "%+v", c.answer)
-
-		myConfig, err := mysqldriver.ParseDSN(closedMySQLDSN)
-		require.NoError(t, err)
-		require.NoError(t, my.beforeMySQL(context.Background(), myConfig))
-		assert.Equal(t, c.wantUser, myConfig.User, "%+v", c.answer)
-		assert.Equal(t, c.wantPasswd, myConfig.Passwd, "%+v", c.answer)
+		user, password := "app", "dsn-s3cret"
+		require.NoError(t, pg.fill(context.Background(), &user, &password))
+		assert.Equal(t, c.wantUser, user, "%+v", c.answer)
+		assert.Equal(t, c.wantPasswd, password, "%+v", c.answer)
 	}
 }
 
@@ -160,12 +155,8 @@ func TestCredentialsErrorIsANodeError(t *testing.T) {
 	nc := NodeConfig{Credentials: func(context.Context) (Credentials, error) { return Credentials{}, cause }}
 	for _, d := range []gorm.Dialector{postgres.Open(closedPostgresDSN), mysql.Open(closedMySQLDSN)} {
 		w := hooked(t, d, nc)
-		var err error
-		if d.Name() == "postgres" {
-			err = w.beforePostgres(context.Background(), &pgx.ConnConfig{})
-		} else {
-			err = w.beforeMySQL(context.Background(), mysqldriver.NewConfig())
-		}
+		var user, password string
+		err := w.fill(context.Background(), &user, &password)
 		var ne *NodeError
 		require.ErrorAs(t, err, &ne, d.Name())
 		assert.Equal(t, "primary/writing/writer", ne.Node)
@@ -371,7 +362,7 @@ func TestValidateCredentialsNeedAHookableDialector(t *testing.T) {
 		}
 	}
 	for adapter, want := range map[string]string{
-		"sqlite":     `adapter "sqlite" cannot take password_file: a sqlite dialector (*sqlite.Dialector) opens its own pool`,
+		"sqlite":     `adapter "sqlite" cannot take password_file: a sqlite dialector (*sqlite.Dialector) has no logins`,
 		"cloudsql":   `database/sql driver "cloudsqlpostgres"; credentials need pgx`,
 		"mysql-pool": `wraps an open pool (Conn)`,
 	} {
@@ -409,27 +400,29 @@ type fakeConnPool struct{ gorm.ConnPool }
 // dialector is the same wrapper over the DSN with the setting added.
 func TestReadOnlyDialectorKeepsTheCredentials(t *testing.T) {
 	nc := NodeConfig{PasswordFile: "/run/secrets/db"}
-	for _, d := range []gorm.Dialector{postgres.Open(closedPostgresDSN), mysql.Open(closedMySQLDSN)} {
-		w := hooked(t, d, nc)
-		dsn, err := dsnOf(w)
+	for _, adapter := range []string{"postgres", "mysql"} {
+		n := writerOf(t, closedTopology(t, adapter, nc), "vault")
+		w, ok := n.dialector.(*credentialsDialector)
+		require.True(t, ok, "%T", n.dialector)
+		dsn, err := n.baseDSN()
 		require.NoError(t, err)
-		assert.Equal(t, mustDSN(t, d), dsn)
-		ro, err := withDSN(w, dsn+" default_transaction_read_only=on")
+		assert.Equal(t, mustDSN(t, w.inner), dsn)
+		ro, err := n.withDSN(dsn + "?x=1")
 		require.NoError(t, err)
 		rw, ok := ro.(*credentialsDialector)
 		require.True(t, ok, "%T", ro)
-		got, _ := innerDSN(rw.inner)
-		assert.Equal(t, dsn+" default_transaction_read_only=on", got)
+		assert.Equal(t, dsn+"?x=1", mustDSN(t, rw.inner))
 		assert.Equal(t, w.node, rw.node)
+		assert.Equal(t, w.adapter, rw.adapter)
 		assert.NotNil(t, rw.get)
-		assert.Equal(t, mustDSN(t, d), mustDSN(t, w.inner), "the original is unchanged")
+		assert.Equal(t, dsn, mustDSN(t, w.inner), "the original is unchanged")
 	}
 }
 
 func mustDSN(t *testing.T, d gorm.Dialector) string {
 	t.Helper()
-	dsn, ok := innerDSN(d)
-	require.True(t, ok)
+	dsn, err := dialectAdapter(d.Name()).DSNOf(d)
+	require.NoError(t, err)
 	return dsn
 }
 
@@ -500,6 +493,11 @@ type retryConn struct{ driver.Conn }
 func TestConnectRetriesRefusedCredentials(t *testing.T) {
 	pgRefused := &pgconn.PgError{Severity: "FATAL", Code: "28P01", Message: `password authentication failed for user "app"`}
 	myRefused := &mysqldriver.MySQLError{Number: 1045, Message: "Access denied for user 'app'@'localhost' (using password: YES)"}
+	refusedBy := func(dialect string) func(error) bool {
+		a := dialectAdapter(dialect)
+		return func(err error) bool { return a.Classify(err).Has(LoginRefused) }
+	}
+	postgresRefused, mysqlRefused := refusedBy("postgres"), refusedBy("mysql")
 	assert.True(t, postgresRefused(fmt.Errorf("failed to connect: %w", pgRefused)))
 	assert.True(t, postgresRefused(&pgconn.PgError{Code: "28000"}))
 	assert.False(t, postgresRefused(&pgconn.PgError{Code: "3D000"}), "no such database")

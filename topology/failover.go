@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
 
@@ -367,7 +365,11 @@ func (n *Node) noteFailure(ctx context.Context, err error) {
 // isConnectionError reports whether err says the connection to the server
 // failed (refused, reset, closed, the server shutting down, a pool that
 // cannot open) rather than that the server rejected the statement. Only
-// such errors are worth trying on another node.
+// such errors are worth trying on another node. The errors of the
+// standard library are known here; a driver's own (PostgreSQL's class 08
+// and 57P01-57P03, MySQL's 1053, 1077, 1927, 4031, pgx's SafeToRetry) are
+// known to its adapter (ConnectionLost), which is registered for every
+// node that runs health checks (Config.checkAdapters).
 func isConnectionError(err error) bool {
 	if err == nil {
 		return false
@@ -376,35 +378,17 @@ func isConnectionError(err error) bool {
 		driver.ErrBadConn, io.EOF, io.ErrUnexpectedEOF, net.ErrClosed,
 		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ECONNABORTED, syscall.EPIPE,
 		syscall.EHOSTUNREACH, syscall.ENETUNREACH, syscall.ETIMEDOUT,
-		mysql.ErrInvalidConn, pgconn.ErrConnClosed, ErrNodeUnavailable,
+		ErrNodeUnavailable,
 	} {
 		if errors.Is(err, target) {
 			return true
 		}
 	}
-	var (
-		opErr      *net.OpError
-		connectErr *pgconn.ConnectError
-		pgErr      *pgconn.PgError
-		myErr      *mysql.MySQLError
-	)
-	switch {
-	case errors.As(err, &opErr), errors.As(err, &connectErr):
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
 		return true
-	case errors.As(err, &pgErr):
-		// Class 08: connection exception. 57P01-57P03: the server is
-		// shutting down, crashed, or not accepting connections yet.
-		code := pgErr.Code
-		return len(code) == 5 && code[:2] == "08" || code == "57P01" || code == "57P02" || code == "57P03"
-	case errors.As(err, &myErr):
-		// 1053 server shutdown, 1077 normal shutdown, 1927 connection
-		// killed (MariaDB), 4031 disconnected by the server.
-		switch myErr.Number {
-		case 1053, 1077, 1927, 4031:
-			return true
-		}
 	}
-	return pgconn.SafeToRetry(err)
+	return ClassifyError(err).Has(ConnectionLost)
 }
 
 // errorRow returns a *sql.Row whose Scan and Err report err: database/sql

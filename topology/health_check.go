@@ -106,7 +106,7 @@ func (t *Topology) allDatabases() []*Database {
 // (Topology.Close waits for that).
 func (d *Database) checkLoop(ctx context.Context, n *Node, probe probeFunc) {
 	if probe == nil {
-		p := newNodeProber(d.health)
+		p := newNodeProber(d.health, n)
 		defer p.close()
 		probe = p.probe
 	}

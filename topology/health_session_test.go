@@ -53,7 +53,7 @@ func TestEveryCheckOpensANewSession(t *testing.T) {
 	s := newFakeServer("r1")
 	s.actAsPrimary()
 	_, d, n := sessionFixture(t, HealthConfig{}, s)
-	p := newNodeProber(d.health)
+	p := newNodeProber(d.health, n)
 	defer p.close()
 	for i := 1; i <= 3; i++ {
 		d.check(context.Background(), n, p.probe)
@@ -89,7 +89,7 @@ func TestANodeThatAcceptsNoNewSessionStaysOut(t *testing.T) {
 	_, err = probeNode(ctx, n)
 	assert.NoError(t, err, "a check on the node's pool would pass")
 
-	p := newNodeProber(d.health)
+	p := newNodeProber(d.health, n)
 	defer p.close()
 	passed := 0
 	for range 6 {
@@ -151,7 +151,7 @@ func TestAProbePoolThatCannotOpenHoldsNoCheckNorClose(t *testing.T) {
 	checksOn(t, d)
 	n := d.Replicas()[0]
 
-	p := newNodeProber(d.health)
+	p := newNodeProber(d.health, n)
 	start := time.Now()
 	d.check(context.Background(), n, p.probe)
 	assert.Less(t, time.Since(start), hc.Timeout+slack)
@@ -172,7 +172,7 @@ func TestChecksUseTheNodesPoolWhenItsDialectorWrapsOne(t *testing.T) {
 	_, d := fakeTopology(t, HealthConfig{Interval: time.Hour}, newFakeServer("writer"), s)
 	checksOn(t, d)
 	n := d.Replicas()[0]
-	p := newNodeProber(d.health)
+	p := newNodeProber(d.health, n)
 	defer p.close()
 	for range 3 {
 		d.check(context.Background(), n, p.probe)

@@ -27,6 +27,7 @@ type Node struct {
 	weight               int
 	dialector            gorm.Dialector // nil for the handle's own pool (adopted)
 	dialect              string         // the adopted pool's dialect name
+	adapter              DialectAdapter // its dialect's; nil when none is registered
 	dsn                  string         // redacted, for errors
 	password             string         // scrubbed from driver errors
 	pool                 PoolConfig

@@ -2,16 +2,13 @@ package topology
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"reflect"
 	"strings"
 	"time"
 
-	mysqldriver "github.com/go-sql-driver/mysql"
-	"gorm.io/driver/mysql"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 )
 
@@ -19,12 +16,13 @@ import (
 // server itself keeps read only, so that what grant cannot see in SQL text
 // — a function that writes, SELECT my_insert() — fails on the server. Each
 // node then has a second pool, opened on first use from the node's DSN with
-// one setting added:
+// one setting added by the node's adapter (DialectAdapter.ReadOnlyDSN):
 //
 //   - PostgreSQL: default_transaction_read_only=on (a startup parameter);
 //   - MariaDB: tx_read_only=1, MySQL: transaction_read_only=1 (set by the
 //     driver on each new connection; the server's name picks the variable);
-//   - SQLite: _pragma=query_only(1).
+//   - SQLite: _pragma=query_only(1) (built in: it needs no driver of
+//     grant's).
 //
 // Every statement on such a session, autocommitted or in a transaction, is
 // read only: the per-statement cost is nil (the same round trips), the
@@ -50,30 +48,20 @@ func (n *Node) ReadOnlyPool(prepared bool) (gorm.ConnPool, error) {
 }
 
 // CheckReadOnlySessions reports, without opening anything, whether each
-// node's read-only pool can be made: a DSN to open it from, in a dialect
-// grant knows. The error names the first node that cannot.
+// node's read-only pool can be made: an adapter registered for its
+// dialect, and a DSN to open the pool from. The error names the first node
+// that cannot, and, when the adapter is missing, the import to add.
 func (t *Topology) CheckReadOnlySessions() error {
 	for _, n := range t.Nodes() {
-		base := n.baseDialector()
-		if _, err := dsnOf(base); err != nil {
-			return n.errorf(err)
-		}
-		if err := knowsReadOnly(base.Name()); err != nil {
-			return n.errorf(err)
+		if _, err := n.readOnlyDialector(context.Background(), nil); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// knowsReadOnly reports whether grant knows how to make a dialect's
-// sessions read only (openReadOnly has a case for each).
-func knowsReadOnly(dialect string) error {
-	switch dialect {
-	case "postgres", "mysql", "sqlite":
-		return nil
-	}
-	return fmt.Errorf("%w: dialect %q has no read-only session setting grant knows (postgres, mysql, sqlite)", ErrNoReadOnlySession, dialect)
-}
+// strictFeature names strict write prevention in errors.
+const strictFeature = "strict write prevention (strict_prevent_writes)"
 
 func (n *Node) baseDialector() gorm.Dialector {
 	if n.dialector != nil {
@@ -84,14 +72,13 @@ func (n *Node) baseDialector() gorm.Dialector {
 
 // openReadOnly opens the node's read-only pool.
 func (n *Node) openReadOnly() (*openNode, error) {
-	base := n.baseDialector()
-	var variable string
-	if base.Name() == "mysql" {
-		v, err := n.readOnlyVariable() // may open the node's own pool: not under n.mu
-		if err != nil {
-			return nil, n.errorf(err)
-		}
-		variable = v
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The adapter may ask the server (through the node's own pool, which
+	// takes n.mu to open): not under n.mu.
+	dialector, err := n.readOnlyDialector(ctx, ownPool{n})
+	if err != nil {
+		return nil, err
 	}
 	n.reserve()
 	n.mu.Lock()
@@ -99,14 +86,6 @@ func (n *Node) openReadOnly() (*openNode, error) {
 		n.mu.Unlock()
 		n.unreserve()
 		return o, nil
-	}
-	// Read under n.mu: opening the node's own pool initializes its
-	// dialector, which writes to the dialector's Config.
-	dialector, err := readOnlyDialector(base, variable)
-	if err != nil {
-		n.mu.Unlock()
-		n.unreserve()
-		return nil, n.errorf(err)
 	}
 	sqlDB, err := n.openSQLDB(dialector)
 	if err != nil {
@@ -121,155 +100,215 @@ func (n *Node) openReadOnly() (*openNode, error) {
 	return o, nil
 }
 
-// readOnlyDialector is a copy of base that opens read-only sessions;
-// variable is the MySQL-family session variable (readOnlyVariable).
-func readOnlyDialector(base gorm.Dialector, variable string) (gorm.Dialector, error) {
-	dsn, err := dsnOf(base)
+// readOnlyDialector is a copy of the node's dialector that opens read-only
+// sessions; with server nil it only checks that one can be made. Errors
+// are *NodeError values wrapping ErrNoReadOnlySession.
+func (n *Node) readOnlyDialector(ctx context.Context, server Querier) (gorm.Dialector, error) {
+	fail := func(err error) (gorm.Dialector, error) {
+		if !errors.Is(err, ErrNoReadOnlySession) {
+			err = fmt.Errorf("%w: %w", ErrNoReadOnlySession, err)
+		}
+		return nil, n.errorf(err)
+	}
+	if n.adapter == nil {
+		dialect := n.Dialect()
+		if _, shipped := adapterImports[dialect]; shipped {
+			return fail(errors.New(needsAdapter(dialect, strictFeature)))
+		}
+		return fail(fmt.Errorf("dialect %q has no read-only session setting grant knows: no adapter is registered for it (built in: sqlite; %s)", dialect, importHint(dialect)))
+	}
+	dsn, err := n.baseDSN()
+	if err != nil {
+		return fail(err)
+	}
+	if dsn, err = n.adapter.ReadOnlyDSN(ctx, dsn, server); err != nil {
+		return fail(err)
+	}
+	d, err := n.withDSN(dsn)
+	if err != nil {
+		return fail(err)
+	}
+	return d, nil
+}
+
+// baseDSN reads the DSN the node's dialector opens its pool from, through a
+// credentials wrapper. Read under n.mu: opening the node's own pool
+// initializes its dialector, which writes to the dialector's Config.
+func (n *Node) baseDSN() (string, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	inner, _ := unwrapCredentials(n.baseDialector())
+	if inner == nil {
+		return "", errors.New("the handle's dialector is unknown")
+	}
+	return n.dsnAdapter().DSNOf(inner)
+}
+
+// withDSN is a copy of the node's dialector that opens its own pool from
+// dsn, with the node's credentials if it has any. Made under n.mu, as baseDSN.
+func (n *Node) withDSN(dsn string) (gorm.Dialector, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	inner, creds := unwrapCredentials(n.baseDialector())
+	if inner == nil {
+		return nil, errors.New("the handle's dialector is unknown")
+	}
+	d, err := n.dsnAdapter().WithDSN(inner, dsn)
+	if err != nil || creds == nil {
+		return d, err
+	}
+	return creds.with(d)
+}
+
+// dsnAdapter is what reads and changes the DSN of the node's dialector:
+// its adapter, and, for a dialector the adapter does not know (another
+// type reporting the dialect's name) or without an adapter, the fields a
+// dialector struct usually has (DSN, Conn), so that such a node still
+// gets a probe pool of its own.
+func (n *Node) dsnAdapter() interface {
+	DSNOf(gorm.Dialector) (string, error)
+	WithDSN(gorm.Dialector, string) (gorm.Dialector, error)
+} {
+	if n.adapter != nil {
+		return orStruct{n.adapter}
+	}
+	return structDSN{}
+}
+
+// orStruct is an adapter's DSNOf and WithDSN, falling back to structDSN's
+// when the adapter fails and structDSN does not.
+type orStruct struct{ a DialectAdapter }
+
+func (o orStruct) DSNOf(d gorm.Dialector) (string, error) {
+	dsn, err := o.a.DSNOf(d)
+	if err != nil {
+		if s, serr := (structDSN{}).DSNOf(d); serr == nil {
+			return s, nil
+		}
+	}
+	return dsn, err
+}
+
+func (o orStruct) WithDSN(d gorm.Dialector, dsn string) (gorm.Dialector, error) {
+	c, err := o.a.WithDSN(d, dsn)
+	if err != nil {
+		if s, serr := (structDSN{}).WithDSN(d, dsn); serr == nil {
+			return s, nil
+		}
+	}
+	return c, err
+}
+
+// unwrapCredentials returns the dialector a credentials wrapper wraps, and
+// the wrapper; d itself and nil for any other dialector.
+func unwrapCredentials(d gorm.Dialector) (gorm.Dialector, *credentialsDialector) {
+	if c, ok := d.(*credentialsDialector); ok {
+		if u, ok := c.inner.(unhookable); ok {
+			return u.Dialector, c
+		}
+		return c.inner, c
+	}
+	return d, nil
+}
+
+// ownPool is a node's own pool as a Querier, opened on first use: what an
+// adapter asks while it prepares the node's read-only sessions.
+type ownPool struct{ n *Node }
+
+func (p ownPool) PingContext(ctx context.Context) error {
+	db, err := p.n.sqlDB()
+	if err != nil {
+		return err
+	}
+	return db.PingContext(ctx)
+}
+
+func (p ownPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	db, err := p.n.sqlDB()
 	if err != nil {
 		return nil, err
 	}
-	switch base.Name() {
-	case "postgres":
-		dsn, err = postgresReadOnly(dsn)
-	case "mysql":
-		dsn, err = mysqlReadOnly(dsn, variable)
-	case "sqlite":
-		dsn, err = sqliteReadOnly(dsn)
-	default:
-		err = knowsReadOnly(base.Name())
-	}
-	if err != nil {
-		return nil, err
-	}
-	return withDSN(base, dsn)
+	return db.QueryContext(ctx, query, args...)
 }
 
-// readOnlyVariable asks a MySQL-family server which session variable makes
-// transactions read only: MariaDB kept tx_read_only (transaction_read_only
-// came in 11.1), MySQL 8 has only transaction_read_only.
-func (n *Node) readOnlyVariable() (string, error) {
-	db, err := n.sqlDB()
+func (p ownPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	db, err := p.n.sqlDB()
 	if err != nil {
-		return "", err
+		return errorRow(ctx, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var version string
-	if err := db.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
-		return "", fmt.Errorf("%w: asking the server its version: %v", ErrNoReadOnlySession, err)
-	}
-	if strings.Contains(strings.ToLower(version), "mariadb") {
-		return "tx_read_only", nil
-	}
-	return "transaction_read_only", nil
+	return db.QueryRowContext(ctx, query, args...)
 }
 
-// dsnOf reads the DSN a dialector opens its pool from; a dialector built
-// over an open pool (Conn) has none.
-func dsnOf(d gorm.Dialector) (string, error) {
+// structDSN reads and copies a dialector through the fields gorm's
+// dialectors have (a DSN string, a Conn holding an open pool): for
+// dialects grant has no adapter of, and SQLite's built-in one.
+type structDSN struct{}
+
+func (structDSN) DSNOf(d gorm.Dialector) (string, error) {
 	var dsn string
 	var conn bool
-	switch d := d.(type) {
-	case *credentialsDialector:
-		return dsnOf(d.inner)
-	case *postgres.Dialector:
-		dsn, conn = d.DSN, d.Conn != nil
-	case *mysql.Dialector:
-		dsn, conn = d.DSN, d.Conn != nil
-		if dsn == "" && d.DSNConfig != nil {
-			dsn = d.DSNConfig.FormatDSN()
+	s := reflect.Indirect(reflect.ValueOf(d))
+	if s.Kind() == reflect.Struct {
+		if f := s.FieldByName("DSN"); f.IsValid() && f.Kind() == reflect.String {
+			dsn = f.String()
 		}
-	case nil:
-		return "", fmt.Errorf("%w: the handle's dialector is unknown", ErrNoReadOnlySession)
-	default:
-		s := reflect.Indirect(reflect.ValueOf(d))
-		if s.Kind() == reflect.Struct {
-			if f := s.FieldByName("DSN"); f.IsValid() && f.Kind() == reflect.String {
-				dsn = f.String()
-			}
-			if f := s.FieldByName("Conn"); f.IsValid() && f.Kind() == reflect.Interface {
-				conn = !f.IsNil()
-			}
+		if f := s.FieldByName("Conn"); f.IsValid() && f.Kind() == reflect.Interface {
+			conn = !f.IsNil()
 		}
 	}
 	if conn || dsn == "" {
-		return "", fmt.Errorf("%w: the %s dialector (%T) wraps an open pool, not a DSN to open read-only sessions from", ErrNoReadOnlySession, d.Name(), d)
+		return "", fmt.Errorf("the %s dialector (%T) wraps an open pool, not a DSN to open sessions from", d.Name(), d)
 	}
 	return dsn, nil
 }
 
-// withDSN returns a copy of d that opens a pool from dsn.
-func withDSN(d gorm.Dialector, dsn string) (gorm.Dialector, error) {
-	switch d := d.(type) {
-	case *credentialsDialector:
-		inner, err := withDSN(d.inner, dsn)
-		if err != nil {
-			return nil, err
-		}
-		return d.with(inner)
-	case *postgres.Dialector:
-		cfg := *d.Config
-		cfg.DSN, cfg.Conn = dsn, nil
-		return postgres.New(cfg), nil
-	case *mysql.Dialector:
-		cfg := *d.Config
-		cfg.DSN, cfg.DSNConfig, cfg.Conn = dsn, nil, nil
-		return mysql.New(cfg), nil
-	}
+func (structDSN) WithDSN(d gorm.Dialector, dsn string) (gorm.Dialector, error) {
 	v := reflect.ValueOf(d)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
-		return nil, fmt.Errorf("%w: cannot copy the %s dialector (%T)", ErrNoReadOnlySession, d.Name(), d)
+		return nil, fmt.Errorf("cannot copy the %s dialector (%T)", d.Name(), d)
 	}
 	clone := reflect.New(v.Elem().Type())
 	clone.Elem().Set(v.Elem())
 	field := clone.Elem().FieldByName("DSN")
 	if !field.CanSet() || field.Kind() != reflect.String {
-		return nil, fmt.Errorf("%w: the %s dialector (%T) has no DSN field", ErrNoReadOnlySession, d.Name(), d)
+		return nil, fmt.Errorf("the %s dialector (%T) has no DSN field", d.Name(), d)
 	}
 	field.SetString(dsn)
 	copied, ok := clone.Interface().(gorm.Dialector)
 	if !ok {
-		return nil, fmt.Errorf("%w: a copy of %T is not a gorm.Dialector", ErrNoReadOnlySession, d)
+		return nil, fmt.Errorf("a copy of %T is not a gorm.Dialector", d)
 	}
 	return copied, nil
 }
 
-// postgresReadOnly adds default_transaction_read_only=on, which pgx sends
-// as a startup parameter, to a URL or key=value DSN.
-func postgresReadOnly(dsn string) (string, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", fmt.Errorf("%w: the DSN does not parse as a URL", ErrNoReadOnlySession)
-		}
-		q := u.Query()
-		q.Set("default_transaction_read_only", "on")
-		u.RawQuery = q.Encode()
-		return u.String(), nil
-	}
-	return strings.TrimSpace(dsn) + " default_transaction_read_only=on", nil
+// builtinDialects are the adapters grant has for dialects that need no
+// driver of grant's: a registered adapter for the dialect wins.
+var builtinDialects = map[string]DialectAdapter{"sqlite": sqliteDialect{}}
+
+// sqliteDialect knows SQLite's read-only sessions (the query_only pragma,
+// as github.com/glebarez/sqlite and modernc.org/sqlite take it); SQLite
+// has no logins and no replication. Nodes name their SQLite adapter in
+// Config.Adapters: this value only serves their dialect.
+type sqliteDialect struct{ structDSN }
+
+func (sqliteDialect) Dialect() string              { return "sqlite" }
+func (sqliteDialect) Open(string) gorm.Dialector   { return nil }
+func (sqliteDialect) Classify(error) ErrorClass    { return 0 }
+func (sqliteDialect) DSNSecrets(string) DSNReading { return DSNReading{} }
+func (sqliteDialect) Replication() ReplicationReader {
+	return nil
 }
 
-// mysqlReadOnly adds the session variable, which the driver sets on every
-// new connection.
-func mysqlReadOnly(dsn, variable string) (string, error) {
-	cfg, err := mysqldriver.ParseDSN(dsn)
-	if err != nil {
-		return "", fmt.Errorf("%w: the DSN does not parse", ErrNoReadOnlySession)
-	}
-	if cfg.Params == nil {
-		cfg.Params = map[string]string{}
-	}
-	cfg.Params[variable] = "1"
-	return cfg.FormatDSN(), nil
+func (sqliteDialect) Credentials(d gorm.Dialector) (CredentialsHook, error) {
+	return nil, fmt.Errorf("a %s dialector (%T) has no logins: credentials work with the postgres and mysql adapters", d.Name(), d)
 }
 
-// sqliteReadOnly adds the query_only pragma. A private in-memory database
+// ReadOnlyDSN adds the query_only pragma. A private in-memory database
 // would be a new, empty one for the second pool: refused.
-func sqliteReadOnly(dsn string) (string, error) {
+func (sqliteDialect) ReadOnlyDSN(_ context.Context, dsn string, _ Querier) (string, error) {
 	lower := strings.ToLower(dsn)
 	if (strings.Contains(lower, ":memory:") || strings.Contains(lower, "mode=memory")) && !strings.Contains(lower, "cache=shared") {
-		return "", fmt.Errorf("%w: a private in-memory SQLite database cannot be opened twice (use cache=shared)", ErrNoReadOnlySession)
+		return "", errors.New("a private in-memory SQLite database cannot be opened twice (use cache=shared)")
 	}
 	sep := "?"
 	if strings.Contains(dsn, "?") {

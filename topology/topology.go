@@ -85,6 +85,9 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.checkAdapters(h.Dialect); err != nil {
+		return nil, err
+	}
 	t := &Topology{databases: map[string]*Database{}, clusters: map[string]*Cluster{}, tables: map[string]*Database{}, clusterTables: map[string]*Cluster{},
 		limiters: newLimiters(&cfg)}
 	settings := &openSettings{handle: h.Dialector, logger: h.Logger, nowFunc: h.NowFunc, prepareMax: h.PrepareMax, prepareTTL: h.PrepareTTL, onOpen: h.OnOpen,
@@ -129,7 +132,8 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			// The default database's writer is the handle's own pool; the
 			// database's pool settings apply to it like to any other node.
 			d.writer = &Node{owner: d, database: name, role: Writing, name: "writer", label: name + "/" + Writing,
-				key: name + "/" + Writing + "/writer", weight: 1, settings: settings, dialect: h.Dialect, pool: dc.Pool}
+				key: name + "/" + Writing + "/writer", weight: 1, settings: settings, dialect: h.Dialect, pool: dc.Pool,
+				adapter: dialectAdapter(h.Dialect)}
 			d.writer.adopt(h.Pool, h.SQLDB, false)
 			d.writer.guard = dc.Pool.CheckoutTimeout > 0 && h.SQLDB != nil
 			if h.SQLDB != nil {
@@ -235,7 +239,10 @@ func (t *Topology) newNode(cfg *Config, path, database, role string, nc NodeConf
 	if n.dialector == nil {
 		n.dialector = cfg.adapter(nc.Adapter)(nc.DSN)
 		n.dsn, n.password = RedactDSN(nc.DSN), PasswordOf(nc.DSN)
-		n.dialector = withCredentials(n.dialector, n.key, nc)
+	}
+	n.adapter = cfg.adapterFor(nc, n.dialector.Name())
+	if nc.Dialector == nil {
+		n.dialector = withCredentials(n.adapter, n.dialector, n.key, nc)
 	}
 	if err := sameDialect(n.dialector.Name(), dialect); err != nil {
 		return nil, &ConfigError{Path: path, Problem: err.Error()}

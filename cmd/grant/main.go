@@ -18,6 +18,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	_ "github.com/grant-go/grant/adapter/mysql"    // the CLI reads topologies of both
+	_ "github.com/grant-go/grant/adapter/postgres" // (grant links no driver itself)
 )
 
 func main() {

@@ -2,8 +2,6 @@ package callbacks
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"math/rand/v2"
 	"time"
 
@@ -25,14 +23,6 @@ const writtenKey = "grant:written"
 type writtenClause struct{ database *topology.Database }
 
 func (writtenClause) Build(clause.Builder) {}
-
-// errNoPosition: the writer's dialect has no replication position grant
-// can read (SQLite), or reading it failed; the session falls back to Timed.
-var errNoPosition = errors.New("grant: no replication position")
-
-// causalPoll is how often a Causal read asks a replica again while it waits
-// (ConsistencyConfig.CausalWait) for the replica to catch up.
-const causalPoll = 5 * time.Millisecond
 
 // noteWrite arranges for a write outside a transaction to be recorded in the
 // statement's session after GORM commits it.
@@ -76,34 +66,12 @@ func (r *Router) recordWrite(ctx context.Context, s *topology.Session, database 
 	s.RecordWrite(database.Qualified(), until, pos)
 }
 
-// writerPosition reads the writer's replication position: PostgreSQL's
-// current WAL location (at or past the commit just made: with synchronous
-// commit the commit record is flushed before COMMIT returns) or MariaDB's
-// binlog GTID position (it includes the commit).
+// writerPosition reads the writer's replication position through its
+// adapter: PostgreSQL's current WAL location (at or past the commit just
+// made: with synchronous commit the commit record is flushed before COMMIT
+// returns) or MariaDB's binlog GTID position (it includes the commit).
 func writerPosition(ctx context.Context, writer *topology.Node) (topology.Position, error) {
-	db, err := writer.Direct()
-	if err != nil {
-		return topology.Position{}, err
-	}
-	switch writer.Dialect() {
-	case "postgres":
-		var lsn string
-		if err := db.QueryRowContext(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
-			return topology.Position{}, err
-		}
-		v, err := topology.ParseLSN(lsn)
-		return topology.Position{LSN: v}, err
-	case "mysql":
-		var gtid sql.NullString
-		if err := db.QueryRowContext(ctx, "SELECT @@gtid_binlog_pos").Scan(&gtid); err != nil {
-			return topology.Position{}, err
-		}
-		if gtid.String == "" {
-			return topology.Position{}, errNoPosition
-		}
-		return topology.Position{GTID: gtid.String}, nil
-	}
-	return topology.Position{}, errNoPosition
+	return writer.Position(ctx)
 }
 
 // consistentNode returns the node a session's read of database must use
@@ -156,54 +124,11 @@ func (r *Router) caughtUpReplica(ctx context.Context, database *topology.Databas
 			}
 		}
 	}
+	// The adapter waits up to CausalWait for the replica to catch up:
+	// MariaDB on the server (MASTER_GTID_WAIT), PostgreSQL by asking again.
 	candidate := replicas[start].(*topology.Node)
-	deadline := time.Now().Add(r.consistency.CausalWait)
-	for {
-		ok, err := replayed(ctx, candidate, pos, r.consistency.CausalWait)
-		switch {
-		case err == nil && ok:
-			return candidate
-		case err != nil || candidate.Dialect() == "mysql" || !time.Now().Before(deadline):
-			return database.Writer()
-		}
-		select {
-		case <-ctx.Done():
-			return database.Writer()
-		case <-time.After(causalPoll):
-		}
+	if ok, err := candidate.Replayed(ctx, pos, r.consistency.CausalWait); err == nil && ok {
+		return candidate
 	}
-}
-
-// replayed asks a replica whether it has replayed pos. MariaDB waits there
-// itself (MASTER_GTID_WAIT), for up to wait.
-func replayed(ctx context.Context, replica *topology.Node, pos topology.Position, wait time.Duration) (bool, error) {
-	db, err := replica.Direct()
-	if err != nil {
-		return false, err
-	}
-	switch replica.Dialect() {
-	case "postgres":
-		if pos.LSN == 0 {
-			return false, errNoPosition
-		}
-		var lsn sql.NullString
-		if err := db.QueryRowContext(ctx, "SELECT pg_last_wal_replay_lsn()::text").Scan(&lsn); err != nil {
-			return false, err
-		}
-		if !lsn.Valid { // not in recovery: not a replica of anything
-			return false, errNoPosition
-		}
-		v, err := topology.ParseLSN(lsn.String)
-		return err == nil && v >= pos.LSN, err
-	case "mysql":
-		if pos.GTID == "" {
-			return false, errNoPosition
-		}
-		var result sql.NullInt64
-		if err := db.QueryRowContext(ctx, "SELECT MASTER_GTID_WAIT(?, ?)", pos.GTID, wait.Seconds()).Scan(&result); err != nil {
-			return false, err
-		}
-		return result.Valid && result.Int64 == 0, nil
-	}
-	return false, errNoPosition
+	return database.Writer()
 }

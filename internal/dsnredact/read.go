@@ -3,8 +3,6 @@ package dsnredact
 import (
 	"net/url"
 	"strings"
-
-	"github.com/go-sql-driver/mysql"
 )
 
 // secret is one secret in a DSN: its text as written, dsn[start:end], and
@@ -34,9 +32,14 @@ func (r reading) password() string {
 	return pw
 }
 
-// readAll reads s in every form, in the order Password prefers them.
+// readAll reads s in every form, in the order Password prefers them: the
+// built-in forms, then those of the readers added by adapters.
 func readAll(s string) []reading {
-	return []reading{readPostgresURL(s), readURL(s), readKeyValue(s), readMySQL(s), readQuery(s)}
+	out := []reading{readPostgresURL(s), readURL(s), readKeyValue(s), readSemicolon(s)}
+	for _, read := range added() {
+		out = append(out, read(s).reading(s))
+	}
+	return append(out, readQuery(s))
 }
 
 // readPostgresURL reads a postgres:// or postgresql:// URL the way pgx's
@@ -120,29 +123,6 @@ func readURL(s string) (r reading) {
 	return r
 }
 
-// readMySQL reads user:password@net(address)/dbname?params with
-// mysql.ParseDSN, and places the password as it does: before the last '@'
-// that precedes the last '/', after the first ':'.
-func readMySQL(s string) (r reading) {
-	cfg, err := mysql.ParseDSN(s)
-	slash := strings.LastIndexByte(s, '/')
-	if err != nil || slash < 0 {
-		return r
-	}
-	r.claims = true
-	if at := strings.LastIndexByte(s[:slash], '@'); at >= 0 {
-		if c := strings.IndexByte(s[:at], ':'); c >= 0 && c+1 < at {
-			r.secrets = append(r.secrets, secret{start: c + 1, end: at, values: []string{cfg.Passwd}, login: true})
-			r.ambiguous = s[c+1:at] != cfg.Passwd // the driver read it elsewhere
-		}
-	}
-	if q := strings.IndexByte(s[slash:], '?'); q >= 0 {
-		start := slash + q + 1
-		r.secrets = append(r.secrets, querySecrets(s[start:], start, queryDecode)...)
-	}
-	return r
-}
-
 // readQuery reads the key=value pairs after the first '?' of any text. It
 // never claims the text: it only finds secrets.
 func readQuery(s string) (r reading) {
@@ -150,6 +130,19 @@ func readQuery(s string) (r reading) {
 		r.secrets = querySecrets(s[q+1:], q+1, queryDecode)
 	}
 	return r
+}
+
+// QuerySecrets returns the secrets among the '&'-separated key=value pairs
+// of query (password, passwd, pwd, pass, sslpassword, _auth_pass, in any
+// letter case), which starts at offset in the DSN, each value decoded as a
+// URL query decodes it. Adapters whose DSNs end in URL-style parameters use
+// it in their Reader.
+func QuerySecrets(query string, offset int) []Secret {
+	var out []Secret
+	for _, s := range querySecrets(query, offset, queryDecode) {
+		out = append(out, Secret{Start: s.start, End: s.end, Value: s.values[0], Login: s.login})
+	}
+	return out
 }
 
 // querySecrets returns the secrets among the '&'-separated key=value pairs
@@ -186,15 +179,6 @@ func newSecret(start int, raw string, decode func(string) string, login bool) se
 		}
 	}
 	return secret{start: start, end: start + len(raw), values: values, login: login}
-}
-
-// isSecretKey reports whether a lower-case parameter name holds a secret.
-func isSecretKey(name string) bool {
-	switch name {
-	case "password", "passwd", "pwd", "pass", "sslpassword", "_auth_pass":
-		return true
-	}
-	return false
 }
 
 // queryDecode is net/url's decoding of a query value ('+' is a space), or

@@ -5,8 +5,8 @@
 // where it is written and replaced there, and the rest of the DSN is kept
 // for debugging.
 //
-// It reads every form grant's drivers take, and tries each of them on every
-// DSN, because a DSN does not say which driver it is for:
+// It links no driver. It reads the generic forms itself, and tries each of
+// them on every DSN, because a DSN does not say which driver it is for:
 //
 //   - PostgreSQL URLs (postgres:// and postgresql://), split the way pgx
 //     splits them: the userinfo password and the password and sslpassword
@@ -14,17 +14,20 @@
 //   - other URLs (scheme://user:password@host/…?password=…), split by net/url;
 //   - libpq key=value strings, with pgx's quoting and backslash escapes
 //     (password and sslpassword, and the keys below in any letter case);
-//   - the MySQL driver's user:password@net(address)/dbname?params, as
-//     mysql.ParseDSN reads it;
+//   - ADO.NET and ODBC key=value;key=value strings (Password=…; PWD={…});
 //   - query parameters named password, passwd, pwd, pass, sslpassword or
 //     _auth_pass (case-insensitive) after a '?' in any text.
 //
-// What one reading calls a secret is replaced whatever the others say. Text
-// that no reading accepts is returned unchanged only when it holds neither
-// an '@' nor "passw"; otherwise it is replaced wholesale by [Unparsable]. So
-// is a DSN whose URL has an '@' outside its userinfo (a password with an
-// unescaped '/', '?' or '@' spills there), and any result that would still
-// show a password.
+// A driver's own form (the MySQL driver's user:password@net(address)/db)
+// is read by a Reader its grant adapter adds (AddReader) when it is
+// registered. What one reading calls a secret is replaced whatever the
+// others say. Text that no reading accepts is returned unchanged only when
+// it holds neither an '@' nor "passw"; otherwise it is replaced wholesale
+// by [Unparsable]. So is a DSN whose URL has an '@' outside its userinfo (a
+// password with an unescaped '/', '?' or '@' spills there), any result
+// that would still show a password, and any result in which a secret's key
+// (password=, pwd=, …) is still followed by a value other than the mask: a
+// DSN of a driver whose adapter is not registered is hidden, not printed.
 package dsnredact
 
 import (
@@ -54,7 +57,7 @@ func Redact(dsn string) string {
 
 // Password returns the login password in dsn, decoded as its driver decodes
 // it, or "" when it has none. When readings disagree, a PostgreSQL URL wins
-// over another URL, then key=value, then MySQL.
+// over another URL, then key=value, then the forms adapters added.
 func Password(dsn string) string {
 	for _, r := range readAll(dsn) {
 		if pw := r.password(); pw != "" {
@@ -83,7 +86,7 @@ func redact(dsn string) (string, bool) {
 		return "", false
 	}
 	if len(secrets) == 0 {
-		return dsn, true
+		return dsn, !exposesSecretKey(dsn)
 	}
 	out, kept := splice(dsn, secrets)
 	for _, s := range secrets {
@@ -103,7 +106,7 @@ func redact(dsn string) (string, bool) {
 			}
 		}
 	}
-	return out, true
+	return out, !exposesSecretKey(out)
 }
 
 // mayHoldSecret reports whether text no reading accepts might still hold a

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -48,14 +47,12 @@ var redactCases = []struct{ name, dsn, pw string }{
 	{"kv password also in host", "host=h password=‹'h'› dbname=db", "h"},
 	{"kv empty password", "host=h password='' dbname=db", ""},
 	{"kv no password", "host=127.0.0.1 port=5432 user=postgres dbname=test sslmode=disable", ""},
-	// The MySQL driver's DSN.
-	{"mysql", "alice:‹s3cret›@tcp(127.0.0.1:3306)/app?parseTime=true", ""},
-	{"mysql @ in password", "u:‹p@ss›@tcp(h:3306)/db", ""},
-	{"mysql specials", "u:‹a/b?c:d%e f'g›@tcp(h:3306)/db?parseTime=true&loc=UTC", ""},
-	{"mysql IPv6", "u:‹s3cret›@tcp([::1]:3306)/db", ""},
-	{"mysql socket", "u:‹s3cret›@unix(/tmp/mysql.sock)/db", ""},
-	{"mysql empty password", "u:@tcp(h:3306)/db", ""},
-	{"mysql no password", "root@tcp(127.0.0.1:3306)/test?parseTime=true", ""},
+	// ADO.NET and ODBC key=value;key=value.
+	{"ado", "Server=h;User ID=sa;Password=‹s3cret›;Database=app", ""},
+	{"ado lower case, spaced", "server = h; user id = sa; password = ‹s3cret› ;database=app", ""},
+	{"ado quoted", `Data Source=h;Password=‹"a;b""c"›;Initial Catalog=app`, `a;b"c`},
+	{"odbc braces", "DRIVER={ODBC Driver 18};SERVER=h;UID=sa;PWD=‹{s3;cr}}et}›", "s3;cr}et"},
+	{"odbc trailing", "UID=sa;PWD=‹s3cret›;", ""},
 	// None of them: kept, but for a secret parameter.
 	{"sqlite", "file:/tmp/x.db?_pragma=busy_timeout(5000)", ""},
 	{"sqlite auth", "file:test.db?_auth&_auth_user=admin&_auth_pass=‹s3cret›", ""},
@@ -70,6 +67,29 @@ var unparsableCases = []string{
 	"host='broken password=s3cret",
 	"weird thing with password but no structure we know: password:s3",
 	"u:secret@h",
+}
+
+// driverFormCases are DSNs in a driver's own form, which only that
+// driver's adapter reads (adapter/mysql adds the MySQL driver's): without
+// it they hold a password no built-in reading can place, so Redact hides
+// them whole. Each marked password must not show.
+var driverFormCases = []string{
+	"alice:‹s3cret›@tcp(127.0.0.1:3306)/app?parseTime=true",
+	"u:‹p@ss›@tcp(h:3306)/db",
+	"u:‹a/b?c:d%e f'g›@tcp(h:3306)/db?parseTime=true&loc=UTC",
+	"u:‹s3cret›@unix(/tmp/mysql.sock)/db",
+	"scott/‹tiger›@db.example:1521/orcl",
+	"‹s3cret›@h",
+}
+
+// unknownFormCases are DSNs of forms no reading claims as a whole, or
+// claims wrongly, whose secret key is still in sight: hidden whole.
+var unknownFormCases = []string{
+	"server=h;pwd='unterminated s3cret",
+	"password: s3cret",
+	"dsn with a PASSWORD = s3cret in it",
+	"host=h;user=u;pass=‹s3cret›&x",
+	"weird:{pwd=s3cret}",
 }
 
 // unmark returns the DSN of a case, its redaction and its secrets as written.
@@ -132,6 +152,59 @@ func TestRedactUnparsable(t *testing.T) {
 	}
 }
 
+// TestRedactWithoutTheDriversReader: a DSN in a driver's own form, whose
+// adapter is not registered (so no reader for it was added), is hidden
+// whole; its password never shows.
+func TestRedactWithoutTheDriversReader(t *testing.T) {
+	require.Empty(t, added(), "this test binary registers no adapter")
+	for _, marked := range driverFormCases {
+		in, _, raws := unmark(marked)
+		out := Redact(in)
+		assert.Equal(t, Unparsable, out, in)
+		for _, raw := range raws {
+			assert.NotContains(t, out, raw)
+		}
+	}
+}
+
+// TestRedactUnknownFormsFailSafe: text whose secret key is still followed
+// by a value after every reading had its say is hidden whole.
+func TestRedactUnknownFormsFailSafe(t *testing.T) {
+	for _, dsn := range unknownFormCases {
+		in, _, _ := unmark(dsn)
+		out := Redact(in)
+		assert.NotContains(t, out, "s3cret", in)
+		assert.NotContains(t, out, "unterminated", in)
+	}
+	for _, kept := range []string{"host=h password='' dbname=db", "postgres://u@h/db?password=&x=1", "Server=h;Password=;Database=d", "user=password host=h", "file:pass.db"} {
+		assert.Equal(t, kept, Redact(kept), "an empty password, or the word in a value, is no secret")
+	}
+}
+
+// TestAddedReader: a reader an adapter adds places the secrets of its own
+// form, which the built-in readings cannot.
+func TestAddedReader(t *testing.T) {
+	in := "oracle-ish scott/tiger@db:1521/orcl"
+	require.Equal(t, Unparsable, Redact(in))
+	t.Cleanup(func() { readers.Store(nil) })
+	AddReader(func(dsn string) Reading {
+		rest, ok := strings.CutPrefix(dsn, "oracle-ish ")
+		if !ok {
+			return Reading{}
+		}
+		slash, at := strings.IndexByte(rest, '/'), strings.IndexByte(rest, '@')
+		if slash < 0 || at < slash {
+			return Reading{}
+		}
+		offset := len(dsn) - len(rest)
+		return Reading{Parses: true, Secrets: []Secret{{Start: offset + slash + 1, End: offset + at, Value: rest[slash+1 : at], Login: true}}}
+	})
+	assert.Equal(t, "oracle-ish scott/xxxxx@db:1521/orcl", Redact(in))
+	assert.Equal(t, "tiger", Password(in))
+	AddReader(func(string) Reading { return Reading{Parses: true, Secrets: []Secret{{Start: 5, End: 500}}} })
+	assert.Equal(t, Unparsable, Redact(in), "a span outside the text: hidden whole")
+}
+
 // FuzzRedact checks that for any text the drivers' own parsers accept with
 // a password, the redaction shows that password neither as written nor
 // decoded nor percent-encoded, unless the text also holds it elsewhere.
@@ -142,6 +215,10 @@ func FuzzRedact(f *testing.F) {
 		f.Add(dsn)
 	}
 	for _, dsn := range unparsableCases {
+		f.Add(dsn)
+	}
+	for _, marked := range append(driverFormCases, unknownFormCases...) {
+		dsn, _, _ := unmark(marked)
 		f.Add(dsn)
 	}
 	f.Fuzz(func(t *testing.T, dsn string) {
@@ -175,7 +252,9 @@ type parsed struct {
 	password string
 }
 
-// parsers are the drivers' own parsers, the judges of what a password is.
+// parsers are the drivers' own parsers, the judges of what a password is,
+// for the forms this package reads itself; the MySQL driver's form and its
+// judge are tested in adapter/mysql, which adds its reader.
 var parsers = []struct {
 	name string
 	read func(string) (parsed, error)
@@ -186,13 +265,6 @@ var parsers = []struct {
 			return parsed{}, err
 		}
 		return parsed{[4]string{c.Host, strconv.Itoa(int(c.Port)), c.User, c.Database}, c.Password}, nil
-	}},
-	{"mysql.ParseDSN", func(s string) (parsed, error) {
-		c, err := mysql.ParseDSN(s)
-		if err != nil {
-			return parsed{}, err
-		}
-		return parsed{[4]string{c.Net, c.Addr, c.User, c.DBName}, c.Passwd}, nil
 	}},
 	{"url.Parse", func(s string) (parsed, error) {
 		u, err := url.Parse(s)
