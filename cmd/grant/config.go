@@ -30,8 +30,9 @@ func addConfigFlag(cmd *cobra.Command, path *string) {
 
 // openTopology loads the topology file and installs grant on a handle to the
 // default database, which grant adopts as that database's writer. The CLI
-// knows SQLite (adapter "sqlite") besides postgres and mysql, whose adapters main.go imports. Opening
-// connects to nothing: each node's pool opens when first used.
+// knows SQLite (adapter "sqlite") besides postgres and mysql, whose adapter
+// packages main.go imports. Opening connects to nothing: each node's pool
+// opens when first used.
 func openTopology(path string) (*gorm.DB, *grant.Plugin, error) {
 	cfg, err := config.Load(path)
 	if err != nil {
