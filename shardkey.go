@@ -105,6 +105,9 @@ type PartialWriteError = topology.PartialWriteError
 var (
 	// ErrSpansShards: a statement's key values belong to several shards.
 	ErrSpansShards = topology.ErrSpansShards
+	// ErrNoScatterEngine: a statement would run on every shard, and the
+	// program does not import github.com/grant-go/grant/sharding/scatter/engine.
+	ErrNoScatterEngine = topology.ErrNoScatterEngine
 	// ErrShardKeyChange: an update would move a row to another shard.
 	ErrShardKeyChange = topology.ErrShardKeyChange
 	// ErrShardMismatch: a statement names a shard its key maps elsewhere

@@ -38,6 +38,11 @@ var (
 	// ErrSpansShards: a statement's shard keys belong to several shards, and
 	// the statement cannot be split or scattered. Nothing was sent.
 	ErrSpansShards = sharding.ErrSpansShards
+	// ErrNoScatterEngine: a statement would run on every shard of a cluster
+	// (grant.AllShards, or an update or delete for all of them), but the
+	// program does not link the scatter-gather engine. Import
+	// github.com/grant-go/grant/sharding/scatter/engine. Nothing was sent.
+	ErrNoScatterEngine = errors.New("grant: the scatter-gather engine is not linked")
 	// ErrShardMismatch: a statement names a shard (grant.Shard, a context,
 	// a transaction pinned to it) but its shard key values map to another:
 	// the row would be stored where its own key cannot find it, or a read

@@ -19,8 +19,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	_ "github.com/grant-go/grant/adapter/mysql"    // the CLI reads topologies of both
-	_ "github.com/grant-go/grant/adapter/postgres" // (grant links no driver itself)
+	_ "github.com/grant-go/grant/adapter/mysql"           // the CLI reads topologies of both
+	_ "github.com/grant-go/grant/adapter/postgres"        // (grant links no driver itself)
+	_ "github.com/grant-go/grant/sharding/scatter/engine" // the demo's grant.AllShards
 )
 
 func main() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"sync"
 
 	"gorm.io/gorm"
 
@@ -295,11 +294,8 @@ func (r *Router) refuse(db *gorm.DB, err error) {
 func refusedRow(ctx context.Context, err error) *sql.Row {
 	// Without the caller's cancellation: the row must carry err, not the
 	// context's error.
-	return refusalDB().QueryRowContext(scatter.WithStatement(context.WithoutCancel(ctx), scatter.Refused(err)), "")
+	return refusalDB().QueryRowContext(withRefusal(context.WithoutCancel(ctx), err), "")
 }
-
-// refusalDB is the process's handle for refused rows; it never connects.
-var refusalDB = sync.OnceValue(scatter.NewDB)
 
 func tableOf(stmt *gorm.Statement) string {
 	if stmt.Table != "" {

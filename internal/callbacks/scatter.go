@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"sync/atomic"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -67,10 +68,31 @@ func (p scatterPool) QueryRowContext(ctx context.Context, query string, args ...
 	return p.db.QueryRowContext(scatter.WithStatement(ctx, p.st), query, args...)
 }
 
+// ScatterEngine is the part of package scatter that plans and runs
+// statements across shards. The router reaches it only through what
+// RegisterScatterEngine installed, so that a program which never imports
+// package sharding/scatter/engine does not link the planner and the merge
+// (half of grant's code).
+type ScatterEngine struct {
+	PlanQuery func(scatter.Query) (*scatter.Planned, error)
+	NewDB     func() *sql.DB
+}
+
+var scatterEngine atomic.Pointer[ScatterEngine]
+
+// RegisterScatterEngine installs the scatter-gather engine for every
+// router of the process; package sharding/scatter/engine calls it from its
+// init. Safe for concurrent use; the last registration wins.
+func RegisterScatterEngine(e ScatterEngine) { scatterEngine.Store(&e) }
+
+// engineImport is what an error tells a program without the engine to add.
+const engineImport = `import _ "github.com/grant-go/grant/sharding/scatter/engine"`
+
 // scatterDB returns the router's scatter-gather handle, made on first use:
 // one *sql.DB (and its one database/sql goroutine) serves every statement.
+// routeScatter has checked that the engine is registered.
 func (r *Router) scatterDB() *sql.DB {
-	r.scatterOnce.Do(func() { r.scatter = scatter.NewDB() })
+	r.scatterOnce.Do(func() { r.scatter = scatterEngine.Load().NewDB() })
 	return r.scatter
 }
 
@@ -94,6 +116,11 @@ func (r *Router) Close() error {
 func (r *Router) routeScatter(db *gorm.DB, f *route.Facts, d *route.Decision, role string) {
 	stmt := db.Statement
 	span := topology.Route{Database: d.Database.Name(), Shard: topology.AllShards, Role: role}
+	if scatterEngine.Load() == nil {
+		r.refuse(db, &topology.RouteError{Err: topology.ErrNoScatterEngine, Route: span,
+			Detail: "statements on every shard need the scatter-gather engine; add " + engineImport + " to the program"})
+		return
+	}
 	fanOutWrite := f.Kind.Has(route.FanOut)
 	st := &scatter.Statement{}
 	if p, ok := stmt.Clauses[partialKey].Expression.(partialClause); ok && !fanOutWrite {

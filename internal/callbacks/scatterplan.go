@@ -100,7 +100,7 @@ func (r *Router) planScatter(db *gorm.DB, c scatterClause) (restore func(), err 
 		}
 		q.Offset = l.Offset
 	}
-	planned, err := scatter.PlanQuery(q)
+	planned, err := scatterEngine.Load().PlanQuery(q)
 	if err != nil {
 		return nil, err
 	}

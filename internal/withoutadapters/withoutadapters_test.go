@@ -114,3 +114,51 @@ func TestRedactingTheDSNOfAnUnregisteredAdapter(t *testing.T) {
 	}
 	assert.Empty(t, topology.PasswordOf("app:s3cret@tcp(db:3306)/app"), "the MySQL form is read by adapter/mysql")
 }
+
+// Order lives on the two shards of "orders", keyed by customer_id.
+type Order struct {
+	ID         int64
+	CustomerID int64
+}
+
+func (Order) ConnectsTo() grant.Connection { return grant.Cluster("orders") }
+func (Order) ShardKey() grant.ShardKey {
+	return grant.ShardKey{Column: "customer_id", Strategy: grant.Modulo()}
+}
+
+const engineImport = `import _ "github.com/grant-go/grant/sharding/scatter/engine"`
+
+// Without the scatter-gather engine linked, a statement on every shard is
+// refused before any shard is contacted, naming the import; statements for
+// one shard route as always.
+func TestStatementsOnEveryShardNeedTheEngine(t *testing.T) {
+	shard1, shard1Statements := server("shard1")
+	shard2, shard2Statements := server("shard2")
+	db, err := use(t, grant.Config{Clusters: map[string]grant.ClusterConfig{"orders": {Shards: []grant.ShardConfig{
+		{Name: "shard1", DatabaseConfig: grant.DatabaseConfig{Writer: &grant.NodeConfig{Dialector: shard1}}},
+		{Name: "shard2", DatabaseConfig: grant.DatabaseConfig{Writer: &grant.NodeConfig{Dialector: shard2}}},
+	}}}})
+	require.NoError(t, err)
+	all := func() *gorm.DB { return db.Scopes(grant.AllShards()) }
+
+	var orders []Order
+	err = all().Find(&orders).Error
+	require.ErrorIs(t, err, grant.ErrNoScatterEngine)
+	assert.ErrorContains(t, err, engineImport)
+	assert.ErrorContains(t, err, "orders/*")
+
+	err = all().Where("id > ?", 0).Delete(&Order{}).Error
+	require.ErrorIs(t, err, grant.ErrNoScatterEngine, "an update or delete on every shard too")
+
+	var n int64
+	err = all().Model(&Order{}).Select("count(*)").Row().Scan(&n)
+	require.ErrorIs(t, err, grant.ErrNoScatterEngine, "Row() carries the refusal to Scan")
+
+	assert.Zero(t, shard1Statements()+shard2Statements(), "no shard was contacted")
+
+	var nodes []string
+	require.NoError(t, db.Model(&Order{}).Where("customer_id = ?", 3).Pluck("node", &nodes).Error, "one shard by its key needs no engine")
+	assert.Equal(t, []string{"shard2"}, nodes)
+	assert.Equal(t, int64(1), shard2Statements())
+	assert.Zero(t, shard1Statements())
+}

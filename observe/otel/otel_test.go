@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	grantotel "github.com/grant-go/grant/observe/otel"
+	_ "github.com/grant-go/grant/sharding/scatter/engine" // the scatter test
 	"github.com/grant-go/grant/topology"
 )
 
