@@ -3,12 +3,12 @@ package config
 import (
 	"cmp"
 	"fmt"
+	"github.com/grant-go/grant/internal/dsnredact"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -79,7 +79,7 @@ func (b *builder) config(d *fileDoc) topology.Config {
 // the file is the one reported.
 func inFileOrder[V any](b *builder, path string, m map[string]V) []string {
 	line := func(key string) int {
-		if line, ok := b.idx.line(join(path, key)); ok {
+		if line, ok := b.idx.line(dsnredact.JoinKey(path, key)); ok {
 			return line
 		}
 		return math.MaxInt
@@ -103,7 +103,7 @@ func (b *builder) name(path string, n *yaml.Node) string {
 // it with a line and with the name redacted (a DSN pasted where a name
 // belongs must not leak). n is the value holding the name; nil for a key.
 func (b *builder) checkName(path, name string, n *yaml.Node) {
-	if name != "" && isPlainName(name) || b.err != nil {
+	if name != "" && dsnredact.IsPlainName(name) || b.err != nil {
 		return
 	}
 	line := b.idx.keyLine(path)
@@ -113,7 +113,7 @@ func (b *builder) checkName(path, name string, n *yaml.Node) {
 	if name == "" {
 		b.fail(line, path, "empty name")
 	} else {
-		b.fail(line, path, "name %s may only hold letters, digits, '_' and '-'", quoteValue(name))
+		b.fail(line, path, "name %s may only hold letters, digits, '_' and '-'", dsnredact.Quote(name))
 	}
 }
 
@@ -125,7 +125,7 @@ func (b *builder) policy(path string, n *yaml.Node) topology.Policy {
 	if policy, ok := policies[name]; ok {
 		return policy()
 	}
-	b.fail(lineOf(n), path, "unknown policy %s (known: %s)", quoteValue(name), strings.Join(sortedKeys(policies), ", "))
+	b.fail(lineOf(n), path, "unknown policy %s (known: %s)", dsnredact.Quote(name), strings.Join(sortedKeys(policies), ", "))
 	return nil
 }
 
@@ -135,7 +135,7 @@ func (b *builder) tables(m map[string]value) map[string]string {
 	}
 	tables := make(map[string]string, len(m))
 	for _, table := range inFileOrder(b, "tables", m) {
-		path, v := join("tables", table), m[table]
+		path, v := dsnredact.JoinKey("tables", table), m[table]
 		tables[table] = b.str(path, v.node)
 		b.checkName(path, tables[table], v.node)
 	}
@@ -168,7 +168,7 @@ func (b *builder) health(path string, h *healthDoc) topology.HealthConfig {
 			out.ReadTimeouts = make(map[string]time.Duration, len(h.ReadTimeouts))
 		}
 		v := h.ReadTimeouts[role]
-		out.ReadTimeouts[role] = b.duration(join(path+".read_timeouts", role), v.node)
+		out.ReadTimeouts[role] = b.duration(dsnredact.JoinKey(path+".read_timeouts", role), v.node)
 	}
 	return out
 }
@@ -189,7 +189,7 @@ func (b *builder) consistency(path string, c *consistencyDoc) topology.Consisten
 	if name := b.str(path+".mode", c.Mode.node); b.err == nil && !isNull(c.Mode.node) {
 		var ok bool
 		if mode, ok = consistencyModes[name]; !ok {
-			b.fail(lineOf(c.Mode.node), path+".mode", "unknown mode %s (known: %s)", quoteValue(name), strings.Join(sortedKeys(consistencyModes), ", "))
+			b.fail(lineOf(c.Mode.node), path+".mode", "unknown mode %s (known: %s)", dsnredact.Quote(name), strings.Join(sortedKeys(consistencyModes), ", "))
 		}
 	}
 	return topology.ConsistencyConfig{
@@ -223,13 +223,13 @@ func (b *builder) shardKeys(path string, m map[string]shardKeyDoc) map[string]sh
 	}
 	keys := make(map[string]sharding.ShardKey, len(m))
 	for _, table := range inFileOrder(b, path, m) {
-		kp, doc := join(path, table), m[table]
+		kp, doc := dsnredact.JoinKey(path, table), m[table]
 		key := sharding.ShardKey{Column: b.str(kp+".column", doc.Column.node)}
 		if name := b.str(kp+".strategy", doc.Strategy.node); name != "" || !isNull(doc.Strategy.node) {
 			if strategy, ok := strategies[name]; ok {
 				key.Strategy = strategy()
 			} else {
-				b.fail(lineOf(doc.Strategy.node), kp+".strategy", "unknown strategy %s (known: %s)", quoteValue(name), strings.Join(sortedKeys(strategies), ", "))
+				b.fail(lineOf(doc.Strategy.node), kp+".strategy", "unknown strategy %s (known: %s)", dsnredact.Quote(name), strings.Join(sortedKeys(strategies), ", "))
 			}
 		}
 		switch {
@@ -284,7 +284,7 @@ func (b *builder) integer(path string, n *yaml.Node) int {
 	}
 	i, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil {
-		b.fail(lineOf(n), path, "expected an integer, got %s", quoteValue(v))
+		b.fail(lineOf(n), path, "expected an integer, got %s", dsnredact.Quote(v))
 	}
 	return i
 }
@@ -304,7 +304,7 @@ func (b *builder) optBoolean(path string, n *yaml.Node) (value, given bool) {
 	case "false", "False", "FALSE":
 		return false, true
 	default:
-		b.fail(lineOf(n), path, "expected true or false, got %s", quoteValue(v))
+		b.fail(lineOf(n), path, "expected true or false, got %s", dsnredact.Quote(v))
 		return false, false
 	}
 }
@@ -316,47 +316,9 @@ func (b *builder) duration(path string, n *yaml.Node) time.Duration {
 	}
 	d, err := time.ParseDuration(strings.TrimSpace(v))
 	if err != nil {
-		b.fail(lineOf(n), path, `expected a duration such as "30s", "5m" or "1h30m", got %s`, quoteValue(v))
+		b.fail(lineOf(n), path, `expected a duration such as "30s", "5m" or "1h30m", got %s`, dsnredact.Quote(v))
 	}
 	return d
-}
-
-// quoteValue quotes a value for an error message: passwords redacted,
-// shortened to 60 characters.
-func quoteValue(v string) string {
-	v = redact(v)
-	if utf8.RuneCountInString(v) > 60 {
-		v = string([]rune(v)[:57]) + "..."
-	}
-	return strconv.Quote(v)
-}
-
-// redact is RedactDSN for anything but a plain name: a table called
-// "passwords" stays readable, a DSN pasted as a key loses its password.
-func redact(v string) string {
-	if isPlainName(v) {
-		return v
-	}
-	return topology.RedactDSN(v)
-}
-
-// isPlainName is Config.Validate's rule for names: [A-Za-z0-9_-]*.
-func isPlainName(v string) bool {
-	for _, r := range v {
-		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// join appends a mapping key to a key path; the key is redacted, since a
-// path is printed in errors.
-func join(path, key string) string {
-	if path == "" {
-		return redact(key)
-	}
-	return path + "." + redact(key)
 }
 
 // listItem appends a list index to a key path: "replicas[0]".
@@ -366,7 +328,7 @@ func listItem(path string, i int) string {
 
 // unknownKey names the key, suggests the nearest allowed one and lists them.
 func unknownKey(key string, allowed []string) string {
-	msg := "unknown key " + quoteValue(key)
+	msg := "unknown key " + dsnredact.Quote(key)
 	best, bestDist := "", 3
 	for _, a := range allowed {
 		if d := editDistance(strings.ToLower(key), a); d < bestDist {

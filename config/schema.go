@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/grant-go/grant/internal/dsnredact"
 	"reflect"
 	"strings"
 	"sync"
@@ -286,9 +287,9 @@ func (s *shapes) mapping(path string, n *yaml.Node, t reflect.Type) error {
 		if k.Kind != yaml.ScalarNode || k.ShortTag() == "!!null" || k.ShortTag() == "!!binary" {
 			return s.fail(written.Line, path, "keys must be plain strings, got %s", describe(k))
 		}
-		key := join(path, k.Value)
+		key := dsnredact.JoinKey(path, k.Value)
 		if first, dup := seen[k.Value]; dup {
-			return s.fail(written.Line, key, "duplicate key %s (first at line %d)", quoteValue(k.Value), first)
+			return s.fail(written.Line, key, "duplicate key %s (first at line %d)", dsnredact.Quote(k.Value), first)
 		}
 		seen[k.Value] = written.Line
 		if isMerge(k) {
@@ -320,10 +321,10 @@ func (s *shapes) mapping(path string, n *yaml.Node, t reflect.Type) error {
 			if src != nil && src.Line > 0 {
 				line = src.Line
 			}
-			return s.fail(line, join(path, "<<"), "a merge key takes a mapping or a list of mappings, got %s", describe(src))
+			return s.fail(line, dsnredact.JoinKey(path, "<<"), "a merge key takes a mapping or a list of mappings, got %s", describe(src))
 		}
 		if s.open[src] {
-			return s.fail(merge.Line, join(path, "<<"), "a merge key names a mapping that contains it")
+			return s.fail(merge.Line, dsnredact.JoinKey(path, "<<"), "a merge key names a mapping that contains it")
 		}
 		if err := s.check(path, src, t); err != nil {
 			return err
@@ -381,7 +382,7 @@ func describe(n *yaml.Node) string {
 	case n.Kind == yaml.SequenceNode:
 		return "a list"
 	case n.Kind == yaml.ScalarNode:
-		return quoteValue(n.Value)
+		return dsnredact.Quote(n.Value)
 	}
 	return "nothing"
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/grant-go/grant/internal/dsnredact"
 
 	"github.com/grant-go/grant/topology"
 )
@@ -63,7 +64,7 @@ func (b *builder) databases(m map[string]databaseDoc, defaultName string) map[st
 	}
 	out := make(map[string]topology.DatabaseConfig, len(m))
 	for _, name := range inFileOrder(b, "databases", m) {
-		path, d := join("databases", name), m[name]
+		path, d := dsnredact.JoinKey("databases", name), m[name]
 		b.checkName(path, name, nil)
 		adapter := b.str(path+".adapter", d.Adapter.node)
 		spec := b.section(path, &d.sectionDoc)
@@ -85,7 +86,7 @@ func (b *builder) clusters(m map[string]clusterDoc) map[string]topology.ClusterC
 	}
 	out := make(map[string]topology.ClusterConfig, len(m))
 	for _, name := range inFileOrder(b, "clusters", m) {
-		path, c := join("clusters", name), m[name]
+		path, c := dsnredact.JoinKey("clusters", name), m[name]
 		b.checkName(path, name, nil)
 		out[name] = b.cluster(name, path, &c)
 	}
@@ -164,7 +165,7 @@ func (b *builder) roles(path string, m map[string][]nodeDoc) map[string][]nodeSp
 	}
 	roles := make(map[string][]nodeSpec, len(m))
 	for _, role := range inFileOrder(b, path, m) {
-		rp := join(path, role)
+		rp := dsnredact.JoinKey(path, role)
 		b.checkName(rp, role, nil)
 		switch {
 		case b.err != nil:

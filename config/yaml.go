@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/grant-go/grant/internal/dsnredact"
 	"io"
 	"strings"
 	"unicode/utf8"
@@ -235,7 +236,7 @@ func (x *index) walk(path string, n *yaml.Node) {
 				}
 				continue
 			}
-			p := join(path, k.Value)
+			p := dsnredact.JoinKey(path, k.Value)
 			x.add(p, n.Content[i].Line, n.Content[i].Column, v)
 			x.walk(p, v)
 		}

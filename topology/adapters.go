@@ -308,7 +308,7 @@ func importHint(name string) string {
 // needsAdapter is the error of a node whose dialect has no registered
 // adapter while a feature needs one; feature says which.
 func needsAdapter(dialect, feature string) string {
-	return fmt.Sprintf("%s needs the %s adapter, which is not registered: %s", feature, quoteValue(dialect), importHint(dialect))
+	return fmt.Sprintf("%s needs the %s adapter, which is not registered: %s", feature, dsnredact.Quote(dialect), importHint(dialect))
 }
 
 // ErrNoPosition means a server has no replication position grant can read or
@@ -371,7 +371,7 @@ func (c *Config) checkAdapters(handleDialect string) error {
 	// The handle: the default database's writer when it configures none.
 	if _, shipped := adapterImports[handleDialect]; shipped && dialectAdapter(handleDialect) == nil && c.Consistency.Mode == Causal {
 		if dc, ok := c.Databases[c.DefaultName()]; !ok || dc.Writer == nil {
-			return &ConfigError{Path: join("databases", c.DefaultName()) + ".writer",
+			return &ConfigError{Path: dsnredact.JoinKey("databases", c.DefaultName()) + ".writer",
 				Problem: needsAdapter(handleDialect, "consistency mode causal (replication positions) on the *gorm.DB grant is installed on")}
 		}
 	}
@@ -390,7 +390,7 @@ func (c *Config) checkAdapters(handleDialect string) error {
 		}
 		for _, role := range sortedKeys(dc.Roles) {
 			for i, n := range dc.Roles[role] {
-				if err := check(fmt.Sprintf("%s[%d]", join(path+".roles", role), i), n, "health checks (health.interval: replica lag and read failover)"); err != nil {
+				if err := check(fmt.Sprintf("%s[%d]", dsnredact.JoinKey(path+".roles", role), i), n, "health checks (health.interval: replica lag and read failover)"); err != nil {
 					return err
 				}
 			}
@@ -400,7 +400,7 @@ func (c *Config) checkAdapters(handleDialect string) error {
 	causal := c.Consistency.Mode == Causal
 	const causalFeature = "consistency mode causal (replication positions)"
 	for _, name := range sortedKeys(c.Databases) {
-		path, dc := join("databases", name), c.Databases[name]
+		path, dc := dsnredact.JoinKey("databases", name), c.Databases[name]
 		if causal && dc.Writer != nil {
 			if err := check(path+".writer", *dc.Writer, causalFeature); err != nil {
 				return err
@@ -450,5 +450,5 @@ func (c *Config) knownAdapters() string {
 // unknownAdapter is the problem of a node naming an adapter nobody
 // registered.
 func (c *Config) unknownAdapter(name string) string {
-	return fmt.Sprintf("unknown adapter %s (known adapters: %s): %s", quoteValue(name), c.knownAdapters(), importHint(name))
+	return fmt.Sprintf("unknown adapter %s (known adapters: %s): %s", dsnredact.Quote(name), c.knownAdapters(), importHint(name))
 }

@@ -2,6 +2,7 @@ package topology
 
 import (
 	"fmt"
+	"github.com/grant-go/grant/internal/dsnredact"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,14 +71,14 @@ func (c *Config) validateClusters() error {
 		for _, table := range sortedKeys(cluster.ShardKeys) {
 			key := cluster.ShardKeys[table]
 			if table == "" || key.Column == "" || key.Strategy == nil {
-				return &ConfigError{Path: join(path+".shard_keys", table), Problem: "a shard key needs a table, a column and a strategy"}
+				return &ConfigError{Path: dsnredact.JoinKey(path+".shard_keys", table), Problem: "a shard key needs a table, a column and a strategy"}
 			}
 			names := make([]string, len(cluster.Shards))
 			for i, shard := range cluster.Shards {
 				names[i] = shard.Name
 			}
 			if err := key.Strategy.Validate(names); err != nil {
-				return &ConfigError{Path: join(path+".shard_keys", table) + ".strategy", Problem: err.Error()}
+				return &ConfigError{Path: dsnredact.JoinKey(path+".shard_keys", table) + ".strategy", Problem: err.Error()}
 			}
 		}
 		seen := make(map[string]bool, len(cluster.Shards))
@@ -112,7 +113,7 @@ func (c *Config) validateClusters() error {
 func (c *Config) plainShardValid(shard *ShardConfig, seen map[string]bool) bool {
 	w := shard.Writer
 	if w == nil || len(shard.Replicas) > 0 || len(shard.Roles) > 0 || shard.Health != nil || shard.Pool != (PoolConfig{}) ||
-		w.Pool != nil || w.Name != "" && !isPlainName(w.Name) || shard.Name == "" || !isPlainName(shard.Name) || seen[shard.Name] ||
+		w.Pool != nil || w.Name != "" && !dsnredact.IsPlainName(w.Name) || shard.Name == "" || !dsnredact.IsPlainName(shard.Name) || seen[shard.Name] ||
 		c.validateNode("", *w) != nil {
 		return false
 	}

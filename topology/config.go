@@ -3,11 +3,11 @@ package topology
 import (
 	"context"
 	"fmt"
+	"github.com/grant-go/grant/internal/dsnredact"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/plugin/dbresolver"
@@ -283,7 +283,7 @@ func (c *Config) Validate() error {
 	}
 	seen := map[string]string{}
 	for _, name := range sortedKeys(c.Databases) {
-		path := join("databases", name)
+		path := dsnredact.JoinKey("databases", name)
 		if err := checkName(path, name); err != nil {
 			return err
 		}
@@ -308,12 +308,12 @@ func (c *Config) Validate() error {
 		}
 		_, isCluster := c.Clusters[db]
 		if _, ok := c.Databases[db]; !ok && !isCluster && db != c.DefaultName() {
-			return &ConfigError{Path: join("tables", table), Problem: fmt.Sprintf("database %s is not configured (have: %s)", quoteValue(db), strings.Join(c.DatabaseNames(), ", "))}
+			return &ConfigError{Path: dsnredact.JoinKey("tables", table), Problem: fmt.Sprintf("database %s is not configured (have: %s)", dsnredact.Quote(db), strings.Join(c.DatabaseNames(), ", "))}
 		}
 	}
 	for name, a := range c.Adapters {
 		if name == "" || a == nil {
-			return &ConfigError{Path: join("adapters", name), Problem: "adapter needs a name and a function"}
+			return &ConfigError{Path: dsnredact.JoinKey("adapters", name), Problem: "adapter needs a name and a function"}
 		}
 	}
 	return nil
@@ -356,7 +356,7 @@ func (c *Config) validateDatabase(path, name string, d DatabaseConfig) error {
 		}
 	}
 	for _, role := range sortedKeys(d.Roles) {
-		rp := join(path+".roles", role)
+		rp := dsnredact.JoinKey(path+".roles", role)
 		if err := checkName(rp, role); err != nil {
 			return err
 		}
@@ -443,11 +443,11 @@ func checkName(path, name string) error {
 	if name == "" {
 		return &ConfigError{Path: path, Problem: "empty name"}
 	}
-	if !isPlainName(name) {
-		if r := redact(name); r != name {
+	if !dsnredact.IsPlainName(name) {
+		if r := dsnredact.Name(name); r != name {
 			path = strings.ReplaceAll(path, name, r)
 		}
-		return &ConfigError{Path: path, Problem: fmt.Sprintf("name %s may only hold letters, digits, '_' and '-'", quoteValue(name))}
+		return &ConfigError{Path: path, Problem: fmt.Sprintf("name %s may only hold letters, digits, '_' and '-'", dsnredact.Quote(name))}
 	}
 	return nil
 }
@@ -459,42 +459,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// isPlainName is true for names made of [A-Za-z0-9_-] (and for "").
-func isPlainName(v string) bool {
-	for _, r := range v {
-		if !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// quoteValue quotes a value for an error message: passwords redacted,
-// shortened to 60 characters.
-func quoteValue(v string) string {
-	v = redact(v)
-	if utf8.RuneCountInString(v) > 60 {
-		v = string([]rune(v)[:57]) + "..."
-	}
-	return strconv.Quote(v)
-}
-
-// redact is RedactDSN for anything but a plain name: a table called
-// "passwords" stays readable, a DSN pasted as a name loses its password.
-func redact(v string) string {
-	if isPlainName(v) {
-		return v
-	}
-	return RedactDSN(v)
-}
-
-// join appends a key to a key path ("databases" + "primary"); the key is
-// redacted, since a path is printed in errors.
-func join(path, key string) string {
-	if path == "" {
-		return redact(key)
-	}
-	return path + "." + redact(key)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"github.com/grant-go/grant/internal/dsnredact"
 	"io"
 	"os"
 	"strings"
@@ -259,10 +260,10 @@ func (c *Config) validateCredentials(path string, n NodeConfig) error {
 	}
 	a := c.adapterFor(n, d.Name())
 	if a == nil {
-		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("adapter %s cannot take %s: %s", quoteValue(n.Adapter), key, needsAdapter(d.Name(), "a per-connection credentials hook"))}
+		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("adapter %s cannot take %s: %s", dsnredact.Quote(n.Adapter), key, needsAdapter(d.Name(), "a per-connection credentials hook"))}
 	}
 	if _, err := a.Credentials(d); err != nil {
-		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("adapter %s cannot take %s: %v", quoteValue(n.Adapter), key, err)}
+		return &ConfigError{Path: path + ".adapter", Problem: fmt.Sprintf("adapter %s cannot take %s: %v", dsnredact.Quote(n.Adapter), key, err)}
 	}
 	return nil
 }

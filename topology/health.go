@@ -2,6 +2,7 @@ package topology
 
 import (
 	"fmt"
+	"github.com/grant-go/grant/internal/dsnredact"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -148,7 +149,7 @@ func (h HealthConfig) validate(path string) error {
 	}
 	for _, role := range sortedKeys(h.ReadTimeouts) {
 		if v := h.ReadTimeouts[role]; v < 0 {
-			return &ConfigError{Path: join(path+".read_timeouts", role), Problem: fmt.Sprintf("must not be negative, got %s", v)}
+			return &ConfigError{Path: dsnredact.JoinKey(path+".read_timeouts", role), Problem: fmt.Sprintf("must not be negative, got %s", v)}
 		}
 	}
 	if h.RejoinAfter < 0 {
