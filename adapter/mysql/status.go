@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
+	"github.com/grant-go/grant/adapter/internal/serverlag"
 	"strconv"
 	"time"
 
@@ -51,15 +51,5 @@ func replicaStatus(ctx context.Context, db topology.Querier, query, column strin
 	if err != nil {
 		return 0, false, true, fmt.Errorf("%s: %s is %q: %w", query, column, values[at], err)
 	}
-	return secondsToDuration(seconds), true, true, rows.Close()
-}
-
-func secondsToDuration(s float64) time.Duration {
-	switch {
-	case s <= 0 || math.IsNaN(s):
-		return 0
-	case s >= math.MaxInt64/float64(time.Second):
-		return math.MaxInt64
-	}
-	return time.Duration(s * float64(time.Second))
+	return serverlag.FromSeconds(seconds), true, true, rows.Close()
 }

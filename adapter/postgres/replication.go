@@ -3,7 +3,7 @@ package postgres
 import (
 	"context"
 	"database/sql"
-	"math"
+	"github.com/grant-go/grant/adapter/internal/serverlag"
 	"time"
 
 	"github.com/grant-go/grant/topology"
@@ -159,7 +159,7 @@ func (l *lag) Probe(ctx context.Context, q topology.Querier) (topology.ReplicaSt
 		// transaction's age.
 		l.target = 0
 		if s.age.Valid {
-			res.Lag, res.LagKnown = secondsToDuration(s.age.Float64), true
+			res.Lag, res.LagKnown = serverlag.FromSeconds(s.age.Float64), true
 		} else {
 			res.Stale = true
 		}
@@ -195,7 +195,7 @@ func (l *lag) Probe(ctx context.Context, q topology.Querier) (topology.ReplicaSt
 		if s.replay >= l.target {
 			res.Lag, res.LagKnown = time.Since(l.since), true
 			if s.age.Valid {
-				res.Lag = min(res.Lag, secondsToDuration(s.age.Float64))
+				res.Lag = min(res.Lag, serverlag.FromSeconds(s.age.Float64))
 			}
 			l.target = 0
 			return res, nil
@@ -222,14 +222,4 @@ func (l *lag) stopAt(ctx context.Context, t0 time.Time) time.Time {
 		stop = t0.Add(time.Second) // no bound at all (a caller's context without deadline)
 	}
 	return stop
-}
-
-func secondsToDuration(s float64) time.Duration {
-	switch {
-	case s <= 0 || math.IsNaN(s):
-		return 0
-	case s >= math.MaxInt64/float64(time.Second):
-		return math.MaxInt64
-	}
-	return time.Duration(s * float64(time.Second))
 }
