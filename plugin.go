@@ -1,16 +1,38 @@
 // Package grant is a GORM plugin that gives one *gorm.DB many databases:
 // named databases with writer, reading and custom roles, automatic
-// read/write splitting, context and scope switching, write prevention, and
-// transactions that begin where their statements belong.
+// read/write splitting, context and scope switching, write prevention,
+// horizontal shards, and transactions that begin where their statements
+// belong.
 //
 //	db, _ := gorm.Open(postgres.Open(primaryDSN), &gorm.Config{})
 //	db.Use(grant.New(cfg))
 //	db.WithContext(grant.ConnectedTo(ctx, grant.Connection{Role: grant.Reading})).Find(&users)
+//	db.Scopes(grant.Shard("shard1")).Find(&orders)
+//
+// Models declare where they live with methods: ConnectsTo returns a
+// Connection (grant.Database("analytics"), grant.Cluster("orders")), and a
+// sharded model's ShardKey names its column and Strategy.
+//
+// # What to import
+//
+// Package grant links no database driver, no YAML, HTTP, Prometheus or
+// OpenTelemetry. Import what the program uses:
+//
+//   - github.com/grant-go/grant/adapter/postgres or .../adapter/mysql, for
+//     nodes given by DSN (NodeConfig.Adapter "postgres", "mysql");
+//   - github.com/grant-go/grant/sharding/scatter/engine, for statements on
+//     several shards (AllShards, IN lists across shards);
+//   - github.com/grant-go/grant/config, to read a grant.yml file;
+//   - github.com/grant-go/grant/web, for the read-your-writes session
+//     middleware and the status page;
+//   - github.com/grant-go/grant/observe/prometheus and .../observe/otel,
+//     observers installed through Config.Observers.
 //
 // Configuration types (Config, DatabaseConfig, NodeConfig, ...) are aliases
 // of package topology's, so either name works. The guides are in the
-// repository's docs directory: configuration, sharding, replicas and
-// consistency, connections at scale, PgBouncer, migrations, observability.
+// repository's docs directory: architecture, configuration, sharding,
+// replicas and consistency, connections at scale, PgBouncer, migrations,
+// observability.
 package grant
 
 // This file is the facade: the types users write are defined in topology
