@@ -74,7 +74,7 @@ func settledPoolGoroutines(t *testing.T, want int) int {
 }
 
 // TestPoolCapUnderLoad touches 5,000 shards spread over 100 PostgreSQL
-// schemas from 16 goroutines with MaxOpenPools 50, and checks that grant
+// schemas from 16 goroutines with MaxOpenPools 20, and checks that grant
 // never holds more connections than the cap allows, that no statement
 // fails, that every row is on its shard's schema, and that the
 // goroutines of evicted and closed pools are gone.
@@ -101,9 +101,9 @@ func TestPoolCapUnderLoad(t *testing.T) {
 		schemas  = 100
 		shards   = 5000
 		workers  = 16
-		maxPools = 50
+		maxPools = 20 // more than the workers, so an idle pool is always there to evict
 		revisits = 200
-		maxConns = 1 // MaxOpenConns = MaxIdleConns per pool: the server allows 100 clients in all
+		maxConns = 1 // MaxOpenConns = MaxIdleConns per pool: the server allows 100 clients in all, shared with the other tests
 	)
 	data := b.CreateDatabase(t, "cap")
 	setup, err := sql.Open("pgx", data.DirectDSN)
@@ -309,6 +309,7 @@ func (k *countingConn) Close() error {
 // transaction and open rows keep their pools while other shards are used,
 // and an evicted shard reopens on its next statement.
 func TestEvictionSparesBusyPools(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		dbs := []*testdb.Database{b.CreateDatabase(t, "ev_a"), b.CreateDatabase(t, "ev_b"), b.CreateDatabase(t, "ev_c")}
 		for _, d := range dbs {
@@ -377,6 +378,7 @@ grant_pools_opened_total %d
 // the node once CheckoutTimeout has passed, nothing is written, and the
 // transactions holding the connections finish untouched.
 func TestCheckoutTimeout(t *testing.T) {
+	t.Parallel()
 	testdb.Servers(t, func(t *testing.T, b *testdb.Backend) {
 		primary, other := b.CreateDatabase(t, "co_primary"), b.CreateDatabase(t, "co_other")
 		require.NoError(t, other.Open(t).Exec("CREATE TABLE tenant_rows (shard varchar(20) NOT NULL)").Error)
