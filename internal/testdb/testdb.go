@@ -32,10 +32,12 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -658,4 +660,37 @@ func scrub(err error, name, dsn string) error {
 		return errors.New(strings.ReplaceAll(err.Error(), pw, redacted))
 	}
 	return err
+}
+
+// ---- parallelism ------------------------------------------------------------
+
+// DefaultParallel is how many tests MainParallel lets run at once.
+const DefaultParallel = 4
+
+// MainParallel is a TestMain body for packages whose server tests wait on
+// the servers (CREATE and DROP DATABASE, round trips, the checkpoint every
+// DROP DATABASE forces) far more than they use the CPU: unless the command
+// line sets -parallel (or -fuzz, whose workers -parallel also counts), it
+// lets n tests that call t.Parallel run at once instead of GOMAXPROCS
+// (2 on the CI machine), then runs the tests and returns m.Run's code:
+//
+//	func TestMain(m *testing.M) { os.Exit(testdb.MainParallel(m, testdb.DefaultParallel)) }
+//
+// Only tests that call t.Parallel are affected; a test that measures
+// something process-wide (goroutines, allocations, the heap) or sets the
+// environment must not call it.
+func MainParallel(m *testing.M, n int) int {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) {
+		if f.Name == "test.parallel" || f.Name == "test.fuzz" {
+			given = true
+		}
+	})
+	if !given {
+		if err := flag.Set("test.parallel", strconv.Itoa(n)); err != nil {
+			fmt.Fprintf(os.Stderr, "testdb: setting -test.parallel: %v\n", err)
+		}
+	}
+	return m.Run()
 }
