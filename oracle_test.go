@@ -148,6 +148,7 @@ func oracleEnvUint(t *testing.T, name string, def uint64) uint64 {
 // TestOracle compares grant's scatter-gather reads with one database
 // holding every row: PostgreSQL with 4 shards, MariaDB with 2, SQLite with 3.
 func TestOracle(t *testing.T) {
+	t.Parallel()
 	seed := oracleEnvUint(t, "GRANT_ORACLE_SEED", oracleDefaultSeed)
 	queries := int(oracleEnvUint(t, "GRANT_ORACLE_QUERIES", oracleDefaultQueries))
 	// The three run at once: each has its own databases, cluster and
