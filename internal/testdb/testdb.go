@@ -40,6 +40,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -178,7 +179,9 @@ func Servers(t *testing.T, fn func(t *testing.T, b *Backend)) {
 //
 // On the servers the database is named grant_t_<8 random lowercase hex>_<suffix>
 // and dropped with DROP DATABASE ... WITH (FORCE) (PostgreSQL) or DROP DATABASE
-// IF EXISTS (MariaDB); a failed drop is reported with t.Errorf. On SQLite it is
+// IF EXISTS (MariaDB); a failed drop is reported with t.Errorf. In a test
+// binary run by MainParallel the drop is only started when t finishes, and
+// MainParallel waits for it (and fails the run if it fails). On SQLite it is
 // the file <dir>/<suffix>.db in a new t.TempDir() (so two calls never share a
 // file, even with the same suffix), opened with busy_timeout 5000 and WAL
 // journal mode via DSN pragmas, and removed with the temp dir.
@@ -210,6 +213,9 @@ func (b *Backend) CreateDatabase(t testing.TB, suffix string) *Database {
 			t.Fatalf("testdb: CreateDatabase %s on %s (%s): %v", d.Name, b.Name, redactDSN(b.Name, b.adminDSN), scrub(err, b.Name, b.adminDSN))
 		}
 		t.Cleanup(func() {
+			if dropLater(b, d.Name) {
+				return
+			}
 			if err := b.drop(d.Name); err != nil {
 				t.Errorf("testdb: dropping database %s on %s: %v", d.Name, b.Name, scrub(err, b.Name, b.adminDSN))
 			}
@@ -664,6 +670,54 @@ func scrub(err error, name, dsn string) error {
 
 // ---- parallelism ------------------------------------------------------------
 
+// Drops after the test. On PostgreSQL 15 every DROP DATABASE waits for a
+// checkpoint, which syncs every file written since the last one: the
+// files of every database created meanwhile, by this process and others
+// (about 300 per database). On a busy server a drop waits seconds, and a
+// test that drops four databases waited for four checkpoints in a row.
+// Under MainParallel a test's databases are dropped behind it instead, a
+// few at a time (the waits of concurrent drops share checkpoints), and
+// MainParallel waits for the drops before the binary exits.
+var drops struct {
+	enabled atomic.Bool
+	wg      sync.WaitGroup
+	slots   chan struct{}
+	mu      sync.Mutex
+	failed  []string
+}
+
+// concurrentDrops bounds the drops running at once (each holds an admin
+// connection while it waits for its checkpoint).
+const concurrentDrops = 4
+
+// dropLater starts dropping name on b in the background and reports true
+// when MainParallel runs the tests; false: the caller drops it now.
+func dropLater(b *Backend, name string) bool {
+	if !drops.enabled.Load() {
+		return false
+	}
+	drops.wg.Go(func() {
+		drops.slots <- struct{}{}
+		err := b.drop(name)
+		<-drops.slots
+		if err != nil {
+			drops.mu.Lock()
+			drops.failed = append(drops.failed, fmt.Sprintf("dropping database %s on %s: %v", name, b.Name, scrub(err, b.Name, b.adminDSN)))
+			drops.mu.Unlock()
+		}
+	})
+	return true
+}
+
+// waitForDrops waits for the drops dropLater started and returns their
+// failures.
+func waitForDrops() []string {
+	drops.wg.Wait()
+	drops.mu.Lock()
+	defer drops.mu.Unlock()
+	return drops.failed
+}
+
 // DefaultParallel is how many tests MainParallel lets run at once.
 const DefaultParallel = 4
 
@@ -679,6 +733,10 @@ const DefaultParallel = 4
 // Only tests that call t.Parallel are affected; a test that measures
 // something process-wide (goroutines, allocations, the heap) or sets the
 // environment must not call it.
+//
+// The server databases the tests create are dropped behind them (see
+// CreateDatabase): MainParallel waits for those drops after the tests and
+// turns a failed one into a failed run.
 func MainParallel(m *testing.M, n int) int {
 	flag.Parse()
 	given := false
@@ -692,5 +750,18 @@ func MainParallel(m *testing.M, n int) int {
 			fmt.Fprintf(os.Stderr, "testdb: setting -test.parallel: %v\n", err)
 		}
 	}
-	return m.Run()
+	drops.slots = make(chan struct{}, concurrentDrops)
+	drops.enabled.Store(true)
+	code := m.Run()
+	drops.enabled.Store(false)
+	if failed := waitForDrops(); len(failed) > 0 {
+		for _, f := range failed {
+			fmt.Fprintf(os.Stderr, "testdb: %s\n", f)
+		}
+		fmt.Fprintf(os.Stderr, "FAIL: %d throw-away databases could not be dropped\n", len(failed))
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
 }
