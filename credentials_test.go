@@ -560,6 +560,7 @@ func (r *rotationRun) waitForSession(user string, since int64, what string) {
 // naming the file and the node, never the password, and nothing is
 // written.
 func TestCredentialPasswordFileMissing(t *testing.T) {
+	t.Parallel()
 	testdb.Servers(t, func(t *testing.T, b *testdb.Backend) {
 		d := b.CreateDatabase(t, "nofile")
 		admin := d.Open(t)
@@ -600,6 +601,7 @@ func TestCredentialPasswordFileMissing(t *testing.T) {
 // TestCredentialsOnReadOnlySessions: under strict write prevention the
 // node's second pool, of read-only sessions, asks the credentials too.
 func TestCredentialsOnReadOnlySessions(t *testing.T) {
+	t.Parallel()
 	testdb.Servers(t, func(t *testing.T, b *testdb.Backend) {
 		s := newLoginServer(t, b)
 		user, password := randomName("grant_rot_"), randomPassword()

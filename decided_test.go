@@ -23,6 +23,7 @@ import (
 // another kind, interleaved with plain ones, must each still go where their
 // own facts say — read back from the database each one reached.
 func TestKeptDecisionsFollowEachStatementsFacts(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		toWriter := grant.ConnectedTo(context.Background(), grant.Connection{Role: grant.Writing})
@@ -64,6 +65,7 @@ func TestKeptDecisionsFollowEachStatementsFacts(t *testing.T) {
 // transaction begins through the scoped pool, stacked scopes, a scope
 // inside a transaction, and PrepareStmt handles.
 func TestScopesRouteWhateverThePool(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		for _, prepared := range []bool{false, true} {
 			f := newFixture(t, b, prepareStmt(prepared))
@@ -92,6 +94,7 @@ func TestScopesRouteWhateverThePool(t *testing.T) {
 // the same moment, each with its own Connection, race to keep decisions;
 // each statement must still read where its own facts say.
 func TestKeptDecisionsUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		cases := []struct {
@@ -134,6 +137,7 @@ func TestKeptDecisionsUnderConcurrency(t *testing.T) {
 // scope keeps the pool it made for the first handle it met. Two handles
 // using it in turn must each write to their own analytics database.
 func TestSharedScopesStayWithTheirHandle(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		first, second := newFixture(t, b), newFixture(t, b)
 		for i := range 3 {

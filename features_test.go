@@ -23,6 +23,7 @@ import (
 )
 
 func TestPrepareStmtKeepsOneCachePerNode(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b, func(g *gorm.Config, _ *grant.Config) { g.PrepareStmt = true })
 		// The same SQL text alternates between nodes: a statement prepared on
@@ -51,6 +52,7 @@ func TestPrepareStmtKeepsOneCachePerNode(t *testing.T) {
 // ConnectedTo context, 50 statements each, and checks every answer came from
 // the node its context chose.
 func TestConcurrentContextsNeverMisroute(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b, func(_ *gorm.Config, c *grant.Config) {
 			for name, d := range c.Databases {
@@ -161,6 +163,7 @@ type Metric struct {
 func (Metric) ConnectsTo() grant.Connection { return grant.Database("analytics") }
 
 func TestMigratorAndAutoMigrate(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		assert.True(t, f.db.Migrator().HasTable(&User{}))
@@ -271,6 +274,7 @@ func TestInstallRejectsBadConfig(t *testing.T) {
 }
 
 func TestUnreachableNodeErrorNeverShowsThePassword(t *testing.T) {
+	t.Parallel()
 	testdb.Servers(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b, func(_ *gorm.Config, c *grant.Config) {
 			d := c.Databases["primary"]

@@ -94,6 +94,7 @@ func deadDSN(b *testdb.Backend) string {
 }
 
 func TestNoHealthyReplicaThroughThePlugin(t *testing.T) {
+	t.Parallel()
 	testdb.Servers(t, func(t *testing.T, b *testdb.Backend) {
 		for _, failWithout := range []bool{false, true} {
 			t.Run(fmt.Sprintf("FailWithoutReplica=%v", failWithout), func(t *testing.T) {

@@ -148,11 +148,18 @@ func oracleEnvUint(t *testing.T, name string, def uint64) uint64 {
 // TestOracle compares grant's scatter-gather reads with one database
 // holding every row: PostgreSQL with 4 shards, MariaDB with 2, SQLite with 3.
 func TestOracle(t *testing.T) {
+	t.Parallel()
 	seed := oracleEnvUint(t, "GRANT_ORACLE_SEED", oracleDefaultSeed)
 	queries := int(oracleEnvUint(t, "GRANT_ORACLE_QUERIES", oracleDefaultQueries))
+	// The three run at once: each has its own databases, cluster and
+	// statement counter (oracleCounter), and they share only read-only data.
 	// The pure-Go SQLite is slow under -race: it runs the first quarter of the stream.
-	t.Run(testdb.NameSQLite, func(t *testing.T) { runOracle(t, testdb.SQLite(t), 3, seed, max(queries/4, 1)) })
+	t.Run(testdb.NameSQLite, func(t *testing.T) {
+		t.Parallel()
+		runOracle(t, testdb.SQLite(t), 3, seed, max(queries/4, 1))
+	})
 	testdb.Servers(t, func(t *testing.T, b *testdb.Backend) {
+		t.Parallel()
 		shards := 2
 		if b.Name == testdb.NamePostgres {
 			shards = 4

@@ -115,7 +115,7 @@ func checkPreparedCache(t *testing.T, b *testdb.Backend, cache *gorm.PreparedStm
 
 	cache.Close()
 	assert.Empty(t, cache.Stmts.Keys())
-	assert.Eventually(t, onEveryServer(0), 5*time.Second, 20*time.Millisecond, "Close frees the statements on the servers")
+	assert.Eventually(t, onEveryServer(0), 30*time.Second, 20*time.Millisecond, "Close frees the statements on the servers")
 
 	readAll() // reuse after Close: prepared again
 	assert.True(t, onEveryServer(1)())
@@ -130,6 +130,7 @@ func onReplicaAndWriter(db *gorm.DB) []func() *gorm.DB {
 }
 
 func TestPrepareStmtHandleKeepsGORMsCache(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		t.Run("without grant", func(t *testing.T) {
 			db, _ := plainHandle(t, b, &gorm.Config{PrepareStmt: true})
@@ -156,6 +157,7 @@ func TestPrepareStmtHandleKeepsGORMsCache(t *testing.T) {
 }
 
 func TestPrepareStmtSessionKeepsGORMsCache(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		t.Run("without grant", func(t *testing.T) {
 			db, _ := plainHandle(t, b, &gorm.Config{})

@@ -14,6 +14,7 @@ import (
 )
 
 func TestWritesUnderPreventWritesReachNoDatabase(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		ctx := grant.PreventWrites(context.Background())
@@ -53,6 +54,7 @@ func TestWritesUnderPreventWritesReachNoDatabase(t *testing.T) {
 }
 
 func TestBadNamesFailWithoutWriting(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		bg := context.Background()
@@ -82,6 +84,7 @@ func TestBadNamesFailWithoutWriting(t *testing.T) {
 // hides a write from a naive lexer is refused under prevention, and row
 // counts stay as they were. Reads that only look odd still run.
 func TestPreventWritesReadsSQLAsTheServerDoes(t *testing.T) {
+	t.Parallel()
 	writes := map[string][]string{
 		"postgres": {
 			`SELECT '\'; DELETE FROM users; -- '`, // standard_conforming_strings: '\' is a whole string

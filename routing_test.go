@@ -15,6 +15,7 @@ import (
 )
 
 func TestWritesGoToTheWriterReadsToTheReplica(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		require.NoError(t, f.db.Create(&User{Name: "new-user"}).Error)
@@ -55,6 +56,7 @@ func TestWritesGoToTheWriterReadsToTheReplica(t *testing.T) {
 }
 
 func TestRawSQLIsClassifiedByItsText(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		var names []string
@@ -87,6 +89,7 @@ func TestRawSQLIsClassifiedByItsText(t *testing.T) {
 }
 
 func TestScopeBeatsContextBeatsModelBeatsDefault(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		ctx := context.Background()
@@ -121,6 +124,7 @@ func TestScopeBeatsContextBeatsModelBeatsDefault(t *testing.T) {
 }
 
 func TestConfigTablesMapModelsAndRawSQL(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b, func(_ *gorm.Config, c *grant.Config) { c.Tables = map[string]string{"users": "analytics"} })
 		assert.Equal(t, []string{"analytics-user"}, userNames(t, f.db), "users mapped by table name")
@@ -133,6 +137,7 @@ func TestConfigTablesMapModelsAndRawSQL(t *testing.T) {
 }
 
 func TestDBResolverClausesKeepTheirMeaning(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		assert.Equal(t, []string{"writer-user"}, userNames(t, f.db.Clauses(dbresolver.Write)))

@@ -18,6 +18,7 @@ import (
 // *sql.Row whose Err and Scan report the refusal — never nil or a zero
 // sql.Row, whose Scan panics — and nothing reaches a database.
 func TestRefusedRowCarriesTheError(t *testing.T) {
+	t.Parallel()
 	bg := context.Background()
 	cancelled, cancel := context.WithCancel(bg)
 	cancel()

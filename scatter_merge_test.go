@@ -116,6 +116,7 @@ func (f *mergeFixture) both(t *testing.T, chain func(db *gorm.DB) *gorm.DB) (got
 }
 
 func TestScatterMergesLikeOneDatabase(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newMergeFixture(t, b)
 		exact := map[string]func(*gorm.DB) *gorm.DB{
@@ -207,6 +208,7 @@ func lowered(rows []map[string]any) []string {
 }
 
 func TestScatterScanRowAndRows(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newMergeFixture(t, b)
 		everywhere := f.db.Scopes(grant.AllShards()).Model(&MergeItem{}).Session(&gorm.Session{})
@@ -246,6 +248,7 @@ func TestScatterScanRowAndRows(t *testing.T) {
 }
 
 func TestScatterRefusesWhatItCannotMerge(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newMergeFixture(t, b)
 		everywhere := f.db.Scopes(grant.AllShards()).Model(&MergeItem{}).Session(&gorm.Session{})
@@ -285,6 +288,7 @@ func TestScatterRefusesWhatItCannotMerge(t *testing.T) {
 // natively (MariaDB _bin, with PAD SPACE) is ordered, grouped and
 // compared as one database does.
 func TestScatterCollations(t *testing.T) {
+	t.Parallel()
 	words := []string{"Élodie", "elodie", "Zoë", "zoe", "ß", "ss", "Alice", "alice", "ALICE", "bob ", "bob", "a\tb", "ab", "Ångström", "angstrom", "李", "😀", ""}
 	cases := map[string][]string{
 		testdb.NamePostgres: {`ALTER TABLE merge_items ALTER COLUMN name TYPE varchar(40) COLLATE "en-x-icu"`},

@@ -16,6 +16,7 @@ import (
 )
 
 func TestScatterGatherReads(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		var all []string
@@ -84,6 +85,7 @@ func TestScatterGatherReads(t *testing.T) {
 }
 
 func TestScatterGatherRefusals(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: 1, Note: "x"}).Error)
@@ -127,6 +129,7 @@ type noteTotals struct {
 }
 
 func TestScatterGroupAndAggregates(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		for c, note := range map[int64]string{1: "a", 2: "a", 3: "b", 4: "b", 5: "a", 6: "b"} {
@@ -157,6 +160,7 @@ func TestScatterGroupAndAggregates(t *testing.T) {
 }
 
 func TestScatterUpdateAndDeleteOnEveryShard(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		for c := int64(1); c <= 6; c++ {
@@ -206,6 +210,7 @@ func rowsErr(rows *sql.Rows, err error) error {
 }
 
 func TestScatterFailingShard(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		for c := int64(1); c <= 4; c++ {

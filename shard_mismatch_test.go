@@ -17,6 +17,7 @@ import (
 // shard1; orderCounts reads shard1, shard1's replica stand-in and shard2
 // directly.
 func TestNamedShardNeverOverridesTheKey(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		start := f.orderCounts(t)

@@ -58,6 +58,7 @@ func (f *shardFixture) orderCounts(t *testing.T) [3]int64 {
 }
 
 func TestExplicitShardRouting(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		assert.Equal(t, [3]int64{0, 1, 0}, f.orderCounts(t), "AutoMigrate created orders on every shard writer, seeded replica untouched")
@@ -84,6 +85,7 @@ func TestExplicitShardRouting(t *testing.T) {
 }
 
 func TestShardErrorsWriteNothing(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		err := f.db.Create(&Order{CustomerID: 1}).Error
@@ -201,6 +203,7 @@ type LegacyOrder struct {
 }
 
 func TestShardKeysByConfiguration(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		primary, s1, s2 := b.CreateDatabase(t, "primary"), b.CreateDatabase(t, "s1"), b.CreateDatabase(t, "s2")
 		db, err := gorm.Open(primary.Dialector(), &gorm.Config{Logger: logger.Discard})

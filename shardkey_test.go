@@ -48,6 +48,7 @@ func (UnclusteredKey) ShardKey() grant.ShardKey {
 }
 
 func TestShardKeyRoutesCreatesAndConditions(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		require.NoError(t, f.db.Create(&KeyedOrder{CustomerID: 2, Note: "even"}).Error)
@@ -87,6 +88,7 @@ func TestShardKeyRoutesCreatesAndConditions(t *testing.T) {
 }
 
 func TestShardKeyBadInputWritesNothing(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		cases := []struct {
@@ -122,6 +124,7 @@ func TestShardKeyBadInputWritesNothing(t *testing.T) {
 }
 
 func TestShardKeyChangeAndModelValues(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		order := KeyedOrder{CustomerID: 3, Note: "odd"}
@@ -162,6 +165,7 @@ func (BrowsableOrder) ShardKey() grant.ShardKey {
 }
 
 func TestScatterReadsOptIn(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		for c := int64(1); c <= 4; c++ {
@@ -200,6 +204,7 @@ func (IDOrder) ShardKey() grant.ShardKey {
 }
 
 func TestIDsEncodeTheShard(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		odd, even := IDOrder{CustomerID: 3, Note: "odd"}, IDOrder{CustomerID: 4, Note: "even"}
@@ -253,6 +258,7 @@ func (OrderItem) ShardKey() grant.ShardKey {
 }
 
 func TestPreloadOfColocatedChildrenFollowsTheParent(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		require.NoError(t, grant.AutoMigrate(f.db, &OrderItem{}))
@@ -273,6 +279,7 @@ func TestPreloadOfColocatedChildrenFollowsTheParent(t *testing.T) {
 }
 
 func TestBatchCreateSplitsPerShard(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		rows := []KeyedOrder{{CustomerID: 1, Note: "a"}, {CustomerID: 2, Note: "b"}, {CustomerID: 3, Note: "c"}, {CustomerID: 4, Note: "d"}}
@@ -297,6 +304,7 @@ func TestBatchCreateSplitsPerShard(t *testing.T) {
 }
 
 func TestBatchCreateSplitReportsWhatCommitted(t *testing.T) {
+	t.Parallel()
 	testdb.Servers(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		// A unique index on shard2 only: its part fails, shard1's commits.

@@ -46,6 +46,7 @@ func (DirectoryOrder) ShardKey() grant.ShardKey {
 }
 
 func TestRangeAndDirectoryStrategies(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newShardFixture(t, b)
 		primary := f.primary.Open(t)

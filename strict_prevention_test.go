@@ -39,6 +39,7 @@ func strict(_ *gorm.Config, c *grant.Config) { c.StrictPreventWrites = true }
 // and inside transactions — and no row moves. Reads and ordinary writes
 // keep working.
 func TestStrictPreventionIsEnforcedByTheServer(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		if fn, ok := writingFunction[b.Name]; ok {
 			t.Run("without strict prevention the function writes", func(t *testing.T) {

@@ -107,6 +107,7 @@ var errInner = errors.New("inner fails")
 // passes the server's answer through (PostgreSQL refuses to commit the
 // aborted transaction; SQLite and MariaDB commit what succeeded).
 func TestTransactionErrorsAsWithoutGrant(t *testing.T) {
+	t.Parallel()
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	sameWithAndWithoutGrant(t, []compatCase{
@@ -197,6 +198,7 @@ func unreachable(t *testing.T, b *testdb.Backend) gorm.Dialector {
 // on analytics; a later statement for primary must not begin there instead,
 // and the transaction must not report a commit.
 func TestFailedBeginPoisonsTheTransaction(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b, func(_ *gorm.Config, c *grant.Config) {
 			c.Databases["analytics"] = grant.DatabaseConfig{Writer: &grant.NodeConfig{Dialector: unreachable(t, b)}}

@@ -14,6 +14,7 @@ import (
 )
 
 func TestTransactionBeginsWhereItsFirstStatementRoutes(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		err := f.db.Transaction(func(tx *gorm.DB) error {
@@ -50,6 +51,7 @@ func TestTransactionBeginsWhereItsFirstStatementRoutes(t *testing.T) {
 }
 
 func TestTransactionRollsBackOnItsDatabase(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		errStop := errors.New("stop")
@@ -77,6 +79,7 @@ func TestTransactionRollsBackOnItsDatabase(t *testing.T) {
 }
 
 func TestHookErrorRollsBackTheRoutedDatabase(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		err := f.db.Create(&HookedEvent{Name: "boom"}).Error
@@ -88,6 +91,7 @@ func TestHookErrorRollsBackTheRoutedDatabase(t *testing.T) {
 }
 
 func TestCrossDatabaseStatementInTransactionIsRefused(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		err := f.db.Transaction(func(tx *gorm.DB) error {
@@ -109,6 +113,7 @@ func TestCrossDatabaseStatementInTransactionIsRefused(t *testing.T) {
 }
 
 func TestNestedTransactionsAndSavepoints(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		errInner := errors.New("inner fails")
@@ -129,6 +134,7 @@ func TestNestedTransactionsAndSavepoints(t *testing.T) {
 }
 
 func TestAssociationInDefaultTransactionCannotCrossDatabases(t *testing.T) {
+	t.Parallel()
 	testdb.Each(t, func(t *testing.T, b *testdb.Backend) {
 		f := newFixture(t, b)
 		// A hook that writes to another database through GORM's default

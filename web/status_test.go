@@ -40,8 +40,13 @@ func (postgresAsSQLite) Name() string { return "sqlite" }
 // newStatusFixture: a SQLite primary with a live replica and a dead one
 // (127.0.0.1:1, password in URL form), a database "reports" whose writer
 // has a key=value DSN with a password (never connected), and a cluster
-// "orders" of two shards, the first with a replica. Health checks run every
-// 50ms. It returns the plugin once the dead replica has left the rotation.
+// "orders" of two shards, the first with a replica. Each replica is checked
+// once, as the checks start (the next check is a minute away), with a
+// generous timeout: on a loaded machine a check of the live SQLite replica
+// has taken longer than the 25ms that a 50ms interval allowed, left it
+// unhealthy, and failed the tests that expect it healthy. It returns the
+// plugin once the dead replica has left the rotation and the live ones have
+// been checked healthy.
 func newStatusFixture(t *testing.T) (*gorm.DB, *grant.Plugin) {
 	t.Helper()
 	b := testdb.SQLite(t)
@@ -51,7 +56,7 @@ func newStatusFixture(t *testing.T) (*gorm.DB, *grant.Plugin) {
 	require.NoError(t, err)
 	plugin := grant.New(grant.Config{
 		Adapters: map[string]grant.Adapter{"postgres": func(dsn string) gorm.Dialector { return postgresAsSQLite{postgres.Open(dsn)} }},
-		Health:   grant.HealthConfig{Interval: 50 * time.Millisecond},
+		Health:   grant.HealthConfig{Interval: time.Minute, Timeout: 30 * time.Second},
 		Databases: map[string]grant.DatabaseConfig{
 			"primary": {Replicas: []grant.NodeConfig{
 				{Dialector: replica.Dialector()},
@@ -80,12 +85,12 @@ func newStatusFixture(t *testing.T) (*gorm.DB, *grant.Plugin) {
 			if n.Key() == deadReplicaKey {
 				dead = &h
 				deadOut = !h.Healthy && h.Err != nil
-			} else if n.Role() == grant.Reading && h.Checked.IsZero() {
+			} else if n.Role() == grant.Reading && (h.Checked.IsZero() || !h.Healthy) {
 				allChecked = false // a loaded machine may check the live replica later
 			}
 		}
 		return deadOut && allChecked
-	}, 10*time.Second, 20*time.Millisecond, "the replica at 127.0.0.1:1 leaves the rotation, and the live one has been checked")
+	}, time.Minute, 20*time.Millisecond, "the replica at 127.0.0.1:1 leaves the rotation, and the live ones have been checked healthy")
 	require.NotNil(t, dead)
 	return db, plugin
 }

@@ -157,7 +157,9 @@ func TestReplicaSetCleanup(t *testing.T) {
 		t.Run(rs.name, func(t *testing.T) {
 			var names []string
 			var primaryDSN, replicaDSN string
+			var inner *testing.T
 			t.Run("inner", func(t *testing.T) {
+				inner = t
 				a := rs.get(t)
 				b := rs.get(t) // nested: shares the process's lock
 				if a.Primary.Name == b.Primary.Name {
@@ -178,7 +180,13 @@ func TestReplicaSetCleanup(t *testing.T) {
 				a.StopReplica(t)
 			})
 			if len(names) == 0 {
-				t.Fatal("inner subtest did not run")
+				if inner != nil && inner.Skipped() {
+					// rs.get skipped it: the replica set is not running (the
+					// inner subtest's skip says why). With GRANT_REQUIRE_REPLICA
+					// it would have failed instead, and so would this test.
+					t.Skipf("the %s replica set is not running (see the skip of %s)", rs.name, inner.Name())
+				}
+				t.Fatal("the inner subtest got no replica sets")
 			}
 			primary, replica := adminPool(t, rs.name, primaryDSN), adminPool(t, rs.name, replicaDSN)
 			q := "SELECT count(*) FROM pg_database WHERE datname = $1"
