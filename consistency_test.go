@@ -50,7 +50,10 @@ func standIn(t *testing.T, consistency grant.ConsistencyConfig) (*gorm.DB, *test
 }
 
 func TestTimedReadYourWrites(t *testing.T) {
-	db, _ := standIn(t, grant.ConsistencyConfig{Mode: grant.Timed, Delay: 300 * time.Millisecond})
+	// Delay is a second: the reads that must still go to the writer run
+	// within it even on a loaded machine (300ms was close).
+	const delay = time.Second
+	db, _ := standIn(t, grant.ConsistencyConfig{Mode: grant.Timed, Delay: delay})
 	session := grant.NewSession()
 	ctx := grant.WithSession(context.Background(), session)
 
@@ -69,6 +72,7 @@ func TestTimedReadYourWrites(t *testing.T) {
 	require.NoError(t, db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		return tx.Create(&inTx).Error
 	}))
+	lastWrite := time.Now() // the session's last write committed before this
 	require.NoError(t, db.WithContext(ctx).First(&Memo{}, inTx.ID).Error, "a committed transaction's writes are read back")
 	rolledBack := grant.WithSession(context.Background(), grant.NewSession())
 	_ = db.WithContext(rolledBack).Transaction(func(tx *gorm.DB) error {
@@ -76,7 +80,7 @@ func TestTimedReadYourWrites(t *testing.T) {
 		return errors.New("roll back")
 	})
 	assert.ErrorIs(t, db.WithContext(rolledBack).First(&Memo{}, inTx.ID).Error, gorm.ErrRecordNotFound, "a rollback records nothing")
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(time.Until(lastWrite.Add(delay + 50*time.Millisecond))) // Delay passing is the condition under test
 	assert.ErrorIs(t, db.WithContext(ctx).First(&Memo{}, note.ID).Error, gorm.ErrRecordNotFound, "after Delay the session reads replicas again")
 
 	explicit := db.WithContext(ctx).Scopes(grant.Role(grant.Reading))

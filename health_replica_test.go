@@ -87,7 +87,7 @@ func TestReplicaLagTakesItOutOfRotation(t *testing.T) {
 	})
 	t.Cleanup(func() { stop(); writes.Wait() })
 	time.Sleep(200 * time.Millisecond)
-	waitHealth(t, replica, time.Second, "caught up while replaying", func(h grant.NodeHealth) bool { return h.Healthy && h.LagKnown && h.Lag < maxLag })
+	waitHealth(t, replica, 10*time.Second, "caught up while replaying", func(h grant.NodeHealth) bool { return h.Healthy && h.LagKnown && h.Lag < maxLag })
 
 	rs.Pause(t)
 	t.Cleanup(func() { rs.Resume(t) })

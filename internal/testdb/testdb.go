@@ -681,14 +681,22 @@ func scrub(err error, name, dsn string) error {
 var drops struct {
 	enabled atomic.Bool
 	wg      sync.WaitGroup
-	slots   chan struct{}
+
 	mu      sync.Mutex
+	cond    sync.Cond // on mu: running or limit changed
+	running int       // drops running now
+	limit   int       // how many may run at once
 	failed  []string
 }
 
-// concurrentDrops bounds the drops running at once (each holds an admin
-// connection while it waits for its checkpoint).
-const concurrentDrops = 4
+// Drops running at once: each holds an admin connection while it waits for
+// its checkpoint, and the server's connections are shared with the tests
+// (max_connections is 100), so only a few while tests run; once they have
+// all finished, more, so that the drops left share fewer checkpoints.
+const (
+	concurrentDrops      = 4
+	concurrentFinalDrops = 16
+)
 
 // dropLater starts dropping name on b in the background and reports true
 // when MainParallel runs the tests; false: the caller drops it now.
@@ -697,21 +705,36 @@ func dropLater(b *Backend, name string) bool {
 		return false
 	}
 	drops.wg.Go(func() {
-		drops.slots <- struct{}{}
-		err := b.drop(name)
-		<-drops.slots
-		if err != nil {
-			drops.mu.Lock()
-			drops.failed = append(drops.failed, fmt.Sprintf("dropping database %s on %s: %v", name, b.Name, scrub(err, b.Name, b.adminDSN)))
-			drops.mu.Unlock()
+		drops.mu.Lock()
+		for drops.running >= drops.limit {
+			drops.cond.Wait()
 		}
+		drops.running++
+		drops.mu.Unlock()
+		err := b.drop(name)
+		drops.mu.Lock()
+		drops.running--
+		drops.cond.Broadcast()
+		if err != nil {
+			drops.failed = append(drops.failed, fmt.Sprintf("dropping database %s on %s: %v", name, b.Name, scrub(err, b.Name, b.adminDSN)))
+		}
+		drops.mu.Unlock()
 	})
 	return true
 }
 
-// waitForDrops waits for the drops dropLater started and returns their
-// failures.
+// setDropLimit sets how many drops may run at once.
+func setDropLimit(n int) {
+	drops.mu.Lock()
+	drops.limit = n
+	drops.cond.Broadcast()
+	drops.mu.Unlock()
+}
+
+// waitForDrops lets more drops run at once, waits for those dropLater
+// started and returns their failures. The tests must have finished.
 func waitForDrops() []string {
+	setDropLimit(concurrentFinalDrops)
 	drops.wg.Wait()
 	drops.mu.Lock()
 	defer drops.mu.Unlock()
@@ -750,7 +773,8 @@ func MainParallel(m *testing.M, n int) int {
 			fmt.Fprintf(os.Stderr, "testdb: setting -test.parallel: %v\n", err)
 		}
 	}
-	drops.slots = make(chan struct{}, concurrentDrops)
+	drops.cond.L = &drops.mu
+	setDropLimit(concurrentDrops)
 	drops.enabled.Store(true)
 	code := m.Run()
 	drops.enabled.Store(false)
