@@ -246,11 +246,7 @@ func (c *Config) validateCredentials(path string, n NodeConfig) error {
 	if n.Credentials == nil && n.PasswordFile == "" || n.Dialector != nil {
 		return nil
 	}
-	open := c.adapter(n.Adapter)
-	if open == nil {
-		return nil
-	}
-	d := open(n.DSN)
+	d := c.dsnDialector(n)
 	if d == nil {
 		return nil
 	}
@@ -279,15 +275,21 @@ func (c *Config) NodeDialector(node string, n NodeConfig) gorm.Dialector {
 	if n.Dialector != nil {
 		return n.Dialector
 	}
-	open := c.adapter(n.Adapter)
-	if open == nil {
-		return nil
-	}
-	d := open(n.DSN)
+	d := c.dsnDialector(n)
 	if d == nil {
 		return nil
 	}
 	return withCredentials(c.adapterFor(n, d.Name()), d, node, n)
+}
+
+// dsnDialector is the dialector n's adapter makes of its DSN, without
+// credentials; nil when the adapter is unknown or makes none (config.Parse's
+// stand-ins).
+func (c *Config) dsnDialector(n NodeConfig) gorm.Dialector {
+	if open := c.adapter(n.Adapter); open != nil {
+		return open(n.DSN)
+	}
+	return nil
 }
 
 // unhookable stands for a dialector that lacks what GORM looks for beyond
