@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"github.com/grant-go/grant/internal/dsnredact"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -84,7 +85,7 @@ func inFileOrder[V any](b *builder, path string, m map[string]V) []string {
 		}
 		return math.MaxInt
 	}
-	keys := sortedKeys(m)
+	keys := slices.Sorted(maps.Keys(m))
 	slices.SortStableFunc(keys, func(x, y string) int { return cmp.Compare(line(x), line(y)) })
 	return keys
 }
@@ -125,7 +126,7 @@ func (b *builder) policy(path string, n *yaml.Node) topology.Policy {
 	if policy, ok := policies[name]; ok {
 		return policy()
 	}
-	b.fail(lineOf(n), path, "unknown policy %s (known: %s)", dsnredact.Quote(name), strings.Join(sortedKeys(policies), ", "))
+	b.fail(lineOf(n), path, "unknown policy %s (known: %s)", dsnredact.Quote(name), strings.Join(slices.Sorted(maps.Keys(policies)), ", "))
 	return nil
 }
 
@@ -189,7 +190,7 @@ func (b *builder) consistency(path string, c *consistencyDoc) topology.Consisten
 	if name := b.str(path+".mode", c.Mode.node); b.err == nil && !isNull(c.Mode.node) {
 		var ok bool
 		if mode, ok = consistencyModes[name]; !ok {
-			b.fail(lineOf(c.Mode.node), path+".mode", "unknown mode %s (known: %s)", dsnredact.Quote(name), strings.Join(sortedKeys(consistencyModes), ", "))
+			b.fail(lineOf(c.Mode.node), path+".mode", "unknown mode %s (known: %s)", dsnredact.Quote(name), strings.Join(slices.Sorted(maps.Keys(consistencyModes)), ", "))
 		}
 	}
 	return topology.ConsistencyConfig{
@@ -229,14 +230,14 @@ func (b *builder) shardKeys(path string, m map[string]shardKeyDoc) map[string]sh
 			if strategy, ok := strategies[name]; ok {
 				key.Strategy = strategy()
 			} else {
-				b.fail(lineOf(doc.Strategy.node), kp+".strategy", "unknown strategy %s (known: %s)", dsnredact.Quote(name), strings.Join(sortedKeys(strategies), ", "))
+				b.fail(lineOf(doc.Strategy.node), kp+".strategy", "unknown strategy %s (known: %s)", dsnredact.Quote(name), strings.Join(slices.Sorted(maps.Keys(strategies)), ", "))
 			}
 		}
 		switch {
 		case key.Column == "":
 			b.fail(b.idx.keyLine(kp), kp+".column", "missing: a shard key needs a column")
 		case key.Strategy == nil:
-			b.fail(b.idx.keyLine(kp), kp+".strategy", "missing: a shard key needs a strategy (%s)", strings.Join(sortedKeys(strategies), ", "))
+			b.fail(b.idx.keyLine(kp), kp+".strategy", "missing: a shard key needs a strategy (%s)", strings.Join(slices.Sorted(maps.Keys(strategies)), ", "))
 		}
 		keys[table] = key
 	}
@@ -363,13 +364,4 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -3,6 +3,8 @@ package config
 import (
 	"fmt"
 	"github.com/grant-go/grant/internal/dsnredact"
+	"maps"
+	"slices"
 
 	"github.com/grant-go/grant/topology"
 )
@@ -268,7 +270,7 @@ func (b *builder) build(s *dbSpec, o buildOpts) (db topology.DatabaseConfig) {
 	for i := range s.replicas {
 		all = append(all, &s.replicas[i])
 	}
-	roleNames := sortedKeys(s.roles)
+	roleNames := slices.Sorted(maps.Keys(s.roles))
 	for _, role := range roleNames {
 		for i := range s.roles[role] {
 			all = append(all, &s.roles[role][i])

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -235,7 +236,7 @@ func sameAdapter(a, b DialectAdapter) bool {
 func RegisteredAdapters() []string {
 	registry.mu.RLock()
 	defer registry.mu.RUnlock()
-	return sortedKeys(registry.byName)
+	return slices.Sorted(maps.Keys(registry.byName))
 }
 
 // LookupDialectAdapter returns the adapter registered under name, if any.
@@ -388,7 +389,7 @@ func (c *Config) checkAdapters(handleDialect string) error {
 				return err
 			}
 		}
-		for _, role := range sortedKeys(dc.Roles) {
+		for _, role := range slices.Sorted(maps.Keys(dc.Roles)) {
 			for i, n := range dc.Roles[role] {
 				if err := check(fmt.Sprintf("%s[%d]", dsnredact.JoinKey(path+".roles", role), i), n, "health checks (health.interval: replica lag and read failover)"); err != nil {
 					return err
@@ -399,7 +400,7 @@ func (c *Config) checkAdapters(handleDialect string) error {
 	}
 	causal := c.Consistency.Mode == Causal
 	const causalFeature = "consistency mode causal (replication positions)"
-	for _, name := range sortedKeys(c.Databases) {
+	for _, name := range slices.Sorted(maps.Keys(c.Databases)) {
 		path, dc := dsnredact.JoinKey("databases", name), c.Databases[name]
 		if causal && dc.Writer != nil {
 			if err := check(path+".writer", *dc.Writer, causalFeature); err != nil {
@@ -410,7 +411,7 @@ func (c *Config) checkAdapters(handleDialect string) error {
 			return err
 		}
 	}
-	for _, name := range sortedKeys(c.Clusters) {
+	for _, name := range slices.Sorted(maps.Keys(c.Clusters)) {
 		cc := c.Clusters[name]
 		inherited := c.Health
 		if cc.Health != nil {
@@ -434,7 +435,7 @@ func (c *Config) checkAdapters(handleDialect string) error {
 // knownAdapterNames lists the adapter names a Config knows: its own
 // Adapters and the registered ones, sorted.
 func (c *Config) knownAdapterNames() []string {
-	names := append(sortedKeys(c.Adapters), RegisteredAdapters()...)
+	names := append(slices.Sorted(maps.Keys(c.Adapters)), RegisteredAdapters()...)
 	sort.Strings(names)
 	return slices.Compact(names)
 }

@@ -3,6 +3,8 @@ package topology
 import (
 	"fmt"
 	"github.com/grant-go/grant/internal/dsnredact"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +47,7 @@ type ShardConfig struct {
 }
 
 func (c *Config) validateClusters() error {
-	for _, name := range sortedKeys(c.Clusters) {
+	for _, name := range slices.Sorted(maps.Keys(c.Clusters)) {
 		path := "clusters." + name
 		if err := checkName(path, name); err != nil {
 			return err
@@ -68,7 +70,7 @@ func (c *Config) validateClusters() error {
 				return err
 			}
 		}
-		for _, table := range sortedKeys(cluster.ShardKeys) {
+		for _, table := range slices.Sorted(maps.Keys(cluster.ShardKeys)) {
 			key := cluster.ShardKeys[table]
 			if table == "" || key.Column == "" || key.Strategy == nil {
 				return &ConfigError{Path: dsnredact.JoinKey(path+".shard_keys", table), Problem: "a shard key needs a table, a column and a strategy"}
@@ -221,7 +223,7 @@ func (c *Cluster) Shard(name string) (*Database, error) {
 // nodes) at once, the others on first use. Their nodes' dialects are
 // checked here, so making one later cannot fail.
 func (t *Topology) buildClusters(cfg *Config, build func(path, name, shard string, dc DatabaseConfig) (*Database, error), dialect string) error {
-	for _, name := range sortedKeys(cfg.Clusters) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Clusters)) {
 		cc := cfg.Clusters[name]
 		cluster := &Cluster{name: name, index: make(map[string]int, len(cc.Shards)), keys: cc.ShardKeys,
 			names: make([]string, len(cc.Shards)), slots: make([]atomic.Pointer[Database], len(cc.Shards))}

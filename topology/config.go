@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"github.com/grant-go/grant/internal/dsnredact"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -282,7 +284,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	seen := map[string]string{}
-	for _, name := range sortedKeys(c.Databases) {
+	for _, name := range slices.Sorted(maps.Keys(c.Databases)) {
 		path := dsnredact.JoinKey("databases", name)
 		if err := checkName(path, name); err != nil {
 			return err
@@ -301,7 +303,7 @@ func (c *Config) Validate() error {
 	if err := c.validateClusters(); err != nil {
 		return err
 	}
-	for _, table := range sortedKeys(c.Tables) {
+	for _, table := range slices.Sorted(maps.Keys(c.Tables)) {
 		db := c.Tables[table]
 		if table == "" {
 			return &ConfigError{Path: "tables", Problem: "empty table name"}
@@ -355,7 +357,7 @@ func (c *Config) validateDatabase(path, name string, d DatabaseConfig) error {
 			return err
 		}
 	}
-	for _, role := range sortedKeys(d.Roles) {
+	for _, role := range slices.Sorted(maps.Keys(d.Roles)) {
 		rp := dsnredact.JoinKey(path+".roles", role)
 		if err := checkName(rp, role); err != nil {
 			return err
@@ -412,7 +414,7 @@ func (c *Config) DefaultName() string {
 // DatabaseNames lists configured database and cluster names and the
 // default, sorted.
 func (c *Config) DatabaseNames() []string {
-	names := append(sortedKeys(c.Databases), sortedKeys(c.Clusters)...)
+	names := append(slices.Sorted(maps.Keys(c.Databases)), slices.Sorted(maps.Keys(c.Clusters))...)
 	if _, ok := c.Databases[c.DefaultName()]; !ok {
 		names = append(names, c.DefaultName())
 	}
@@ -450,13 +452,4 @@ func checkName(path, name string) error {
 		return &ConfigError{Path: path, Problem: fmt.Sprintf("name %s may only hold letters, digits, '_' and '-'", dsnredact.Quote(name))}
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -102,7 +104,7 @@ type PartialWriteError struct {
 func (e *PartialWriteError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "grant: create split over cluster %q partly failed: committed on [%s]; rolled back on", e.Cluster, strings.Join(e.Committed, ", "))
-	for _, shard := range sortedKeys(e.Failed) {
+	for _, shard := range slices.Sorted(maps.Keys(e.Failed)) {
 		fmt.Fprintf(&b, " %s (%v)", shard, e.Failed[shard])
 	}
 	return b.String()
@@ -111,7 +113,7 @@ func (e *PartialWriteError) Error() string {
 // Unwrap exposes the failed parts' errors.
 func (e *PartialWriteError) Unwrap() []error {
 	errs := make([]error, 0, len(e.Failed))
-	for _, shard := range sortedKeys(e.Failed) {
+	for _, shard := range slices.Sorted(maps.Keys(e.Failed)) {
 		errs = append(errs, e.Failed[shard])
 	}
 	return errs

@@ -3,6 +3,8 @@ package topology
 import (
 	"fmt"
 	"github.com/grant-go/grant/internal/dsnredact"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -147,7 +149,7 @@ func (h HealthConfig) validate(path string) error {
 			return &ConfigError{Path: path + "." + f.name, Problem: fmt.Sprintf("must not be negative, got %s", f.value)}
 		}
 	}
-	for _, role := range sortedKeys(h.ReadTimeouts) {
+	for _, role := range slices.Sorted(maps.Keys(h.ReadTimeouts)) {
 		if v := h.ReadTimeouts[role]; v < 0 {
 			return &ConfigError{Path: dsnredact.JoinKey(path+".read_timeouts", role), Problem: fmt.Sprintf("must not be negative, got %s", v)}
 		}

@@ -4,6 +4,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -154,7 +156,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 			}
 			d.replicas.add(n)
 		}
-		for _, role := range sortedKeys(dc.Roles) {
+		for _, role := range slices.Sorted(maps.Keys(dc.Roles)) {
 			d.roles[role] = newRoleNodes(true)
 			for i, nc := range dc.Roles[role] {
 				n, err := newNode(fmt.Sprintf("roles.%s[%d]", role, i), role, nc, strconv.Itoa(i+1))
@@ -173,7 +175,7 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		}
 		return d, nil
 	}
-	for _, name := range sortedKeys(cfg.Databases) {
+	for _, name := range slices.Sorted(maps.Keys(cfg.Databases)) {
 		d, err := build("databases."+name, name, "", cfg.Databases[name])
 		if err != nil {
 			return nil, err
@@ -253,7 +255,7 @@ func (t *Topology) newNode(cfg *Config, path, database, role string, nc NodeConf
 // Databases lists the databases that are not clusters, by name.
 func (t *Topology) Databases() []*Database {
 	out := make([]*Database, 0, len(t.databases))
-	for _, name := range sortedKeys(t.databases) {
+	for _, name := range slices.Sorted(maps.Keys(t.databases)) {
 		out = append(out, t.databases[name])
 	}
 	return out
@@ -262,7 +264,7 @@ func (t *Topology) Databases() []*Database {
 // Clusters lists the sharded clusters, by name.
 func (t *Topology) Clusters() []*Cluster {
 	out := make([]*Cluster, 0, len(t.clusters))
-	for _, name := range sortedKeys(t.clusters) {
+	for _, name := range slices.Sorted(maps.Keys(t.clusters)) {
 		out = append(out, t.clusters[name])
 	}
 	return out
