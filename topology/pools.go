@@ -115,10 +115,19 @@ func (l *poolLimiter) forget(n *Node, count int) {
 
 // trim evicts the least recently used idle pools, other than except's,
 // until the set is within its cap or every remaining pool is busy.
+//
+// An evicted pool stays counted until its connections are closed: were it
+// forgotten first, another goroutine's reserve could find room and open a
+// connection while the victim's is still open, one over the cap.
 func (l *poolLimiter) trim(except *Node) {
+	type eviction struct {
+		node *Node
+		dbs  []*sql.DB
+	}
+	var evictions []eviction
+	detached := 0
 	l.mu.Lock()
-	var closing []*sql.DB
-	for l.count > l.max {
+	for l.count-detached > l.max {
 		victim := l.oldestIdle(except)
 		if victim == nil {
 			break
@@ -127,18 +136,28 @@ func (l *poolLimiter) trim(except *Node) {
 		if closed == nil {
 			break // busy after all: taken since oldestIdle looked
 		}
-		l.forget(victim, len(closed))
-		closing = append(closing, closed...)
+		detached += len(closed)
+		evictions = append(evictions, eviction{victim, closed})
+	}
+	if len(evictions) == 0 {
+		l.over.Store(l.count > l.max)
+		l.mu.Unlock()
+		return
+	}
+	l.mu.Unlock()
+	for _, e := range evictions {
+		for _, db := range e.dbs {
+			db.Close()
+		}
+	}
+	l.mu.Lock()
+	for _, e := range evictions {
+		l.forget(e.node, len(e.dbs))
 	}
 	l.over.Store(l.count > l.max)
 	l.mu.Unlock()
-	for _, db := range closing {
-		db.Close()
-	}
-	if len(closing) > 0 {
-		except.settings.counters.open.Add(-int64(len(closing)))
-		except.settings.counters.evicted.Add(int64(len(closing)))
-	}
+	except.settings.counters.open.Add(-int64(detached))
+	except.settings.counters.evicted.Add(int64(detached))
 }
 
 // oldestIdle is the least recently used node of the set, other than except,
