@@ -153,6 +153,15 @@ func (c *MySQLCapture) pkColumns(ctx context.Context, t Table) ([]pkColumn, erro
 		return nil, c.errorf(ctx, t.Name, "reading the primary key: %w", err)
 	}
 	if len(order) == 0 {
+		var n int
+		err := c.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.TABLES
+			WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?`, t.Name).Scan(&n)
+		switch {
+		case err != nil:
+			return nil, c.errorf(ctx, t.Name, "looking the table up: %w", err)
+		case n == 0:
+			return nil, c.errorf(ctx, t.Name, "no such table")
+		}
 		return nil, c.errorf(ctx, t.Name, "%w", ErrNoPrimaryKey)
 	}
 	want := t.PK
