@@ -123,6 +123,26 @@ type (
 	Placement = topology.Placement
 	// Selective is an Observer that may want no Observations.
 	Selective = topology.Selective
+	// ReshardConfig turns on following placement changes (Config.Reshard):
+	// online resharding.
+	ReshardConfig = topology.ReshardConfig
+	// PlacementRecord is a cluster's placement as the default database
+	// keeps it (grant_placement).
+	PlacementRecord = topology.PlacementRecord
+	// ShardPlacement is a cluster's current placement (Cluster.Placement).
+	ShardPlacement = topology.ShardPlacement
+	// PlacementStatus is what the placement watcher knows of one cluster
+	// (Plugin.PlacementStatus).
+	PlacementStatus = topology.PlacementStatus
+	// FrozenError is a write refused while its cluster switches placement
+	// (ErrWritesFrozen); retry it.
+	FrozenError = topology.FrozenError
+	// ReshardInProgressError is a statement spanning shards that hold rows
+	// not theirs mid-reshard (ErrReshardInProgress).
+	ReshardInProgressError = topology.ReshardInProgressError
+	// PlacementStaleError is a write refused because this instance could
+	// not read its cluster's placement (ErrPlacementStale); retry it.
+	PlacementStaleError = topology.PlacementStaleError
 	// PoolCounts are the node pools open, opened and evicted
 	// (Plugin.PoolCounts; Config.MaxOpenPools).
 	PoolCounts = topology.PoolCounts
@@ -160,6 +180,17 @@ var (
 	// connection and none came free; nothing was sent. The *NodeError
 	// wrapping it names the node.
 	ErrPoolExhausted = topology.ErrPoolExhausted
+	// ErrWritesFrozen: a write whose rows are moving came while its
+	// cluster switches placement and was not sent; retry it (*FrozenError).
+	ErrWritesFrozen = topology.ErrWritesFrozen
+	// ErrReshardInProgress: a statement spanning several shards includes
+	// one holding rows that are not its own mid-reshard; nothing was sent
+	// (*ReshardInProgressError).
+	ErrReshardInProgress = topology.ErrReshardInProgress
+	// ErrPlacementStale: this instance has not read its cluster's
+	// placement for half the lease during a reshard; writes to the
+	// cluster are refused until it does (*PlacementStaleError).
+	ErrPlacementStale = topology.ErrPlacementStale
 )
 
 // PluginName is the name grant registers under in gorm.Config.Plugins.
@@ -281,6 +312,18 @@ func (p *Plugin) Initialize(db *gorm.DB) error {
 	}
 	p.router = router
 	topology.StartHealthChecks()
+	topology.StartPlacementWatch()
+	return nil
+}
+
+// PlacementStatus reports, per cluster, the placement this instance
+// routes by and what its watcher knows (version installed and
+// acknowledged, fenced, last read, why a published placement was not
+// installed); nil unless Config.Reshard is set.
+func (p *Plugin) PlacementStatus() []PlacementStatus {
+	if r := p.routerOrNil(); r != nil {
+		return r.Topology().PlacementStatus()
+	}
 	return nil
 }
 
@@ -303,7 +346,8 @@ func (p *Plugin) PoolCounts() PoolCounts {
 	return PoolCounts{}
 }
 
-// Close stops the health checks (waiting for their goroutines to exit) and
+// Close stops the health checks and the placement watcher (waiting for
+// their goroutines to exit) and
 // closes every pool grant opened. The *gorm.DB's own pool is left to its
 // owner (close it with db.DB()). Nodes reopen if used again, but health
 // checks do not restart. Call Close when done with a handle whose config

@@ -67,12 +67,27 @@ func (b *builder) config(d *fileDoc) topology.Config {
 		MaxDistinctValues:   b.integer("max_distinct_values", d.MaxDistinctValues.node),
 		StrictPreventWrites: b.boolean("strict_prevent_writes", d.StrictPreventWrites.node),
 		MaxOpenPools:        b.integer("max_open_pools", d.MaxOpenPools.node),
+		Reshard:             b.reshard("reshard", d.Reshard),
 	}
 	// Only the default database may omit its writer, wherever "default"
 	// is written.
 	cfg.Databases = b.databases(d.Databases, cfg.DefaultName())
 	cfg.Clusters = b.clusters(d.Clusters)
 	return cfg
+}
+
+// reshard reads the reshard section: absent or null means placements are
+// static; given, even empty, means this process follows them.
+func (b *builder) reshard(path string, d *reshardDoc) *topology.ReshardConfig {
+	if d == nil {
+		return nil
+	}
+	return &topology.ReshardConfig{
+		PollInterval: b.duration(path+".poll_interval", d.PollInterval.node),
+		Lease:        b.duration(path+".lease", d.Lease.node),
+		FreezeWait:   b.duration(path+".freeze_wait", d.FreezeWait.node),
+		Instance:     b.str(path+".instance", d.Instance.node),
+	}
 }
 
 // inFileOrder returns a map's keys in the order they are written (keys

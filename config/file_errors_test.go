@@ -73,7 +73,7 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 		{"file of zero bytes", []byte{}, nil, 1, "", "empty file"},
 		{"null document", []byte("~\n"), nil, 1, "", "empty file"},
 		{"two documents", yml("{}", "---", "databases: {}"), nil, 2, "", "a second YAML document"},
-		{"top level is a list", yml("- databases"), nil, 1, "", "expected a mapping (default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values, strict_prevent_writes, max_open_pools), got a list"},
+		{"top level is a list", yml("- databases"), nil, 1, "", "expected a mapping (default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values, strict_prevent_writes, max_open_pools, reshard), got a list"},
 		{"unknown top-level key", yml(
 			"default: primary",
 			"databasez: {}",
@@ -101,7 +101,7 @@ func TestParseConfigRejectsBadFiles(t *testing.T) {
 			"    shards:",
 			"      - name: s1",
 			"        migrations: db",
-		), nil, 5, "clusters.orders.shards[0].migrations", `unknown key "migrations"; allowed keys: name, dsn, password_file, writer, replicas, roles, pool, policy, health, migrations_dsn`},
+		), nil, 5, "clusters.orders.shards[0].migrations", `unknown key "migrations"; allowed keys: name, pending, dsn, password_file, writer, replicas, roles, pool, policy, health, migrations_dsn`},
 		{"unknown pool key", yml(
 			"databases:",
 			"  primary:",
@@ -699,7 +699,7 @@ func TestYAMLLibraryBoundsBillionLaughs(t *testing.T) {
 	_, err = Parse("grant.yml", []byte(lol), nil)
 	var fe *FileError
 	require.ErrorAs(t, err, &fe)
-	assert.Equal(t, "grant.yml:1: a: unknown key \"a\"; allowed keys: default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values, strict_prevent_writes, max_open_pools", err.Error())
+	assert.Equal(t, "grant.yml:1: a: unknown key \"a\"; allowed keys: default, trace_routes, policy, tables, databases, clusters, health, consistency, max_distinct_values, strict_prevent_writes, max_open_pools, reshard", err.Error())
 	_, err = Parse("grant.yml", []byte("databases:\n  primary:\n    replicas:\n"+strings.ReplaceAll(lol, "\n", "\n      ")+"\n"), nil)
 	require.Error(t, err)
 }

@@ -29,6 +29,14 @@ type fileDoc struct {
 	MaxDistinctValues   value                  `yaml:"max_distinct_values"`
 	StrictPreventWrites value                  `yaml:"strict_prevent_writes"`
 	MaxOpenPools        value                  `yaml:"max_open_pools"`
+	Reshard             *reshardDoc            `yaml:"reshard"`
+}
+
+type reshardDoc struct {
+	PollInterval value `yaml:"poll_interval"`
+	Lease        value `yaml:"lease"`
+	FreezeWait   value `yaml:"freeze_wait"`
+	Instance     value `yaml:"instance"`
 }
 
 // sectionDoc is what databases and shards share: the writer (short form
@@ -68,6 +76,7 @@ type clusterDoc struct {
 
 type shardDoc struct {
 	Name          value `yaml:"name"`
+	Pending       value `yaml:"pending"`
 	sectionDoc    `yaml:",inline"`
 	Health        *healthDoc `yaml:"health"`
 	MigrationsDSN value      `yaml:"migrations_dsn"`

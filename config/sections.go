@@ -134,7 +134,7 @@ func (b *builder) cluster(name, path string, d *clusterDoc) topology.ClusterConf
 			shard:   true,
 			adapter: adapter,
 		})
-		c.Shards = append(c.Shards, topology.ShardConfig{Name: shard, DatabaseConfig: db})
+		c.Shards = append(c.Shards, topology.ShardConfig{Name: shard, Pending: b.boolean(sp+".pending", sd.Pending.node), DatabaseConfig: db})
 	}
 	return c
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/grant-go/grant/sharding"
 )
@@ -43,6 +44,12 @@ type ClusterConfig struct {
 // ShardConfig is one shard of a cluster: a name and a database.
 type ShardConfig struct {
 	Name string
+	// Pending: the shard is configured (grant can reach it, migrations
+	// run on it, grant.Shard may name it) but holds no rows yet: the
+	// initial placement leaves it out, so strategies map keys over the
+	// shards that are not pending, in configured order. A reshard that
+	// moves rows onto it publishes a placement naming it.
+	Pending bool
 	DatabaseConfig
 }
 
@@ -59,6 +66,10 @@ func (c *Config) validateClusters() error {
 		if len(cluster.Shards) == 0 {
 			return &ConfigError{Path: path + ".shards", Problem: "a cluster needs at least one shard"}
 		}
+		names := activeShardNames(cluster.Shards)
+		if len(names) == 0 {
+			return &ConfigError{Path: path + ".shards", Problem: "every shard is pending: at least one shard must hold the rows"}
+		}
 		if cluster.Migrations.DSN != "" {
 			return &ConfigError{Path: path + ".migrations_dsn", Problem: "a migrations DSN names one database: set it on each shard (ShardConfig's Migrations.DSN), not on the cluster"}
 		}
@@ -74,10 +85,6 @@ func (c *Config) validateClusters() error {
 			key := cluster.ShardKeys[table]
 			if table == "" || key.Column == "" || key.Strategy == nil {
 				return &ConfigError{Path: dsnredact.JoinKey(path+".shard_keys", table), Problem: "a shard key needs a table, a column and a strategy"}
-			}
-			names := make([]string, len(cluster.Shards))
-			for i, shard := range cluster.Shards {
-				names[i] = shard.Name
 			}
 			if err := key.Strategy.Validate(names); err != nil {
 				return &ConfigError{Path: dsnredact.JoinKey(path+".shard_keys", table) + ".strategy", Problem: err.Error()}
@@ -106,6 +113,18 @@ func (c *Config) validateClusters() error {
 		}
 	}
 	return nil
+}
+
+// activeShardNames lists the shards that are not pending, in order: what
+// the initial placement maps keys over.
+func activeShardNames(shards []ShardConfig) []string {
+	names := make([]string, 0, len(shards))
+	for _, s := range shards {
+		if !s.Pending {
+			names = append(names, s.Name)
+		}
+	}
+	return names
 }
 
 // plainShardValid reports whether shard is a writer-only shard with no
@@ -137,6 +156,11 @@ type Cluster struct {
 	names []string       // shard names in order
 	index map[string]int // shard positions by name
 	keys  map[string]sharding.ShardKey
+
+	// placement is where keys map now (see Placement); one atomic load
+	// per statement.
+	placement atomic.Pointer[ShardPlacement]
+	setMu     sync.Mutex // serializes placement changes
 
 	slots []atomic.Pointer[Database]  // the shards made so far
 	all   atomic.Pointer[[]*Database] // Shards, once every shard is made
@@ -266,6 +290,8 @@ func (t *Topology) buildClusters(cfg *Config, build func(path, name, shard strin
 				return &ConfigError{Path: fmt.Sprintf("clusters.%s.shards[%d].writer", name, i), Problem: err.Error()}
 			}
 		}
+		cluster.placement.Store(newShardPlacement(cluster, PlacementRecord{Cluster: name,
+			Read: activeShardNames(cc.Shards), Write: activeShardNames(cc.Shards)}, false, time.Time{}))
 		t.clusters[name] = cluster
 	}
 	return nil

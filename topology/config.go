@@ -109,6 +109,76 @@ type Config struct {
 	// ClusterConfig.MaxOpenPools counts its pools against that cap instead.
 	// The handle's own pool is never counted or closed. 0 means no cap.
 	MaxOpenPools int
+	// Reshard turns on watching the placement of every cluster in the
+	// default database (tables grant_placement and grant_instance), which
+	// online resharding (package reshard, grant reshard) changes while
+	// the application runs. Nil: placements are static, taken from the
+	// configuration. Every instance of the application must set it before
+	// a reshard starts: an instance that does not watch keeps routing by
+	// its configuration, and the reshard cannot see it to wait for it.
+	Reshard *ReshardConfig
+}
+
+// ReshardConfig is how this process follows placement changes (see
+// Config.Reshard). Zero fields take their defaults.
+type ReshardConfig struct {
+	// PollInterval is how often the placement is read from the default
+	// database, and this instance's heartbeat written; 0 means 200ms.
+	PollInterval time.Duration
+	// Lease: an instance not seen for Lease is considered gone by a
+	// reshard; an instance that has not read the placement for Lease/2
+	// while a reshard is active refuses its writes to that cluster
+	// (ErrPlacementStale) until it reads it again. 0 means 5s. Lease/2
+	// must exceed PollInterval.
+	Lease time.Duration
+	// FreezeWait bounds how long a write outside a transaction whose rows
+	// are moving waits for the freeze to end before failing with
+	// ErrWritesFrozen; 0 means 1s.
+	FreezeWait time.Duration
+	// Instance names this process in grant_instance; "" means
+	// "<hostname>-<pid>-<4 random hex digits>".
+	Instance string
+}
+
+// Default reshard settings.
+const (
+	DefaultPollInterval = 200 * time.Millisecond
+	DefaultLease        = 5 * time.Second
+	DefaultFreezeWait   = time.Second
+)
+
+// Resolved returns r with its defaults filled in, except Instance, which
+// the watcher makes when it starts.
+func (r ReshardConfig) Resolved() ReshardConfig {
+	if r.PollInterval == 0 {
+		r.PollInterval = DefaultPollInterval
+	}
+	if r.Lease == 0 {
+		r.Lease = DefaultLease
+	}
+	if r.FreezeWait == 0 {
+		r.FreezeWait = DefaultFreezeWait
+	}
+	return r
+}
+
+func (r *ReshardConfig) validate() error {
+	for _, f := range []struct {
+		path string
+		d    time.Duration
+	}{{"reshard.poll_interval", r.PollInterval}, {"reshard.lease", r.Lease}, {"reshard.freeze_wait", r.FreezeWait}} {
+		if f.d < 0 {
+			return &ConfigError{Path: f.path, Problem: fmt.Sprintf("must be 0 (the default) or more, got %s", f.d)}
+		}
+	}
+	if r.Instance != "" && len(r.Instance) > 100 {
+		return &ConfigError{Path: "reshard.instance", Problem: "at most 100 characters"}
+	}
+	res := r.Resolved()
+	if res.Lease/2 <= res.PollInterval {
+		return &ConfigError{Path: "reshard.lease", Problem: fmt.Sprintf("half the lease (%s) must exceed poll_interval (%s), or an instance fences itself between two polls", res.Lease/2, res.PollInterval)}
+	}
+	return nil
 }
 
 // DatabaseConfig is one logical database: one writer and any number of replicas and
@@ -277,6 +347,11 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxDistinctValues < 0 {
 		return &ConfigError{Path: "max_distinct_values", Problem: fmt.Sprintf("must be 0 (the default, 1,000,000) or more, got %d", c.MaxDistinctValues)}
+	}
+	if c.Reshard != nil {
+		if err := c.Reshard.validate(); err != nil {
+			return err
+		}
 	}
 	if c.Default != "" {
 		if err := checkName("default", c.Default); err != nil {

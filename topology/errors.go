@@ -193,3 +193,100 @@ func (e *NodeError) Error() string {
 
 // Unwrap exposes ErrNodeUnavailable and the driver's error for errors.Is/As.
 func (e *NodeError) Unwrap() []error { return []error{ErrNodeUnavailable, e.cause} }
+
+// Errors of a cluster whose placement is changing (online resharding).
+// Each comes wrapped in a typed error naming the cluster; nothing was sent
+// to any database.
+var (
+	// ErrWritesFrozen: a write whose rows are moving between shards came
+	// while the cluster switches placement, and the switch did not end
+	// within ReshardConfig.FreezeWait (or the write was inside a
+	// transaction, which never waits). Retry it. See *FrozenError.
+	ErrWritesFrozen = errors.New("grant: writes are frozen while the cluster switches placement")
+	// ErrReshardInProgress: a statement spanning several shards includes
+	// a shard that, mid-reshard, holds rows that are not its own, so its
+	// answer (or its effect) would be wrong. A keyed statement, or one on
+	// a named shard, works. See *ReshardInProgressError.
+	ErrReshardInProgress = errors.New("grant: a reshard is in progress on the cluster")
+	// ErrPlacementStale: while a reshard is active this instance could not
+	// read the cluster's placement for half the lease, so it refuses
+	// writes to the cluster (reads go on) until it reads it again. Retry
+	// it. See *PlacementStaleError.
+	ErrPlacementStale = errors.New("grant: this instance's placement of the cluster may be stale")
+)
+
+// FrozenError is a write refused because its rows are moving between
+// shards while the cluster switches placement. It is temporary: retry the
+// statement (or the transaction).
+type FrozenError struct {
+	Cluster string
+	Version int64         // the placement that froze the write
+	Waited  time.Duration // how long the write waited for the freeze to end
+}
+
+// Error says the statement was not sent and is worth retrying.
+func (e *FrozenError) Error() string {
+	how := "inside a transaction, so it did not wait"
+	if e.Waited > 0 {
+		how = fmt.Sprintf("waited %s for the switch to end", e.Waited.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("%s: cluster %q is switching placement (version %d) and this write's rows are moving; it was not sent (%s): retry it",
+		ErrWritesFrozen.Error(), e.Cluster, e.Version, how)
+}
+
+// Is makes errors.Is(err, ErrWritesFrozen) true.
+func (e *FrozenError) Is(target error) bool { return target == ErrWritesFrozen }
+
+// Temporary reports that retrying may succeed: it always does.
+func (e *FrozenError) Temporary() bool { return true }
+
+// ReshardInProgressError is a statement spanning several shards refused
+// because some of them hold rows that are not theirs mid-reshard.
+type ReshardInProgressError struct {
+	Cluster  string
+	Workflow string   // the reshard workflow, "" when unnamed
+	Shards   []string // the unclean shards the statement would span
+}
+
+// Error names the cluster, shards and workflow, and the ways out.
+func (e *ReshardInProgressError) Error() string {
+	wf := "a reshard"
+	if e.Workflow != "" {
+		wf = fmt.Sprintf("reshard workflow %q", e.Workflow)
+	}
+	return fmt.Sprintf("%s: %s of cluster %q left shards %s holding rows that are not theirs; a statement spanning several shards would see or change them, so it was not sent. Use a keyed statement (or name one shard), or wait for `grant reshard complete` (or `grant reshard reverse`)",
+		ErrReshardInProgress.Error(), wf, e.Cluster, strings.Join(e.Shards, ", "))
+}
+
+// Is makes errors.Is(err, ErrReshardInProgress) true.
+func (e *ReshardInProgressError) Is(target error) bool { return target == ErrReshardInProgress }
+
+// PlacementStaleError is a write refused because this instance has not
+// read its cluster's placement for too long while a reshard is active.
+type PlacementStaleError struct {
+	Cluster string
+	Since   time.Duration // since the placement was last read; 0 when never
+	Cause   error         // the last failure reading it, if known
+}
+
+// Error names the cluster and how long since the placement was read.
+func (e *PlacementStaleError) Error() string {
+	since := "never read since start"
+	if e.Since > 0 {
+		since = fmt.Sprintf("last read %s ago", e.Since.Round(time.Millisecond))
+	}
+	s := fmt.Sprintf("%s: cluster %q's placement was %s, so writes to it are refused until it is read again; it was not sent: retry it", ErrPlacementStale.Error(), e.Cluster, since)
+	if e.Cause != nil {
+		s += fmt.Sprintf(" (last error: %v)", e.Cause)
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrPlacementStale) true.
+func (e *PlacementStaleError) Is(target error) bool { return target == ErrPlacementStale }
+
+// Unwrap returns the read failure, if known.
+func (e *PlacementStaleError) Unwrap() error { return e.Cause }
+
+// Temporary reports that retrying may succeed: it always does.
+func (e *PlacementStaleError) Temporary() bool { return true }

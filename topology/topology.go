@@ -42,6 +42,10 @@ type Topology struct {
 	healthMu sync.Mutex // guards run
 	run      *healthRun // the running health checks, nil when none
 	probe    probeFunc  // nil: probeNode; tests inject fakes
+
+	reshard *ReshardConfig // resolved Config.Reshard; nil: placements are static
+	watchMu sync.Mutex     // guards watch
+	watch   *placementWatch
 }
 
 // Database is one logical database of a Topology, or one shard of a
@@ -193,6 +197,13 @@ func Build(cfg Config, h Handle) (*Topology, error) {
 		return nil, err
 	}
 	t.def = t.databases[cfg.DefaultName()]
+	if cfg.Reshard != nil {
+		r := cfg.Reshard.Resolved()
+		if r.Instance == "" {
+			r.Instance = instanceName()
+		}
+		t.reshard = &r
+	}
 	t.names = cfg.DatabaseNames()
 	for table, db := range cfg.Tables {
 		if c, ok := t.clusters[db]; ok {
@@ -337,12 +348,13 @@ func (t *Topology) Stats() map[string]sql.DBStats {
 	return stats
 }
 
-// Close stops the health checks, if running, and waits for their
-// goroutines to exit; every node is then back in rotation. It then closes
+// Close stops the placement watcher and the health checks, if running,
+// and waits for their goroutines to exit; every node is then back in rotation. It then closes
 // every pool grant opened; the handle's own pool is left to its owner.
 // Nodes reopen on next use (health checks restart only with
 // StartHealthChecks). Calling Close again is harmless.
 func (t *Topology) Close() error {
+	t.stopPlacementWatch()
 	t.stopHealthChecks()
 	var errs []error
 	for _, n := range t.Nodes() {

@@ -24,10 +24,14 @@ import (
 // read that may inherit its parent's shard (f.Inherit) looks at WHERE
 // alone, so that a lookup strategy is not asked about values that do not
 // route it. A point query allocates nothing here.
-func (r *Router) gatherKeys(db *gorm.DB, m *modelRoute, f *route.Facts, c *topology.Cluster, allShards bool) {
+func (r *Router) gatherKeys(db *gorm.DB, m *modelRoute, f *route.Facts, c *topology.Cluster, p *topology.ShardPlacement, allShards bool) {
 	stmt := db.Statement
 	if m == nil {
 		return
+	}
+	space := readSpace(p)
+	if f.Kind.Has(route.Writes) {
+		space = writeSpace(p)
 	}
 	key := m.key
 	if key == nil || m.conn.Database != c.Name() {
@@ -38,7 +42,7 @@ func (r *Router) gatherKeys(db *gorm.DB, m *modelRoute, f *route.Facts, c *topol
 	if f.Kind.Has(route.Update) {
 		if v, ok := assignedKey(stmt, key.field); ok {
 			k.Assigns, k.AssignedValue = true, v
-			if k.Assigned, k.Err = r.indexOf(stmt, key, c, v); k.Err != nil {
+			if k.Assigned, k.Err = r.indexOf(stmt, key, c, space, v); k.Err != nil {
 				return
 			}
 		}
@@ -50,7 +54,7 @@ func (r *Router) gatherKeys(db *gorm.DB, m *modelRoute, f *route.Facts, c *topol
 	if f.Kind.Has(route.Create) {
 		if one, ok := oneCreatedKey(stmt, key); ok { // a one-row create allocates nothing here
 			k.Key = one
-			k.Shard, k.Err = r.indexOfKey(stmt, key, c, one)
+			k.Shard, k.Err = r.indexOfKey(stmt, key, c, space, one)
 			k.One = k.Err == nil
 			return
 		}
@@ -74,10 +78,10 @@ func (r *Router) gatherKeys(db *gorm.DB, m *modelRoute, f *route.Facts, c *topol
 	switch len(values) {
 	case 0:
 	case 1:
-		k.Shard, k.Err = r.indexOf(stmt, key, c, values[0])
+		k.Shard, k.Err = r.indexOf(stmt, key, c, space, values[0])
 		k.One = k.Err == nil
 	default:
-		k.Each, k.Err = r.indexOfEach(stmt, key, c, values)
+		k.Each, k.Err = r.indexOfEach(stmt, key, c, space, values)
 		if k.Err == nil {
 			k.Shards = slices.Compact(slices.Sorted(slices.Values(k.Each)))
 			if len(k.Shards) == 1 {
@@ -87,28 +91,44 @@ func (r *Router) gatherKeys(db *gorm.DB, m *modelRoute, f *route.Facts, c *topol
 	}
 }
 
+// keySpace is the shards keys map over under a placement: their names in
+// order, and each one's index among the cluster's configured shards.
+type keySpace struct {
+	names []string
+	at    []int
+}
+
+func readSpace(p *topology.ShardPlacement) keySpace {
+	return keySpace{names: p.ReadNames(), at: p.ReadIndexes()}
+}
+
+func writeSpace(p *topology.ShardPlacement) keySpace {
+	return keySpace{names: p.WriteNames(), at: p.WriteIndexes()}
+}
+
 // indexOf maps one key value to its shard's index, through the strategy's
 // allocation-free path when it has one.
-func (r *Router) indexOf(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, value any) (int, error) {
+func (r *Router) indexOf(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, space keySpace, value any) (int, error) {
 	k, err := sharding.Normalize(value)
 	if err != nil {
 		return -1, keyError(c, key, err)
 	}
-	return r.indexOfKey(stmt, key, c, k)
+	return r.indexOfKey(stmt, key, c, space, k)
 }
 
-// indexOfKey maps one normalized key to its shard's index: by position
-// when the strategy can (the cost is then the same for any shard count),
-// else by the name it returns.
-func (r *Router) indexOfKey(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, k sharding.Key) (int, error) {
+// indexOfKey maps one normalized key over space to its shard's index
+// among the configured shards: by position when the strategy can (the
+// cost is then the same for any shard count), else by the name it
+// returns.
+func (r *Router) indexOfKey(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, space keySpace, k sharding.Key) (int, error) {
 	if m, ok := key.strategy.(sharding.IndexMapper); ok {
-		i, err := m.MapKeyIndex(stmt.Context, c.ShardCount(), k)
+		i, err := m.MapKeyIndex(stmt.Context, len(space.names), k)
 		if err != nil {
 			return -1, keyError(c, key, err)
 		}
-		return i, nil
+		return space.at[i], nil
 	}
-	name, err := sharding.MapOne(stmt.Context, key.strategy, c.ShardNames(), k)
+	name, err := sharding.MapOne(stmt.Context, key.strategy, space.names, k)
 	if err != nil {
 		return -1, keyError(c, key, err)
 	}
@@ -123,9 +143,9 @@ func keyError(c *topology.Cluster, key *shardKey, err error) error {
 	return &topology.RouteError{Err: err, Route: topology.Route{Database: c.Name()}, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
 }
 
-// indexOfEach maps every value to its shard's index, in order.
-func (r *Router) indexOfEach(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, values []any) ([]int, error) {
-	names, err := shardOfEach(stmt, key, c, values)
+// indexOfEach maps every value over space to its shard's index, in order.
+func (r *Router) indexOfEach(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, space keySpace, values []any) ([]int, error) {
+	names, err := shardOfEach(stmt, key, c, space.names, values)
 	if err != nil {
 		return nil, err
 	}

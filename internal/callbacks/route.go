@@ -195,7 +195,8 @@ func (r *Router) gather(db *gorm.DB, f *route.Facts, m *modelRoute, target *rout
 				f.Inherit = n.Owner()
 			}
 		}
-		r.gatherKeys(db, m, f, c, shard == topology.AllShards)
+		target.Placement = c.Placement() // once per statement
+		r.gatherKeys(db, m, f, c, target.Placement, shard == topology.AllShards)
 	}
 	return nil
 }
@@ -204,11 +205,21 @@ func (r *Router) gather(db *gorm.DB, f *route.Facts, m *modelRoute, target *rout
 // anything runs: the subqueries of a statement routed to one shard by its
 // key read only rows of that shard.
 func (r *Router) decide(db *gorm.DB, f *route.Facts, target *route.Target) (route.Decision, error) {
-	d, err := route.Decide(f, target)
-	if err == nil && d.CheckSubqueries && mayHaveSubquery(db.Statement) {
-		err = r.checkRoutedSubqueries(db, d.Database)
+	var waited placementWait
+	for {
+		d, err := route.Decide(f, target)
+		if err == nil && d.CheckSubqueries && mayHaveSubquery(db.Statement) {
+			err = r.checkRoutedSubqueries(db, d.Database)
+		}
+		if err != nil || target.Placement == nil || target.Placement.Plain() || !f.Kind.Has(route.Writes) {
+			return d, err
+		}
+		again, err := r.placementAllows(db, f, target, &d, &waited)
+		if !again {
+			return d, err
+		}
+		r.regather(db, f, target)
 	}
-	return d, err
 }
 
 // assignIDs gives the rows of a create routed to one shard the IDs that

@@ -33,6 +33,12 @@ type Router struct {
 	bySQLDB  sync.Map   // *sql.DB → *topology.Node, for statements pinned to a transaction
 	entry    *RoutingPool
 
+	// Writes in flight under an active placement: statement → the
+	// *topology.ShardPlacement it entered; tracked counts them, so that
+	// the after-callback of every other statement is one atomic load.
+	inflight sync.Map
+	tracked  atomic.Int64
+
 	consistency topology.ConsistencyConfig
 	observers   []topology.Observer          // those that want Observations
 	placements  []topology.PlacementObserver // told where statements run, while they run
@@ -142,6 +148,16 @@ func (r *Router) Install(db *gorm.DB) error {
 			if err := register("grant:session", r.afterWrite); err != nil {
 				return fmt.Errorf("grant: registering callback grant:session: %w", err)
 			}
+		}
+	}
+	// Writes under an active placement leave its in-flight count once
+	// they have run, after GORM's commit of a default transaction.
+	for _, register := range []func(string, func(*gorm.DB)) error{
+		cb.Create().After("*").Register, cb.Update().After("*").Register, cb.Delete().After("*").Register,
+		cb.Query().After("*").Register, cb.Row().After("*").Register, cb.Raw().After("*").Register,
+	} {
+		if err := register("grant:placement", r.afterPlacement); err != nil {
+			return fmt.Errorf("grant: registering callback grant:placement: %w", err)
 		}
 	}
 	if err := r.registerPlacementHooks(db); err != nil {

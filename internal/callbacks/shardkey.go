@@ -49,7 +49,7 @@ func declareShardKey(s *schema.Schema, spec sharding.ShardKey, cluster *topology
 	if spec.Strategy == nil {
 		return nil, fail("shard key %q has no strategy", field.DBName)
 	}
-	if err := spec.Strategy.Validate(cluster.ShardNames()); err != nil {
+	if err := spec.Strategy.Validate(cluster.Placement().WriteNames()); err != nil {
 		return nil, fail("shard key %q: %v", field.DBName, err)
 	}
 	if b, ok := spec.Strategy.(sharding.DatabaseBinder); ok {
@@ -80,8 +80,9 @@ func (r *Router) resolveDatabase(name string) (sharding.Querier, string, error) 
 	return d.Writer(), d.Writer().Dialect(), nil
 }
 
-// shardOfEach maps every key value to its shard, in order.
-func shardOfEach(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, values []any) ([]string, error) {
+// shardOfEach maps every key value over the shards named to its shard,
+// in order.
+func shardOfEach(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, shards []string, values []any) ([]string, error) {
 	route := topology.Route{Database: c.Name()}
 	keys := make([]sharding.Key, len(values))
 	for i, v := range values {
@@ -97,7 +98,7 @@ func shardOfEach(stmt *gorm.Statement, key *shardKey, c *topology.Cluster, value
 				key.field.DBName, keys[0].Kind(), keys[0], i, keys[i].Kind(), keys[i])}
 		}
 	}
-	names, err := key.strategy.Map(stmt.Context, c.ShardNames(), keys)
+	names, err := key.strategy.Map(stmt.Context, shards, keys)
 	if err != nil {
 		return nil, &topology.RouteError{Err: err, Route: route, Detail: fmt.Sprintf("shard key %q", key.field.DBName)}
 	}

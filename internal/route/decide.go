@@ -20,6 +20,11 @@ type Target struct {
 	Database *topology.Database
 	// Cluster is the cluster, nil for an unsharded database.
 	Cluster *topology.Cluster
+	// Placement is Cluster's placement, loaded once for the statement by
+	// the caller after Resolve: keys map over its Read or Write shards,
+	// AllShards reads go to its Read shards, updates and deletes to its
+	// Write shards.
+	Placement *topology.ShardPlacement
 }
 
 // Resolve applies the precedence scope → context → model → table mapping
@@ -130,6 +135,11 @@ func (d *Decision) Route(f *Facts) topology.Route {
 // errors are *topology.RouteError values wrapping one of grant's sentinels,
 // and mean nothing may be sent.
 func Decide(f *Facts, target *Target) (Decision, error) {
+	if target.Cluster != nil && target.Placement == nil {
+		t := *target
+		t.Placement = t.Cluster.Placement()
+		target = &t
+	}
 	d := Decision{Explicit: target.Explicit, Database: target.Database}
 	if target.Cluster != nil {
 		if err := decideShard(f, target, &d); err != nil {
@@ -155,9 +165,12 @@ func decideShard(f *Facts, target *Target, d *Decision) error {
 	k := &f.Keys
 	switch shard := target.Conn.Shard; shard {
 	case topology.AllShards:
-		d.Shards = c.Shards()
+		d.Shards = placed(f, target.Placement)
 		d.Database = d.Shards[0]
-		return everyShard(f, d)
+		if err := everyShard(f, d); err != nil {
+			return err
+		}
+		return clean(target.Placement, d.Shards, nil)
 	case "":
 		reads := !f.Kind.Has(Writes) && !f.Kind.Has(WantsWriter)
 		if reads && f.Inherit != nil && f.Inherit.Cluster() == c && !(k.Declared && k.FromWhere) {
@@ -165,7 +178,7 @@ func decideShard(f *Facts, target *Target, d *Decision) error {
 			return nil
 		}
 		if k.Declared {
-			return byKey(f, c, d)
+			return byKey(f, c, target.Placement, d)
 		}
 		return keyMissing(f, c)
 	default:
@@ -186,8 +199,34 @@ func decideShard(f *Facts, target *Target, d *Decision) error {
 
 func found(k *Keys) bool { return k.One || k.Shards != nil }
 
+// placed are the shards a statement on every shard runs on: the
+// placement's Write shards for an update or delete, its Read shards for a
+// read.
+func placed(f *Facts, p *topology.ShardPlacement) []*topology.Database {
+	if f.Kind.Has(Writes) {
+		return p.WriteShards()
+	}
+	return p.ReadShards()
+}
+
+// clean refuses a statement on several shards (dbs, or the configured
+// indexes) when the placement says some of them hold rows that are not
+// theirs mid-reshard.
+func clean(p *topology.ShardPlacement, dbs []*topology.Database, indexes []int) error {
+	if p.Plain() {
+		return nil
+	}
+	for _, d := range dbs {
+		indexes = append(indexes, d.Index())
+	}
+	if unclean := p.UncleanAmong(indexes); len(unclean) > 0 {
+		return &topology.ReshardInProgressError{Cluster: p.Cluster().Name(), Workflow: p.Workflow(), Shards: unclean}
+	}
+	return nil
+}
+
 // byKey routes by the key values (or IDs) the caller found.
-func byKey(f *Facts, c *topology.Cluster, d *Decision) error {
+func byKey(f *Facts, c *topology.Cluster, p *topology.ShardPlacement, d *Decision) error {
 	k := &f.Keys
 	if k.Err != nil {
 		return k.Err
@@ -196,14 +235,17 @@ func byKey(f *Facts, c *topology.Cluster, d *Decision) error {
 	switch {
 	case !found(k):
 		if f.Model != nil && f.Model.ScatterReads && !writes {
-			d.Shards = c.Shards()
+			d.Shards = p.ReadShards()
 			d.Database = d.Shards[0]
-			return everyShard(f, d)
+			if err := everyShard(f, d); err != nil {
+				return err
+			}
+			return clean(p, d.Shards, nil)
 		}
 		return keyMissing(f, c)
 	case f.Kind.Has(Create) && k.Shards != nil:
 		d.Split, d.Database = true, c.ShardAt(k.Shards[0])
-		return nil
+		return clean(p, nil, k.Shards)
 	case k.Shards != nil && writes:
 		names := make([]string, len(k.Shards))
 		for i, s := range k.Shards {
@@ -221,7 +263,10 @@ func byKey(f *Facts, c *topology.Cluster, d *Decision) error {
 			d.Shards[i] = c.ShardAt(s)
 		}
 		d.Database = d.Shards[0]
-		return everyShard(f, d)
+		if err := everyShard(f, d); err != nil {
+			return err
+		}
+		return clean(p, nil, k.Shards)
 	}
 	d.Database = c.ShardAt(k.Shard)
 	if f.Kind.Has(Update) && k.Assigns && k.Assigned != k.Shard {
