@@ -302,21 +302,24 @@ func (c *MySQLCapture) Lag(ctx context.Context) (Lag, error) {
 func (c *MySQLCapture) Uninstall(ctx context.Context) error {
 	prefix := c.name + "_"
 	rows, err := c.db.QueryContext(ctx, `
-		SELECT TRIGGER_NAME FROM information_schema.TRIGGERS
+		SELECT TRIGGER_NAME, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS
 		WHERE TRIGGER_SCHEMA = DATABASE() AND LEFT(TRIGGER_NAME, ?) = ?
 		  AND LOCATE(?, ACTION_STATEMENT) > 0`,
 		len(prefix), prefix, c.insertPrefix())
 	if err != nil {
 		return c.errorf(ctx, c.changelog, "listing triggers: %w", err)
 	}
-	var names []string
+	var names, tables []string
 	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
+		var n, t string
+		if err := rows.Scan(&n, &t); err != nil {
 			rows.Close()
 			return c.errorf(ctx, c.changelog, "listing triggers: %w", err)
 		}
 		names = append(names, n)
+		if !slices.Contains(tables, t) {
+			tables = append(tables, t)
+		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -325,6 +328,16 @@ func (c *MySQLCapture) Uninstall(ctx context.Context) error {
 	for _, n := range names {
 		if _, err := c.db.ExecContext(ctx, "DROP TRIGGER IF EXISTS "+quoteIdent(n)); err != nil {
 			return c.errorf(ctx, c.changelog, "dropping trigger %s: %w", n, err)
+		}
+	}
+	// A statement that opened its table before DROP TRIGGER may still run
+	// the trigger (seen under load on MariaDB 10.11: "changelog doesn't
+	// exist" from an application's UPDATE). FLUSH TABLES waits for those
+	// statements and closes the tables, so none can reach the changelog
+	// once it is dropped.
+	for _, t := range tables {
+		if _, err := c.db.ExecContext(ctx, "FLUSH TABLES "+quoteIdent(t)); err != nil {
+			return c.errorf(ctx, t, "flushing the table after dropping its triggers: %w", err)
 		}
 	}
 	if _, err := c.db.ExecContext(ctx, "DROP TABLE IF EXISTS "+quoteIdent(c.changelog)); err != nil {

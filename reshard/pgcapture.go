@@ -21,7 +21,8 @@ import (
 // database, so the position survives the process; Read peeks at the slot
 // (it never consumes) and Ack advances it.
 type PostgresCapture struct {
-	dsn      string
+	dsn      string         // redacted in errors
+	config   *pgconn.Config // the replication connection's; nil when dsn did not parse
 	db       *sql.DB
 	name     string
 	database string // for errors: the DSN's, then current_database()
@@ -44,9 +45,16 @@ var (
 func NewPostgresCapture(dsn string, db *sql.DB, name string) *PostgresCapture {
 	c := &PostgresCapture{dsn: dsn, db: db, name: name, relations: map[uint32]*pgRelation{}}
 	if cfg, err := pgconn.ParseConfig(dsn); err == nil {
-		c.database = cfg.Database
+		c.config, c.database = cfg, cfg.Database
 	}
 	return c
+}
+
+// newPostgresCapture is NewPostgresCapture from connection settings
+// rather than a DSN: a grant node keeps no DSN in the clear, and its
+// connections may take their password from a hook.
+func newPostgresCapture(cfg *pgconn.Config, db *sql.DB, name string) *PostgresCapture {
+	return &PostgresCapture{config: cfg, database: cfg.Database, db: db, name: name, relations: map[uint32]*pgRelation{}}
 }
 
 // errorf prefixes what failed with the slot and the database, the two
@@ -193,10 +201,11 @@ func quoteTable(name string) string {
 // way to get a snapshot that matches the slot's start; the snapshot lives
 // only as long as that connection runs nothing else.
 func (c *PostgresCapture) createExporting(ctx context.Context) (string, func(), error) {
-	cfg, err := pgconn.ParseConfig(c.dsn)
-	if err != nil {
+	if c.config == nil {
+		_, err := pgconn.ParseConfig(c.dsn)
 		return "", noRelease, c.errorf("parsing the DSN %s: %w", dsnredact.Redact(c.dsn), err)
 	}
+	cfg := c.config.Copy()
 	cfg.RuntimeParams["replication"] = "database"
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {

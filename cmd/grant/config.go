@@ -38,6 +38,9 @@ func openTopology(path string) (*gorm.DB, *grant.Plugin, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// The CLI is a tool, not an application instance: it must not count
+	// among the instances a reshard waits for.
+	cfg.Reshard = nil
 	cfg.Adapters = maps.Clone(cfg.Adapters)
 	if cfg.Adapters == nil {
 		cfg.Adapters = map[string]grant.Adapter{}

@@ -49,6 +49,6 @@ Run "grant demo" to watch the routing happen on throwaway SQLite files,
 		// "grant completion bash" still works; it just stays out of the list.
 		CompletionOptions: cobra.CompletionOptions{HiddenDefaultCmd: true},
 	}
-	root.AddCommand(newDemoCmd(), newStatusCmd(), newMigrateCmd())
+	root.AddCommand(newDemoCmd(), newStatusCmd(), newMigrateCmd(), newReshardCmd())
 	return root
 }

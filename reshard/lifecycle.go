@@ -1,0 +1,208 @@
+package reshard
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/grant-go/grant/topology"
+)
+
+// Start creates a workflow that moves opts.Cluster from its current
+// placement to opts.To, after checking that every shard of both has every
+// table with the same columns and primary key. It installs nothing and
+// copies nothing yet: Run does, and may be started right after, in this
+// process or another. It publishes the cluster's placement as active, so
+// that watching instances track their writes from now on.
+func Start(ctx context.Context, topo *topology.Topology, opts Options) (*Workflow, error) {
+	w, r, err := prepare(ctx, topo, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.state.ensure(ctx); err != nil {
+		return nil, err
+	}
+	if err := w.store.Ensure(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := w.state.load(ctx, w.state.db, r.Workflow, false); err == nil {
+		return nil, fmt.Errorf("%w: workflow %q already exists; grant reshard run resumes it", ErrState, r.Workflow)
+	}
+	if err := w.state.create(ctx, r); err != nil {
+		return nil, fmt.Errorf("grant/reshard: recording workflow %q: %w", r.Workflow, err)
+	}
+	rec := w.record(r, r.From, r.From)
+	rec.Unclean = unclean(r, r.From)
+	if _, err := w.store.Publish(ctx, rec); err != nil {
+		return nil, err
+	}
+	w.logf("workflow %s: %s → %s, tables %s", r.Workflow, strings.Join(r.From, ", "), strings.Join(r.To, ", "), tableNames(r))
+	return w, nil
+}
+
+// Open returns a handle on an existing workflow (opts.Workflow, or the
+// cluster's default name), to run, inspect or switch it.
+func Open(ctx context.Context, topo *topology.Topology, opts Options) (*Workflow, error) {
+	w, err := open(ctx, topo, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.state.ensure(ctx); err != nil {
+		return nil, err
+	}
+	r, err := w.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.connect(ctx, r); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// prepare checks opts against the cluster and its shards and builds the
+// record a new workflow would start from.
+func prepare(ctx context.Context, topo *topology.Topology, opts Options) (*Workflow, *record, error) {
+	w, err := open(ctx, topo, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	cur, err := w.current(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cur.Active {
+		return nil, nil, fmt.Errorf("%w: cluster %q has workflow %q in progress; finish it (grant reshard complete) first", ErrState, w.opts.Cluster, cur.Workflow)
+	}
+	if err := w.checkTarget(cur.Write); err != nil {
+		return nil, nil, err
+	}
+	specs, err := w.specs()
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &record{Workflow: w.opts.Workflow, Cluster: w.opts.Cluster, State: StateCopying, Direction: forward,
+		From: slices.Clone(cur.Write), To: slices.Clone(w.opts.To), Tables: specs}
+	if err := w.connect(ctx, r); err != nil {
+		return nil, nil, err
+	}
+	return w, r, nil
+}
+
+func (w *Workflow) checkTarget(from []string) error {
+	to := w.opts.To
+	if len(to) == 0 {
+		return fmt.Errorf("%w: no target shards: list them in order (Options.To, --to)", ErrUnsupported)
+	}
+	seen := map[string]bool{}
+	for _, name := range to {
+		if w.cluster.Index(name) < 0 {
+			return fmt.Errorf("%w: %q is not a shard of cluster %q (configured: %s); add it to the configuration, marked pending, first",
+				ErrUnsupported, name, w.opts.Cluster, strings.Join(w.cluster.ShardNames(), ", "))
+		}
+		if seen[name] {
+			return fmt.Errorf("%w: shard %q is listed twice in the target", ErrUnsupported, name)
+		}
+		seen[name] = true
+	}
+	if slices.Equal(from, to) {
+		return fmt.Errorf("%w: the target placement (%s) is the current one", ErrUnsupported, strings.Join(to, ", "))
+	}
+	return nil
+}
+
+func (w *Workflow) load(ctx context.Context) (*record, error) {
+	return w.state.load(ctx, w.state.db, w.opts.Workflow, false)
+}
+
+func tableNames(r *record) string {
+	names := make([]string, len(r.Tables))
+	for i, t := range r.Tables {
+		names[i] = t.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// Complete finishes a switched workflow: the change streams stop, the
+// moved rows are deleted from their old shards in batches, every capture
+// is removed (slots, publications, triggers, changelogs), and the target
+// placement is published as the cluster's, no longer active. There is no
+// way back after it. Interrupted, it resumes when run again.
+func (w *Workflow) Complete(ctx context.Context) error {
+	var r *record
+	err := w.state.locked(ctx, w.opts.Workflow, func(_ *sql.Tx, rec *record) error {
+		if rec.State != StateWritesSwitched && rec.State != StateCompleting {
+			return fmt.Errorf("%w: workflow %q is %s; complete needs switched writes (grant reshard switch-writes)", ErrState, rec.Workflow, rec.State)
+		}
+		rec.State, rec.Direction = StateCompleting, stopped
+		r = rec
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	deleted, err := w.deleteMoved(ctx, r)
+	if err != nil {
+		return err
+	}
+	for _, name := range union(r.From, r.To) {
+		if err := w.shards[name].capture.Uninstall(ctx); err != nil {
+			return fmt.Errorf("removing change capture from shard %q: %w", name, err)
+		}
+	}
+	final := topology.PlacementRecord{Cluster: r.Cluster, Workflow: r.Workflow, Read: r.To, Write: r.To}
+	if _, err := w.store.Publish(ctx, final); err != nil {
+		return err
+	}
+	if err := w.state.drop(ctx, r.Workflow); err != nil {
+		return err
+	}
+	err = w.state.locked(ctx, r.Workflow, func(_ *sql.Tx, rec *record) error {
+		rec.State = StateCompleted
+		return nil
+	})
+	w.logf("completed: %d moved rows deleted from their old shards, captures removed (%s)", deleted, time.Since(start).Round(time.Millisecond))
+	return err
+}
+
+// deleteMoved deletes, on every source shard, the rows the target
+// placement maps elsewhere.
+func (w *Workflow) deleteMoved(ctx context.Context, r *record) (int64, error) {
+	var total int64
+	for _, name := range r.From {
+		sh := w.shards[name]
+		for _, t := range w.tables {
+			var after []any
+			for {
+				rows, err := rowsAfter(ctx, sh.db, w.d, t, after, w.opts.BatchSize)
+				if err != nil {
+					return total, err
+				}
+				var gone [][]any
+				for _, row := range rows {
+					mirror, auth, err := w.homes(ctx, t, placements{auth: r.From, mirror: r.To}, row)
+					if err != nil {
+						return total, err
+					}
+					if auth == name && mirror != name {
+						gone = append(gone, t.pkValues(row))
+					}
+				}
+				n, err := deleteRows(ctx, sh.db, w.d, t, gone)
+				if err != nil {
+					return total, fmt.Errorf("deleting moved %s rows from shard %q: %w", t.Name, name, err)
+				}
+				total += n
+				if len(rows) < w.opts.BatchSize {
+					break
+				}
+				after = t.pkValues(rows[len(rows)-1])
+			}
+		}
+	}
+	return total, nil
+}
