@@ -65,7 +65,7 @@ func copyFixture(b *testing.B, backend *testdb.Backend, perShard int) (*harness,
 			b.Fatal(err)
 		}
 	}
-	app, plugin, err := h.open(false)
+	app, plugin, err := h.open(false, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

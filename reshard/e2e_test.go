@@ -74,7 +74,7 @@ func runReshard(t *testing.T, b *testdb.Backend, strategy string, from, to int) 
 	t.Cleanup(func() { dropSlots(t, h, dbs) })
 
 	// The application: instance A here, instance B in another process.
-	app, _, err := h.open(true)
+	app, _, err := h.open(true, 300*time.Millisecond)
 	require.NoError(t, err)
 	for w := range h.Writers {
 		for k := range h.Seed {
@@ -87,7 +87,7 @@ func runReshard(t *testing.T, b *testdb.Backend, strategy string, from, to int) 
 	}
 	assertPlaced(t, h, dbs, oldShards, nil)
 
-	_, plugin, err := h.open(false)
+	_, plugin, err := h.open(false, 0)
 	require.NoError(t, err)
 	topo := plugin.Topology()
 
@@ -123,10 +123,12 @@ func runReshard(t *testing.T, b *testdb.Backend, strategy string, from, to int) 
 		}
 		return false
 	})
+	t.Logf("step at %s: kill(t, worker)", time.Now().Format("15:04:05.000"))
 	kill(t, worker)
 	st, err := w.Status(ctx)
 	require.NoError(t, err)
 	require.Equal(t, reshard.StateCopying, st.State, "the worker was to be killed during the copy")
+	t.Logf("step at %s: worker = h.child(t, 'worker')", time.Now().Format("15:04:05.000"))
 	worker = h.child(t, "worker")
 	waitFor(t, "the copy to finish", func() bool {
 		st, err := w.Status(ctx)
@@ -134,9 +136,12 @@ func runReshard(t *testing.T, b *testdb.Backend, strategy string, from, to int) 
 		return st.State == reshard.StateRunning
 	})
 	waitOps(t, &localOps, 200)
+	t.Logf("step at %s: kill(t, worker)", time.Now().Format("15:04:05.000"))
 	kill(t, worker)
+	t.Logf("step at %s: h.child(t, 'worker')", time.Now().Format("15:04:05.000"))
 	h.child(t, "worker")
 
+	t.Logf("step at %s: report, err := w.Verify(ctx)", time.Now().Format("15:04:05.000"))
 	report, err := w.Verify(ctx)
 	require.NoError(t, err)
 	if !report.OK() {
@@ -163,6 +168,7 @@ func runReshard(t *testing.T, b *testdb.Backend, strategy string, from, to int) 
 	assert.Equal(t, target, report.Diffs[0].Shard)
 	before, err := w.Status(ctx)
 	require.NoError(t, err)
+	t.Logf("step at %s: _, err = w.SwitchWrites(ctx)", time.Now().Format("15:04:05.000"))
 	_, err = w.SwitchWrites(ctx)
 	require.ErrorIs(t, err, reshard.ErrDiverged)
 	after, err := w.Status(ctx)
@@ -170,26 +176,31 @@ func runReshard(t *testing.T, b *testdb.Backend, strategy string, from, to int) 
 	assert.Equal(t, before.Placement.Version, after.Placement.Version, "a refused switch publishes nothing")
 	require.NoError(t, planted.Exec("UPDATE accounts SET balance = 7 WHERE id = ?", cold).Error)
 
+	t.Logf("step at %s: _, err = w.SwitchReads(ctx)", time.Now().Format("15:04:05.000"))
 	_, err = w.SwitchReads(ctx)
 	require.NoError(t, err)
 	waitOps(t, &localOps, 200)
+	t.Logf("step at %s: sw, err := w.SwitchWrites(ctx)", time.Now().Format("15:04:05.000"))
 	sw, err := w.SwitchWrites(ctx)
 	require.NoError(t, err)
-	t.Logf("switch-writes: freeze window %s, %d instances acknowledged", sw.FreezeWindow, len(sw.Instances))
+	t.Logf("switch-writes: freeze window %s (acks %s, transactions %s, drain %s, verify %s), %d instances acknowledged", sw.FreezeWindow, sw.Acks, sw.Transactions, sw.Drain, sw.Verify, len(sw.Instances))
 	require.Len(t, sw.Instances, 2, "both application instances acknowledged")
 	writeResult(t, "freeze_"+strategy, sw.FreezeWindow)
 	waitOps(t, &localOps, 300)
 
 	// Reverse: the old placement serves again, nothing lost.
+	t.Logf("step at %s: rv, err := w.Reverse(ctx)", time.Now().Format("15:04:05.000"))
 	rv, err := w.Reverse(ctx)
 	require.NoError(t, err)
-	t.Logf("reverse: freeze window %s", rv.FreezeWindow)
+	t.Logf("reverse: freeze window %s (acks %s, transactions %s, drain %s, verify %s)", rv.FreezeWindow, rv.Acks, rv.Transactions, rv.Drain, rv.Verify)
 	waitOps(t, &localOps, 300)
 	sw, err = w.SwitchWrites(ctx)
 	require.NoError(t, err)
-	t.Logf("switch-writes again: freeze window %s", sw.FreezeWindow)
+	t.Logf("switch-writes again: freeze window %s (acks %s, transactions %s, drain %s, verify %s)", sw.FreezeWindow, sw.Acks, sw.Transactions, sw.Drain, sw.Verify)
 	waitOps(t, &localOps, 300)
+	t.Logf("complete starts %s", time.Now().Format("15:04:05.000"))
 	require.NoError(t, w.Complete(ctx))
+	t.Logf("complete ends %s", time.Now().Format("15:04:05.000"))
 	assertNoCapture(t, h, dbs)
 	waitOps(t, &localOps, 200)
 
@@ -219,7 +230,7 @@ func runReshard(t *testing.T, b *testdb.Backend, strategy string, from, to int) 
 	assertPlaced(t, h, dbs, newShards, want)
 
 	// Reads through a fresh instance find every row.
-	fresh, _, err := h.open(true)
+	fresh, _, err := h.open(true, 300*time.Millisecond)
 	require.NoError(t, err)
 	var found int
 	for id, bal := range want {

@@ -83,8 +83,16 @@ func (c *MySQLCapture) Install(ctx context.Context, tables []Table) error {
 		}
 		for _, ev := range triggerEvents {
 			trig := triggerName(c.name, t.Name, ev.suffix)
-			if err := c.checkOwn(ctx, trig, t.Name); err != nil {
+			exists, err := c.checkOwn(ctx, trig, t.Name)
+			if err != nil {
 				return err
+			}
+			if exists {
+				// Replacing a live trigger is not atomic for the
+				// application's statements (seen on MariaDB 10.11: an
+				// UPDATE failing with "changelog doesn't exist" while a
+				// resumed workflow re-installed): keep ours as it is.
+				continue
 			}
 			q := triggerSQL(trig, c.changelog, t.Name, ev.event, cols)
 			if _, err := c.db.ExecContext(ctx, q); err != nil {
@@ -99,19 +107,19 @@ func (c *MySQLCapture) Install(ctx context.Context, tables []Table) error {
 // changelog: capture "wf" on table "a_b" and capture "wf_a" on table "b"
 // derive the same name, and replacing the other's trigger would silently
 // stop its capture.
-func (c *MySQLCapture) checkOwn(ctx context.Context, trig, table string) error {
+func (c *MySQLCapture) checkOwn(ctx context.Context, trig, table string) (bool, error) {
 	var stmt string
 	err := c.db.QueryRowContext(ctx, `SELECT ACTION_STATEMENT FROM information_schema.TRIGGERS
 		WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = ?`, trig).Scan(&stmt)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
-		return nil
+		return false, nil
 	case err != nil:
-		return c.errorf(ctx, table, "looking up trigger %s: %w", trig, err)
+		return false, c.errorf(ctx, table, "looking up trigger %s: %w", trig, err)
 	case !strings.Contains(stmt, c.insertPrefix()):
-		return c.errorf(ctx, table, "trigger %s exists and does not feed %s: %w", trig, c.changelog, ErrTriggerTaken)
+		return false, c.errorf(ctx, table, "trigger %s exists and does not feed %s: %w", trig, c.changelog, ErrTriggerTaken)
 	}
-	return nil
+	return true, nil
 }
 
 // insertPrefix tells this capture's triggers from others sharing the name

@@ -3,6 +3,7 @@ package reshard
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"slices"
 	"strings"
@@ -21,6 +22,10 @@ type SwitchReport struct {
 	FreezeWindow time.Duration
 	// Instances lists the application instances that acknowledged.
 	Instances []string
+	// Where the freeze window went: waiting for acknowledgements, for
+	// open transactions on the authoritative shards, draining the change
+	// streams, and the exact verification.
+	Acks, Transactions, Drain, Verify time.Duration
 }
 
 // SwitchReads points keyed reads at the target placement; writes stay on
@@ -126,25 +131,30 @@ func (w *Workflow) cutOver(ctx context.Context, from ...string) (*SwitchReport, 
 		return abort(err)
 	}
 	report.Instances = acked
+	report.Acks = time.Since(start)
 	deadline := time.Now().Add(w.opts.SettleTimeout)
 	for _, name := range dir.auth {
 		if err := w.waitOpenTransactions(ctx, w.shards[name], deadline); err != nil {
 			return abort(err)
 		}
 	}
+	report.Transactions = time.Since(start) - report.Acks
 	// 3–5 under the workflow lock, so the worker is between rounds.
 	var final *VerifyReport
 	err = w.state.locked(ctx, r.Workflow, func(_ *sql.Tx, rec *record) error {
 		if rec.State != r.State {
 			return fmt.Errorf("%w: workflow %q changed to %s meanwhile", ErrState, rec.Workflow, rec.State)
 		}
+		began := time.Now()
 		if err := w.drain(ctx, rec, deadline); err != nil {
 			return err
 		}
+		report.Drain = time.Since(began)
 		var err error
 		if final, err = w.compare(ctx, rec, dir); err != nil {
 			return err
 		}
+		report.Verify = time.Since(began) - report.Drain
 		if err := final.Err(); err != nil {
 			return err
 		}
@@ -208,17 +218,11 @@ func (w *Workflow) waitAcks(ctx context.Context, version int64) ([]string, error
 // shard now has ended: a write routed before the freeze may sit in one,
 // and its commit would come after the drain's mark.
 func (w *Workflow) waitOpenTransactions(ctx context.Context, sh *shard, deadline time.Time) error {
-	// Transactions that have written, as PostgreSQL's backend_xid says:
-	// MariaDB lists read-only ones too, with a start time it does not
-	// reset when a connection reuses them.
-	query := `SELECT t.trx_id, CONCAT('thread ', t.trx_mysql_thread_id, ' since ', t.trx_started, ': ', COALESCE(t.trx_query, p.info, '(idle)'))
-FROM information_schema.innodb_trx t
-JOIN information_schema.processlist p ON p.id = t.trx_mysql_thread_id
-WHERE p.db = DATABASE() AND t.trx_mysql_thread_id <> CONNECTION_ID() AND t.trx_rows_modified > 0`
-	if w.d.postgres() {
-		query = `SELECT pid::text || '@' || xact_start::text, 'pid ' || pid || ' since ' || xact_start || ': ' || COALESCE(query, '')
-FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL`
+	if !w.d.postgres() {
+		return w.waitTableWriters(ctx, sh, deadline)
 	}
+	query := `SELECT pid::text || '@' || xact_start::text, 'pid ' || pid || ' since ' || xact_start || ': ' || COALESCE(query, '')
+FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL`
 	open := func() (map[string]string, error) {
 		rows, err := sh.db.QueryContext(ctx, query)
 		if err != nil {
@@ -239,6 +243,7 @@ FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_p
 	if err != nil {
 		return err
 	}
+	pause := time.Millisecond
 	for len(first) > 0 {
 		now, err := open()
 		if err != nil {
@@ -260,9 +265,40 @@ FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_p
 			slices.Sort(which)
 			return fmt.Errorf("%w: %d transaction(s) open on shard %q since before the freeze did not end within %s: %s", ErrBusy, len(first), sh.name, w.opts.SettleTimeout, strings.Join(which[:min(3, len(which))], "; "))
 		}
-		if err := sleep(ctx, 2*time.Millisecond); err != nil {
+		pause = min(2*pause, 20*time.Millisecond)
+		if err := sleep(ctx, pause); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// waitTableWriters is waitOpenTransactions on MariaDB/MySQL: LOCK TABLES
+// … READ waits for every transaction that has written one of the tables
+// (each holds the table's write metadata lock until it ends) and is
+// released at once. Polling information_schema.innodb_trx instead was
+// tried: it stalled the commits it waited for (MariaDB 10.11, a COMMIT
+// stuck for 20 s while the poll ran).
+func (w *Workflow) waitTableWriters(ctx context.Context, sh *shard, deadline time.Time) error {
+	conn, err := sh.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	wait := max(1, int(time.Until(deadline).Seconds()+0.5))
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf("SET SESSION lock_wait_timeout = %d", wait)); err != nil {
+		return err
+	}
+	names := make([]string, len(w.tables))
+	for i, t := range w.tables {
+		names[i] = w.d.quote(t.Name) + " READ"
+	}
+	if _, err := conn.ExecContext(ctx, "LOCK TABLES "+strings.Join(names, ", ")); err != nil {
+		return fmt.Errorf("%w: transactions that wrote on shard %q before the freeze did not end within %s: %v", ErrBusy, sh.name, w.opts.SettleTimeout, err)
+	}
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "UNLOCK TABLES"); err != nil {
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn }) // never hand a locked session back to the pool
+		return err
 	}
 	return nil
 }

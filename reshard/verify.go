@@ -189,7 +189,10 @@ func (w *Workflow) recheckTable(ctx context.Context, t *table, dir placements, p
 		share = " LOCK IN SHARE MODE"
 	}
 	for name, keys := range homes {
-		tx, err := w.shards[name].db.BeginTx(ctx, nil)
+		// Read committed: MariaDB then locks the rows alone, not the gaps
+		// between them, so that neither the application's inserts nor the
+		// drain's writes to this shard's mirror rows wait on the lock.
+		tx, err := w.shards[name].db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 		if err != nil {
 			return nil, err
 		}
