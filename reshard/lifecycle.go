@@ -34,11 +34,32 @@ func Start(ctx context.Context, topo *topology.Topology, opts Options) (*Workflo
 	if err := w.state.create(ctx, r); err != nil {
 		return nil, fmt.Errorf("grant/reshard: recording workflow %q: %w", r.Workflow, err)
 	}
-	rec := w.record(r, r.From, r.From)
-	rec.Unclean = unclean(r, r.From)
-	if _, err := w.store.Publish(ctx, rec); err != nil {
+	before, err := w.current(ctx)
+	if err != nil {
 		return nil, err
 	}
+	rec := w.record(r, r.From, r.From)
+	rec.Unclean = unclean(r, r.From)
+	version, err := w.store.Publish(ctx, rec)
+	if err != nil {
+		return nil, err
+	}
+	// Every instance must count its writes from here on (an
+	// acknowledgement of a later freeze means nothing otherwise): wait for
+	// them all, or undo.
+	if _, err := w.waitAcks(ctx, version); err != nil {
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		before.Workflow, before.Active = "", false
+		if _, uerr := w.store.Publish(actx, before); uerr != nil {
+			err = fmt.Errorf("%w; and restoring the placement failed: %v", err, uerr)
+		}
+		if derr := w.state.remove(actx, r.Workflow); derr != nil {
+			err = fmt.Errorf("%w; and removing the workflow failed: %v", err, derr)
+		}
+		return nil, fmt.Errorf("start refused, nothing changed: %w", err)
+	}
+	w.warnPrepared()
 	w.logf("workflow %s: %s → %s, tables %s", r.Workflow, strings.Join(r.From, ", "), strings.Join(r.To, ", "), tableNames(r))
 	return w, nil
 }
@@ -205,4 +226,20 @@ func (w *Workflow) deleteMoved(ctx context.Context, r *record) (int64, error) {
 		}
 	}
 	return total, nil
+}
+
+// warnPrepared says when a MariaDB/MySQL shard's DSN lets the driver
+// prepare statements on the server: MariaDB fails such a statement with
+// "changelog doesn't exist" when the capture's triggers appear or go
+// between its prepare and execute. Nodes given as a Dialector show no DSN
+// and cannot be checked.
+func (w *Workflow) warnPrepared() {
+	if w.d.postgres() {
+		return
+	}
+	for _, sh := range w.shards {
+		if dsn := sh.dsn; dsn != "" && !strings.Contains(dsn, "interpolateParams=true") {
+			w.logf("warning: shard %s's DSN lacks interpolateParams=true: on MariaDB, statements the driver prepares on the server while start installs (or complete removes) the change capture can fail once with error 1146 (docs/resharding.md)", sh.name)
+		}
+	}
 }

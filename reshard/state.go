@@ -188,6 +188,15 @@ func (s *stateStore) saveProgress(ctx context.Context, q querier, workflow strin
 	return err
 }
 
+// remove deletes a workflow that never ran.
+func (s *stateStore) remove(ctx context.Context, workflow string) error {
+	if err := s.drop(ctx, workflow); err != nil {
+		return err
+	}
+	_, err := s.db.ExecContext(ctx, "DELETE FROM grant_reshard WHERE workflow = "+s.p(1), workflow)
+	return err
+}
+
 func (s *stateStore) drop(ctx context.Context, workflow string) error {
 	_, err := s.db.ExecContext(ctx, "DELETE FROM grant_reshard_copy WHERE workflow = "+s.p(1), workflow)
 	return err

@@ -112,6 +112,7 @@ type shard struct {
 	name    string
 	db      *sql.DB
 	capture Capture
+	dsn     string // redacted; "" when the node was given as a Dialector
 }
 
 var workflowName = regexp.MustCompile(`^[A-Za-z0-9_]{1,60}$`)
@@ -168,7 +169,7 @@ func (w *Workflow) connect(ctx context.Context, r *record) error {
 		if err != nil {
 			return err
 		}
-		w.shards[name] = &shard{name: name, db: sqlDB, capture: capture}
+		w.shards[name] = &shard{name: name, db: sqlDB, capture: capture, dsn: node.DSN()}
 	}
 	keys := map[string]sharding.ShardKey{}
 	for _, tk := range w.opts.Tables {
