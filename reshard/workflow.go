@@ -187,14 +187,25 @@ func (w *Workflow) connect(ctx context.Context, r *record) error {
 			return fmt.Errorf("%w: table %q: the workflow moves it by %s (%s), the configuration now says %s (%s)", ErrUnsupported, spec.Name, spec.Key, spec.Strategy, key.Column, key.Strategy.Name())
 		}
 		var first *table
+		var firstTypes []string
 		for _, name := range names {
 			t, err := describe(ctx, w.shards[name].db, w.d, spec.Name, spec.Key, key.Strategy)
 			if err != nil {
 				return fmt.Errorf("shard %q: %w", name, err)
 			}
+			// Column names alone let shards whose columns have the same
+			// names but other types through (a text column where the
+			// others have an integer): the copy would then fail midway or
+			// convert rows silently. Compare the types too.
+			types, err := columnTypes(ctx, w.shards[name].db, w.d, spec.Name)
+			if err != nil {
+				return fmt.Errorf("shard %q: reading the column types of %q: %w", name, spec.Name, err)
+			}
 			if first == nil {
-				first = t
+				first, firstTypes = t, types
 			} else if diff := first.sameShape(t); diff != "" {
+				return fmt.Errorf("%w: table %q differs between shards %q and %q: %s", ErrSchema, spec.Name, names[0], name, diff)
+			} else if diff := sameTypes(first.Columns, firstTypes, types); diff != "" {
 				return fmt.Errorf("%w: table %q differs between shards %q and %q: %s", ErrSchema, spec.Name, names[0], name, diff)
 			}
 		}
@@ -230,6 +241,46 @@ func (w *Workflow) specs() ([]tableSpec, error) {
 	}
 	slices.SortFunc(out, func(a, b tableSpec) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
+}
+
+// columnTypes lists a table's column types in column order, with their
+// length or precision (varchar(64), numeric(10,2)).
+func columnTypes(ctx context.Context, db *sql.DB, d dialect, name string) ([]string, error) {
+	query := `SELECT COLUMN_TYPE FROM information_schema.COLUMNS
+WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`
+	if d.postgres() {
+		query = `SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a
+WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`
+	}
+	rows, err := db.QueryContext(ctx, query, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var typ string
+		if err := rows.Scan(&typ); err != nil {
+			return nil, err
+		}
+		out = append(out, strings.ToLower(typ))
+	}
+	return out, rows.Err()
+}
+
+// sameTypes reports the columns whose types differ, "" when none does;
+// columns are the same on both sides (sameShape said so).
+func sameTypes(columns, a, b []string) string {
+	if len(a) != len(columns) || len(b) != len(columns) {
+		return fmt.Sprintf("column types (%s) against (%s)", strings.Join(a, ", "), strings.Join(b, ", "))
+	}
+	var diffs []string
+	for i, c := range columns {
+		if a[i] != b[i] {
+			diffs = append(diffs, fmt.Sprintf("column %s is %s against %s", c, a[i], b[i]))
+		}
+	}
+	return strings.Join(diffs, "; ")
 }
 
 func (w *Workflow) logf(format string, args ...any) {
