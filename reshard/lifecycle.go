@@ -95,6 +95,12 @@ func prepare(ctx context.Context, topo *topology.Topology, opts Options) (*Workf
 	if err != nil {
 		return nil, nil, err
 	}
+	// Starting the same workflow again (after a crash of grant reshard
+	// start, typically) must point at run, not at finishing "another"
+	// workflow first.
+	if cur.Active && cur.Workflow == w.opts.Workflow {
+		return nil, nil, fmt.Errorf("%w: workflow %q already exists on cluster %q; grant reshard run resumes it, grant reshard status shows where it is", ErrState, cur.Workflow, w.opts.Cluster)
+	}
 	if cur.Active {
 		return nil, nil, fmt.Errorf("%w: cluster %q has workflow %q in progress; finish it (grant reshard complete) first", ErrState, w.opts.Cluster, cur.Workflow)
 	}
