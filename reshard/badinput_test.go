@@ -318,19 +318,22 @@ func testBadInput(t *testing.T, b *testdb.Backend) {
 		ctx := context.Background()
 		e := newBadEnv(t, b)
 		topo := e.topo(t, nil)
-		w, err := reshard.Start(ctx, topo, e.options("first", "s0", "s1", "s2"))
+		// Unique: PostgreSQL's slots, named after the workflow, are server-wide.
+		first := fmt.Sprintf("first_%x", time.Now().UnixNano())
+		quoted := fmt.Sprintf("%q", first)
+		w, err := reshard.Start(ctx, topo, e.options(first, "s0", "s1", "s2"))
 		require.NoError(t, err)
 		// Start again under the same name, and another workflow on the
 		// same cluster.
-		e.refused(t, reshard.ErrState, []string{`"first"`, "already exists", "grant reshard run"}, func() error {
-			_, err := reshard.Start(ctx, topo, e.options("first", "s0", "s1", "s2"))
+		e.refused(t, reshard.ErrState, []string{quoted, "already exists", "grant reshard run"}, func() error {
+			_, err := reshard.Start(ctx, topo, e.options(first, "s0", "s1", "s2"))
 			return err
 		})
-		e.refused(t, reshard.ErrState, []string{`"first"`, `cluster "accounts"`}, func() error {
+		e.refused(t, reshard.ErrState, []string{quoted, `cluster "accounts"`}, func() error {
 			_, err := reshard.Start(ctx, topo, e.options("second", "s0", "s1", "s2"))
 			return err
 		})
-		e.refused(t, reshard.ErrState, []string{`"first"`, `cluster "accounts"`}, func() error {
+		e.refused(t, reshard.ErrState, []string{quoted, `cluster "accounts"`}, func() error {
 			_, err := reshard.Plan(ctx, topo, e.options("second", "s0", "s1", "s2"))
 			return err
 		})
@@ -352,16 +355,16 @@ func testBadInput(t *testing.T, b *testdb.Backend) {
 		}
 		for name, step := range steps("SwitchReads", "SwitchWrites", "Verify", "Reverse", "Complete") {
 			t.Run("copying/"+name, func(t *testing.T) {
-				e.refused(t, reshard.ErrState, []string{`"first"`, reshard.StateCopying}, step)
+				e.refused(t, reshard.ErrState, []string{quoted, reshard.StateCopying}, step)
 				st, err := w.Status(ctx)
 				require.NoError(t, err)
 				assert.Equal(t, reshard.StateCopying, st.State)
 			})
 		}
 		// Another process's handle sees the same refusals.
-		other, err := reshard.Open(ctx, e.topo(t, nil), e.options("first"))
+		other, err := reshard.Open(ctx, e.topo(t, nil), e.options(first))
 		require.NoError(t, err)
-		e.refused(t, reshard.ErrState, []string{`"first"`, reshard.StateCopying}, func() error { _, err := other.SwitchWrites(ctx); return err })
+		e.refused(t, reshard.ErrState, []string{quoted, reshard.StateCopying}, func() error { _, err := other.SwitchWrites(ctx); return err })
 
 		// Once running (copy done, no switch yet): reverse and complete
 		// still need switched writes.
@@ -390,7 +393,7 @@ func testBadInput(t *testing.T, b *testdb.Backend) {
 		needs := map[string]string{"Reverse": reshard.StateWritesSwitched, "Complete": "switch-writes"}
 		for name, step := range steps("Reverse", "Complete") {
 			t.Run("running/"+name, func(t *testing.T) {
-				e.refused(t, reshard.ErrState, []string{`"first"`, reshard.StateRunning, needs[name]}, step)
+				e.refused(t, reshard.ErrState, []string{quoted, reshard.StateRunning, needs[name]}, step)
 				now, err := w.Status(ctx)
 				require.NoError(t, err)
 				assert.Equal(t, reshard.StateRunning, now.State)
