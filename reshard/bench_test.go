@@ -50,21 +50,24 @@ func BenchmarkCopy(b *testing.B) {
 }
 
 func copyFixture(b *testing.B, backend *testdb.Backend, perShard int) (*harness, *reshard.Workflow) {
-	h := &harness{Strategy: "modulo", Dir: b.TempDir()}
+	h := &harness{Strategy: "modulo", Dir: b.TempDir(), Workflow: uniqueWorkflow("bench")}
 	if backend.Name == testdb.NamePostgres {
 		h.Dialect = "postgres"
 	} else {
 		h.Dialect = "mysql"
 	}
 	h.Default = backend.CreateDatabase(b, "cpdef").DirectDSN
+	dbs := map[string]*testdb.Database{}
 	for i := range 4 {
 		d := backend.CreateDatabase(b, fmt.Sprintf("cp%d", i))
+		dbs[fmt.Sprintf("s%d", i)] = d
 		h.Shards = append(h.Shards, shardSpec{Name: fmt.Sprintf("s%d", i), DSN: d.DirectDSN, Pending: i >= 2})
 		h.To = append(h.To, fmt.Sprintf("s%d", i))
 		if err := d.Open(b).AutoMigrate(&Account{}); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.Cleanup(func() { dropSlots(b, h, dbs) }) // before the databases' drops: cleanups run last first
 	app, plugin, err := h.open(false, 0)
 	if err != nil {
 		b.Fatal(err)

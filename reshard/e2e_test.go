@@ -51,7 +51,7 @@ func requireLogical(t *testing.T, b *testdb.Backend) {
 
 func runReshard(t *testing.T, b *testdb.Backend, strategy string, from, to int) {
 	ctx := context.Background()
-	h := &harness{Strategy: strategy, Writers: 8, Seed: 150, Dir: t.TempDir(), Batch: 25, Rate: 400}
+	h := &harness{Strategy: strategy, Writers: 8, Seed: 150, Dir: t.TempDir(), Batch: 25, Rate: 400, Workflow: uniqueWorkflow(strategy)}
 	if b.Name == testdb.NamePostgres {
 		h.Dialect = "postgres"
 	} else {
@@ -337,7 +337,7 @@ func writeResult(t *testing.T, name string, d time.Duration) {
 
 // dropSlots removes what a failed run left on the shards: a replication
 // slot keeps WAL and its database alive.
-func dropSlots(t *testing.T, h *harness, dbs map[string]*testdb.Database) {
+func dropSlots(t testing.TB, h *harness, dbs map[string]*testdb.Database) {
 	if h.Dialect != "postgres" {
 		return
 	}

@@ -45,7 +45,10 @@ type harness struct {
 	Seed     int         `json:"seed"`    // rows each writer owns at the start
 	Dir      string      `json:"dir"`     // where children write their results
 	Batch    int         `json:"batch"`
-	Rate     int         `json:"rate"`
+	// Workflow is unique per run: PostgreSQL's slot names, made from it,
+	// are server-wide.
+	Workflow string `json:"workflow"`
+	Rate     int    `json:"rate"`
 }
 
 type shardSpec struct {
@@ -102,7 +105,7 @@ func (h *harness) open(watch bool, freezeWait time.Duration) (*gorm.DB, *grant.P
 }
 
 func (h *harness) options() reshard.Options {
-	return reshard.Options{Cluster: "accounts", To: h.To, BatchSize: h.Batch, CopyRate: h.Rate, Lease: 3 * time.Second, AckTimeout: 20 * time.Second, SettleTimeout: 20 * time.Second}
+	return reshard.Options{Workflow: h.Workflow, Cluster: "accounts", To: h.To, BatchSize: h.Batch, CopyRate: h.Rate, Lease: 3 * time.Second, AckTimeout: 20 * time.Second, SettleTimeout: 20 * time.Second}
 }
 
 // ownedID is writer w's k-th id: writers own disjoint ids, so each knows
@@ -300,4 +303,9 @@ func TestChildProcess(t *testing.T) {
 func tail(s string, lines int) string {
 	parts := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(parts[max(0, len(parts)-lines):], "\n")
+}
+
+// uniqueWorkflow names a workflow no other test run uses.
+func uniqueWorkflow(prefix string) string {
+	return fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()%1_000_000_000)
 }
