@@ -154,7 +154,7 @@ func TestPublishedPlacement(t *testing.T) {
 		assert.Equal(t, map[string]int64{"s1": 2, "s2": 2, "s3": 0}, f.counts(t))
 
 		// Writes over three shards, reads still over two.
-		v := f.publish(t, grant.PlacementRecord{Active: true, Workflow: "wf1", Read: []string{"s1", "s2"}, Write: []string{"s1", "s2", "s3"}})
+		f.publish(t, grant.PlacementRecord{Active: true, Workflow: "wf1", Read: []string{"s1", "s2"}, Write: []string{"s1", "s2", "s3"}})
 		createKeys(t, f.db, 5) // 5 % 3 = 2
 		assert.Equal(t, map[string]int64{"s1": 2, "s2": 2, "s3": 1}, f.counts(t), "the keyed write went by the new Write list")
 		var o rsOrder
@@ -163,7 +163,7 @@ func TestPublishedPlacement(t *testing.T) {
 		assert.ErrorIs(t, err, gorm.ErrRecordNotFound, "5 %% 2 = 1: the read went to s2 by the Read list, not to s3")
 
 		// Reads follow.
-		v = f.publish(t, grant.PlacementRecord{Active: true, Workflow: "wf1", Read: []string{"s1", "s2", "s3"}, Write: []string{"s1", "s2", "s3"}})
+		v := f.publish(t, grant.PlacementRecord{Active: true, Workflow: "wf1", Read: []string{"s1", "s2", "s3"}, Write: []string{"s1", "s2", "s3"}})
 		o = rsOrder{}
 		require.NoError(t, f.db.Where("customer_id = ?", 5).First(&o).Error, "5 %% 3 = 2: read from s3")
 		assert.Equal(t, "5", o.Note)

@@ -65,6 +65,7 @@ type Diff struct {
 	Kind  string   // "missing" (absent on Shard), "extra" (on Shard but not at its source), "different"
 }
 
+// String reads "accounts different (42) on shard s4".
 func (d Diff) String() string {
 	return fmt.Sprintf("%s %s (%s) on shard %s", d.Table, d.Kind, strings.Join(d.PK, ", "), d.Shard)
 }

@@ -200,7 +200,7 @@ func (p *ShardPlacement) Stale() error {
 // ReadNames and WriteNames are the shards keyed reads and writes map over.
 func (p *ShardPlacement) ReadNames() []string { return p.rec.Read }
 
-// WriteNames: see ReadNames.
+// WriteNames is the shards keyed writes map over (see ReadNames).
 func (p *ShardPlacement) WriteNames() []string { return p.rec.Write }
 
 // ReadIndexes are ReadNames' positions among the configured shards.
@@ -213,7 +213,7 @@ func (p *ShardPlacement) WriteIndexes() []int { return p.write }
 // writes are moving while Frozen.
 func (p *ShardPlacement) FrozenFrom() []string { return p.rec.FrozenFrom }
 
-// FrozenTo: see FrozenFrom.
+// FrozenTo is the shard list a frozen write would move to (see FrozenFrom).
 func (p *ShardPlacement) FrozenTo() []string { return p.rec.FrozenTo }
 
 // ReadShards are the shards AllShards and scatter reads go to.
