@@ -150,7 +150,7 @@ func (h *harness) writer(db *gorm.DB, w int, stop <-chan struct{}, ops *atomic.I
 				time.Sleep(5 * time.Millisecond) // a client's backoff, not a wait for state
 				continue
 			}
-			res.Failed = append(res.Failed, fmt.Sprintf("%s at %s: %v", what, time.Now().Format("15:04:05.000"), err))
+			res.Failed = append(res.Failed, fmt.Sprintf("%s at %s: %v", what, time.Now().Format("15:04:05.000"), err)) // when: to line it up with the steps
 			return false
 		}
 	}
@@ -308,4 +308,9 @@ func tail(s string, lines int) string {
 // uniqueWorkflow names a workflow no other test run uses.
 func uniqueWorkflow(prefix string) string {
 	return fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano()%1_000_000_000)
+}
+
+// shardOf is where the harness's strategy puts id among shards.
+func shardOf(h *harness, id int64, shards []string) (string, error) {
+	return sharding.MapOne(context.Background(), h.strategy(), shards, sharding.IntKey(id))
 }

@@ -68,7 +68,7 @@ func (w *Workflow) SwitchReads(ctx context.Context) (*SwitchReport, error) {
 // If any step fails, the previous placement is published again unfrozen
 // and nothing else changes; the error says which step and why.
 func (w *Workflow) SwitchWrites(ctx context.Context) (*SwitchReport, error) {
-	return w.cutOver(ctx, StateRunning, StateReadsSwitched)
+	return w.cutOver(ctx, "switch-writes", StateRunning, StateReadsSwitched)
 }
 
 // Reverse undoes SwitchWrites the same way: freeze, acknowledgements,
@@ -76,18 +76,18 @@ func (w *Workflow) SwitchWrites(ctx context.Context) (*SwitchReport, error) {
 // source placement serves again, kept current toward the target so that
 // the switch can be made again.
 func (w *Workflow) Reverse(ctx context.Context) (*SwitchReport, error) {
-	return w.cutOver(ctx, StateWritesSwitched)
+	return w.cutOver(ctx, "reverse", StateWritesSwitched)
 }
 
 // cutOver switches writes between the workflow's placements, in the
 // direction its state says.
-func (w *Workflow) cutOver(ctx context.Context, from ...string) (*SwitchReport, error) {
+func (w *Workflow) cutOver(ctx context.Context, step string, from ...string) (*SwitchReport, error) {
 	r, err := w.load(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !slices.Contains(from, r.State) {
-		return nil, fmt.Errorf("%w: workflow %q is %s; this step needs it %s", ErrState, r.Workflow, r.State, strings.Join(from, " or "))
+		return nil, fmt.Errorf("%w: workflow %q is %s; %s needs it %s", ErrState, r.Workflow, r.State, step, strings.Join(from, " or "))
 	}
 	// 1. Verify before freezing: a divergence found now costs no freeze.
 	pre, err := w.Verify(ctx)
