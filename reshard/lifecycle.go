@@ -181,16 +181,14 @@ func (w *Workflow) Complete(ctx context.Context) error {
 			return fmt.Errorf("removing change capture from shard %q: %w", name, err)
 		}
 	}
-	final := topology.PlacementRecord{Cluster: r.Cluster, Workflow: r.Workflow, Read: r.To, Write: r.To}
-	if _, err := w.store.Publish(ctx, final); err != nil {
-		return err
-	}
 	if err := w.state.drop(ctx, r.Workflow); err != nil {
 		return err
 	}
-	err = w.state.locked(ctx, r.Workflow, func(_ *sql.Tx, rec *record) error {
+	err = w.state.locked(ctx, r.Workflow, func(tx *sql.Tx, rec *record) error {
 		rec.State = StateCompleted
-		return nil
+		final := topology.PlacementRecord{Cluster: r.Cluster, Workflow: r.Workflow, Read: r.To, Write: r.To}
+		_, err := w.store.PublishTx(ctx, tx, final)
+		return err
 	})
 	w.logf("completed: %d moved rows deleted from their old shards, captures removed (%s)", deleted, time.Since(start).Round(time.Millisecond))
 	return err

@@ -35,13 +35,13 @@ type SwitchReport struct {
 // hold rows that are not theirs (see docs/resharding.md).
 func (w *Workflow) SwitchReads(ctx context.Context) (*SwitchReport, error) {
 	var report *SwitchReport
-	err := w.state.locked(ctx, w.opts.Workflow, func(_ *sql.Tx, r *record) error {
+	err := w.state.locked(ctx, w.opts.Workflow, func(tx *sql.Tx, r *record) error {
 		if r.State != StateRunning {
 			return fmt.Errorf("%w: workflow %q is %s; switch-reads needs it running (copy done, writes on the source)", ErrState, r.Workflow, r.State)
 		}
 		rec := w.record(r, r.To, r.From)
 		rec.Unclean = unclean(r, r.To)
-		v, err := w.store.Publish(ctx, rec)
+		v, err := w.store.PublishTx(ctx, tx, rec)
 		if err != nil {
 			return err
 		}
@@ -141,7 +141,7 @@ func (w *Workflow) cutOver(ctx context.Context, step string, from ...string) (*S
 	report.Transactions = time.Since(start) - report.Acks
 	// 3–5 under the workflow lock, so the worker is between rounds.
 	var final *VerifyReport
-	err = w.state.locked(ctx, r.Workflow, func(_ *sql.Tx, rec *record) error {
+	err = w.state.locked(ctx, r.Workflow, func(tx *sql.Tx, rec *record) error {
 		if rec.State != r.State {
 			return fmt.Errorf("%w: workflow %q changed to %s meanwhile", ErrState, rec.Workflow, rec.State)
 		}
@@ -168,7 +168,10 @@ func (w *Workflow) cutOver(ctx context.Context, step string, from ...string) (*S
 			after.Unclean = unclean(rec, rec.To)
 			rec.State, rec.Direction = StateWritesSwitched, reverse
 		}
-		v, err := w.store.Publish(ctx, after)
+		// In the transaction that records the workflow's new state: a
+		// crash between the two would leave the placement switched and the
+		// streams running the old way, losing what the new shards get.
+		v, err := w.store.PublishTx(ctx, tx, after)
 		if err != nil {
 			return err
 		}

@@ -151,14 +151,26 @@ func (s *PlacementStore) loadAll(ctx context.Context) (_ map[string]PlacementRec
 // (the previous one plus one, 1 if none), in one transaction that locks
 // the cluster's row, and returns that version.
 func (s *PlacementStore) Publish(ctx context.Context, rec PlacementRecord) (int64, error) {
-	if rec.Cluster == "" {
-		return 0, fmt.Errorf("grant: publishing a placement without a cluster")
-	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
 	defer func() { _ = tx.Rollback() }()
+	version, err := s.PublishTx(ctx, tx, rec)
+	if err != nil {
+		return 0, err
+	}
+	return version, tx.Commit()
+}
+
+// PublishTx is Publish inside the caller's transaction on the store's
+// database, so that the placement changes in the same commit as the
+// caller's own records (a reshard workflow's state): a crash can then
+// leave neither without the other. Instances see it once tx commits.
+func (s *PlacementStore) PublishTx(ctx context.Context, tx *sql.Tx, rec PlacementRecord) (int64, error) {
+	if rec.Cluster == "" {
+		return 0, fmt.Errorf("grant: publishing a placement without a cluster")
+	}
 	// The UPDATE locks the row (on every dialect) before the version is read.
 	res, err := tx.ExecContext(ctx, s.q(`UPDATE grant_placement SET version = version + 1 WHERE cluster = ?`), rec.Cluster)
 	if err != nil {
@@ -174,16 +186,13 @@ func (s *PlacementStore) Publish(ctx context.Context, rec PlacementRecord) (int6
 		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO grant_placement (cluster, version, record) VALUES (?, ?, ?)`), rec.Cluster, 1, string(text)); err != nil {
 			return 0, err
 		}
-	} else {
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT version FROM grant_placement WHERE cluster = ?`), rec.Cluster).Scan(&rec.Version); err != nil {
-			return 0, err
-		}
-		text, _ := json.Marshal(rec)
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE grant_placement SET record = ? WHERE cluster = ?`), string(text), rec.Cluster); err != nil {
-			return 0, err
-		}
+		return 1, nil
 	}
-	if err := tx.Commit(); err != nil {
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT version FROM grant_placement WHERE cluster = ?`), rec.Cluster).Scan(&rec.Version); err != nil {
+		return 0, err
+	}
+	text, _ := json.Marshal(rec)
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE grant_placement SET record = ? WHERE cluster = ?`), string(text), rec.Cluster); err != nil {
 		return 0, err
 	}
 	return rec.Version, nil
