@@ -86,15 +86,14 @@ func (w *Workflow) compare(ctx context.Context, r *record, dir placements) (*Ver
 					return nil, fmt.Errorf("verifying %s on shard %q: %w", t.Name, name, err)
 				}
 				for _, row := range rows {
-					mirror, auth, err := w.homes(ctx, t, dir, row)
+					mirror, side, err := w.side(ctx, t, dir, name, row)
 					if err != nil {
 						return nil, err
 					}
-					pk := pkString(t.pkText(row))
-					switch {
-					case auth == name && mirror != name:
+					switch pk := pkString(t.pkText(row)); side {
+					case authoritative:
 						expected[mirror][pk] = rowHash(row)
-					case mirror == name && auth != name:
+					case copied:
 						found[name][pk] = rowHash(row)
 					}
 				}
@@ -228,15 +227,14 @@ func (w *Workflow) recheckTable(ctx context.Context, t *table, dir placements, p
 			return nil, err
 		}
 		for _, row := range rows {
-			mirror, auth, err := w.homes(ctx, t, dir, row)
+			mirror, side, err := w.side(ctx, t, dir, name, row)
 			if err != nil {
 				return nil, err
 			}
-			pk := pkString(t.pkText(row))
-			switch {
-			case auth == name && mirror != name:
+			switch pk := pkString(t.pkText(row)); side {
+			case authoritative:
 				expected[mirror+"\x00"+pk] = rowHash(row)
-			case mirror == name && auth != name:
+			case copied:
 				found[name+"\x00"+pk] = rowHash(row)
 			}
 		}
@@ -257,6 +255,28 @@ func (w *Workflow) recheckTable(ctx context.Context, t *table, dir placements, p
 		}
 	}
 	return still, nil
+}
+
+// Which side of a comparison a row found on a shard is on.
+const (
+	unrelated     = iota
+	authoritative // the row of a moving key, where the authoritative placement keeps it
+	copied        // its copy, where the mirror placement puts it
+)
+
+// side says which side of a comparison row, found on shard, is on, and
+// the shard the mirror placement puts its key on.
+func (w *Workflow) side(ctx context.Context, t *table, dir placements, shard string, row []any) (string, int, error) {
+	mirror, auth, err := w.homes(ctx, t, dir, row)
+	switch {
+	case err != nil:
+		return "", unrelated, err
+	case auth == shard && mirror != shard:
+		return mirror, authoritative, nil
+	case mirror == shard && auth != shard:
+		return mirror, copied, nil
+	}
+	return mirror, unrelated, nil
 }
 
 // homes maps a row's key under both placements of dir.

@@ -76,16 +76,23 @@ func (f *reshardFlags) options(out io.Writer) (reshard.Options, error) {
 
 func addTargetFlags(cmd *cobra.Command, f *reshardFlags) {
 	cmd.Flags().StringSliceVar(&f.to, "to", nil, "the new placement's shards, in order, comma-separated (required)")
+	addCopyFlags(cmd, f)
+}
+
+func addCopyFlags(cmd *cobra.Command, f *reshardFlags) {
 	cmd.Flags().IntVar(&f.batch, "batch", 1000, "rows per copy batch")
 	cmd.Flags().IntVar(&f.parallel, "parallel", 4, "(table, source shard) pairs copied at once")
 	cmd.Flags().IntVar(&f.rate, "rate", 0, "rows per second each copy reads at most (0: no limit)")
 }
 
-// withWorkflow opens the topology and a handle on the workflow; open is
-// reshard.Open unless the step creates the workflow.
-func withWorkflow(cmd *cobra.Command, f *reshardFlags, fn func(ctx context.Context, opts reshard.Options, open func() (*reshard.Workflow, error)) error) error {
+// withWorkflow opens the topology and a handle on the existing workflow.
+func withWorkflow(cmd *cobra.Command, f *reshardFlags, fn func(ctx context.Context, w *reshard.Workflow) error) error {
 	return withTopology(cmd, f, func(ctx context.Context, opts reshard.Options, topo *topology.Topology) error {
-		return fn(ctx, opts, func() (*reshard.Workflow, error) { return reshard.Open(ctx, topo, opts) })
+		w, err := reshard.Open(ctx, topo, opts)
+		if err != nil {
+			return err
+		}
+		return fn(ctx, w)
 	})
 }
 
@@ -172,18 +179,12 @@ func newReshardRunCmd(f *reshardFlags) *cobra.Command {
 		Short: "Resume the workflow's worker (copy, then apply changes) until it completes",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withWorkflow(cmd, f, func(ctx context.Context, _ reshard.Options, open func() (*reshard.Workflow, error)) error {
-				w, err := open()
-				if err != nil {
-					return err
-				}
+			return withWorkflow(cmd, f, func(ctx context.Context, w *reshard.Workflow) error {
 				return w.Run(ctx)
 			})
 		},
 	}
-	cmd.Flags().IntVar(&f.batch, "batch", 1000, "rows per copy batch")
-	cmd.Flags().IntVar(&f.parallel, "parallel", 4, "(table, source shard) pairs copied at once")
-	cmd.Flags().IntVar(&f.rate, "rate", 0, "rows per second each copy reads at most (0: no limit)")
+	addCopyFlags(cmd, f)
 	return cmd
 }
 
@@ -193,11 +194,7 @@ func newReshardStatusCmd(f *reshardFlags) *cobra.Command {
 		Short: "Show the workflow's state, copy progress, lag and acknowledgements",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withWorkflow(cmd, f, func(ctx context.Context, _ reshard.Options, open func() (*reshard.Workflow, error)) error {
-				w, err := open()
-				if err != nil {
-					return err
-				}
+			return withWorkflow(cmd, f, func(ctx context.Context, w *reshard.Workflow) error {
 				st, err := w.Status(ctx)
 				if err != nil {
 					return err
@@ -246,11 +243,7 @@ func newReshardVerifyCmd(f *reshardFlags) *cobra.Command {
 		Short: "Compare the moved rows between placements; exits non-zero when they differ",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withWorkflow(cmd, f, func(ctx context.Context, _ reshard.Options, open func() (*reshard.Workflow, error)) error {
-				w, err := open()
-				if err != nil {
-					return err
-				}
+			return withWorkflow(cmd, f, func(ctx context.Context, w *reshard.Workflow) error {
 				report, err := w.Verify(ctx)
 				if err != nil {
 					return err
@@ -282,12 +275,9 @@ func newReshardStepCmd(f *reshardFlags, name, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withWorkflow(cmd, f, func(ctx context.Context, _ reshard.Options, open func() (*reshard.Workflow, error)) error {
-				w, err := open()
-				if err != nil {
-					return err
-				}
+			return withWorkflow(cmd, f, func(ctx context.Context, w *reshard.Workflow) error {
 				var report *reshard.SwitchReport
+				var err error
 				switch name {
 				case "switch-reads":
 					report, err = w.SwitchReads(ctx)
