@@ -29,6 +29,21 @@ type Snapshot struct {
 type ClusterSnapshot struct {
 	Name   string             `json:"name"`
 	Shards []DatabaseSnapshot `json:"shards"`
+	// Placement is where the cluster's keys map now: its configuration's
+	// (version 0), or what a reshard published (Config.Reshard).
+	Placement PlacementSnapshot `json:"placement"`
+}
+
+// PlacementSnapshot is a cluster's placement at the time of the snapshot.
+type PlacementSnapshot struct {
+	Version  int64    `json:"version"`
+	Workflow string   `json:"workflow,omitempty"`
+	Read     []string `json:"read"`  // the shards keyed reads map over
+	Write    []string `json:"write"` // the shards keyed writes map over
+	// Active: a reshard is in progress; Frozen: writes to moving keys wait
+	// or fail (ErrWritesFrozen); Fenced: this instance could not read the
+	// placement and refuses writes (ErrPlacementStale).
+	Active, Frozen, Fenced bool
 }
 
 // DatabaseSnapshot is one database, or one shard of a cluster.
@@ -105,7 +120,9 @@ func (p *Plugin) Snapshot() Snapshot {
 		s.Databases = append(s.Databases, databaseSnapshot(d, byOwner[d]))
 	}
 	for _, c := range t.Clusters() {
-		cs := ClusterSnapshot{Name: c.Name(), Shards: []DatabaseSnapshot{}}
+		p := c.Placement()
+		cs := ClusterSnapshot{Name: c.Name(), Shards: []DatabaseSnapshot{}, Placement: PlacementSnapshot{Version: p.Version(), Workflow: p.Workflow(),
+			Read: p.ReadNames(), Write: p.WriteNames(), Active: p.Active(), Frozen: p.Frozen(), Fenced: p.Fenced()}}
 		for _, d := range c.Shards() {
 			cs.Shards = append(cs.Shards, databaseSnapshot(d, byOwner[d]))
 		}

@@ -44,6 +44,8 @@ func TestSnapshotTopology(t *testing.T) {
 	require.Len(t, s.Clusters[0].Shards, 2)
 	assert.Equal(t, "orders/shard1", s.Clusters[0].Shards[0].Qualified)
 	assert.Equal(t, "shard1", s.Clusters[0].Shards[0].Shard)
+	assert.Equal(t, grant.PlacementSnapshot{Read: []string{"shard1", "shard2"}, Write: []string{"shard1", "shard2"}}, s.Clusters[0].Placement,
+		"the configuration's placement: version 0, every shard serving")
 
 	nodes := map[string]grant.NodeSnapshot{}
 	for _, d := range append(s.Databases, s.Clusters[0].Shards...) {
@@ -82,3 +84,4 @@ func TestSnapshotTopology(t *testing.T) {
 	assert.Nil(t, kv.Pool)
 	assert.Contains(t, kv.DSN, "password=xxxxx")
 }
+

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"mime"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -128,7 +129,7 @@ func newStatusView(s grant.Snapshot) statusView {
 	}
 	for _, c := range s.Clusters {
 		for _, d := range c.Shards {
-			add("shard of cluster "+c.Name, d)
+			add("shard of cluster "+c.Name+serving(c.Placement, d.Shard), d)
 		}
 	}
 	for route, n := range s.Routes {
@@ -145,3 +146,31 @@ func newStatusView(s grant.Snapshot) statusView {
 var statusHTML string
 
 var statusPage = template.Must(template.New("status").Parse(statusHTML))
+
+// serving says what the cluster's placement does with a shard: pending
+// shards hold no rows yet, and a reshard may serve reads and writes from
+// different ones, or freeze them.
+func serving(p grant.PlacementSnapshot, shard string) string {
+	reads, writes := slices.Contains(p.Read, shard), slices.Contains(p.Write, shard)
+	var what string
+	switch {
+	case reads && writes:
+		what = ""
+	case reads:
+		what = ", serves reads only"
+	case writes:
+		what = ", serves writes only"
+	default:
+		what = ", pending: serves no keys"
+	}
+	if p.Version > 0 {
+		what += fmt.Sprintf(" · placement version %d", p.Version)
+	}
+	if p.Frozen {
+		what += ", writes to moving keys frozen"
+	}
+	if p.Fenced {
+		what += ", fenced: this instance cannot read its placement"
+	}
+	return what
+}
