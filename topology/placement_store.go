@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -24,6 +25,9 @@ import (
 type PlacementStore struct {
 	db      *sql.DB
 	dialect string
+	// exists: grant_placement was seen; from then on a failing read is a
+	// failure (and fences an active cluster), never "nothing published".
+	exists atomic.Bool
 }
 
 // NewPlacementStore returns a store on db, whose SQL dialect is dialect
@@ -85,14 +89,31 @@ func (s *PlacementStore) Ensure(ctx context.Context) error {
 	return nil
 }
 
-// missingTable reports whether err says a table does not exist.
-func missingTable(err error) bool {
-	if err == nil {
-		return false
+// published reports whether grant_placement exists, asking the catalog
+// rather than reading the table: a watcher polls before any reshard has
+// created it, and a failed SELECT every poll would fill the server's log
+// (and telling "no such table" from other errors by their text is
+// fragile). Once seen, it is taken to stay.
+func (s *PlacementStore) published(ctx context.Context) (bool, error) {
+	if s.exists.Load() {
+		return true, nil
 	}
-	m := strings.ToLower(err.Error())
-	return strings.Contains(m, "no such table") || strings.Contains(m, "does not exist") || strings.Contains(m, "doesn't exist") ||
-		strings.Contains(m, "42p01") || strings.Contains(m, "1146")
+	query := `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'grant_placement'`
+	switch s.dialect {
+	case "postgres":
+		query = `SELECT COUNT(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relname = 'grant_placement' AND n.nspname = ANY (current_schemas(false))`
+	case "mysql":
+		query = `SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'grant_placement'`
+	}
+	var n int
+	if err := s.db.QueryRowContext(ctx, query).Scan(&n); err != nil {
+		return false, fmt.Errorf("grant: looking for table grant_placement: %w", err)
+	}
+	if n > 0 {
+		s.exists.Store(true)
+	}
+	return n > 0, nil
 }
 
 func decodeRecord(cluster string, version int64, text string) (PlacementRecord, error) {
@@ -107,11 +128,14 @@ func decodeRecord(cluster string, version int64, text string) (PlacementRecord, 
 // Load returns the placement published for cluster; false when none is
 // (or the table does not exist yet).
 func (s *PlacementStore) Load(ctx context.Context, cluster string) (PlacementRecord, bool, error) {
+	if ok, err := s.published(ctx); !ok || err != nil {
+		return PlacementRecord{}, false, err
+	}
 	var version int64
 	var text string
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT version, record FROM grant_placement WHERE cluster = ?`), cluster).Scan(&version, &text)
 	switch {
-	case errors.Is(err, sql.ErrNoRows) || missingTable(err):
+	case errors.Is(err, sql.ErrNoRows):
 		return PlacementRecord{}, false, nil
 	case err != nil:
 		return PlacementRecord{}, false, err
@@ -123,10 +147,10 @@ func (s *PlacementStore) Load(ctx context.Context, cluster string) (PlacementRec
 // loadAll returns every published placement by cluster; missing is true
 // when the table does not exist.
 func (s *PlacementStore) loadAll(ctx context.Context) (_ map[string]PlacementRecord, missing bool, _ error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT cluster, version, record FROM grant_placement`)
-	if missingTable(err) {
-		return nil, true, nil
+	if ok, err := s.published(ctx); !ok || err != nil {
+		return nil, err == nil, err
 	}
+	rows, err := s.db.QueryContext(ctx, `SELECT cluster, version, record FROM grant_placement`)
 	if err != nil {
 		return nil, false, err
 	}
