@@ -84,4 +84,3 @@ func TestSnapshotTopology(t *testing.T) {
 	assert.Nil(t, kv.Pool)
 	assert.Contains(t, kv.DSN, "password=xxxxx")
 }
-
