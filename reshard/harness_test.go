@@ -18,6 +18,7 @@ import (
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"github.com/grant-go/grant"
@@ -170,7 +171,7 @@ func (h *harness) writer(db *gorm.DB, w int, stop <-chan struct{}, ops *atomic.I
 			if retry(fmt.Sprintf("insert %d", id), func() error { return db.Create(&Account{ID: id, Balance: bal, Note: "new"}).Error }) {
 				res.Rows[id] = bal
 			}
-		case p < 60: // update
+		case p < 55: // update
 			id := ids()
 			if id == 0 {
 				continue
@@ -186,6 +187,27 @@ func (h *harness) writer(db *gorm.DB, w int, stop <-chan struct{}, ops *atomic.I
 				if affected != 1 {
 					res.Failed = append(res.Failed, fmt.Sprintf("update %d changed %d rows: the row was not where the write went", id, affected))
 				}
+			}
+		case p < 68: // read-modify-write in a transaction: the locking read must see the last acknowledged write
+			id := ids()
+			if id == 0 {
+				continue
+			}
+			var seen, wrote int64
+			if retry(fmt.Sprintf("transfer %d", id), func() error {
+				return db.Transaction(func(tx *gorm.DB) error {
+					var a Account
+					if err := tx.Clauses(clause.Locking{Strength: "UPDATE"}).Where("id = ?", id).Take(&a).Error; err != nil {
+						return err
+					}
+					seen, wrote = a.Balance, a.Balance+1
+					return tx.Model(&a).Update("balance", wrote).Error
+				})
+			}) {
+				if seen != res.Rows[id] {
+					res.Failed = append(res.Failed, fmt.Sprintf("transfer %d read balance %d inside its transaction, the last acknowledged write was %d", id, seen, res.Rows[id]))
+				}
+				res.Rows[id] = wrote
 			}
 		case p < 75: // delete
 			id := ids()

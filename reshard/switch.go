@@ -23,9 +23,10 @@ type SwitchReport struct {
 	// Instances lists the application instances that acknowledged.
 	Instances []string
 	// Where the freeze window went: waiting for acknowledgements, for
-	// open transactions on the authoritative shards, draining the change
-	// streams, and the exact verification.
-	Acks, Transactions, Drain, Verify time.Duration
+	// open transactions on the authoritative shards, for the worker to
+	// finish the batch it was applying, draining the change streams, and
+	// the exact verification.
+	Acks, Transactions, Lock, Drain, Verify time.Duration
 }
 
 // SwitchReads points keyed reads at the target placement; writes stay on
@@ -139,6 +140,7 @@ func (w *Workflow) cutOver(ctx context.Context, step string, from ...string) (*S
 		}
 	}
 	report.Transactions = time.Since(start) - report.Acks
+	locking := time.Now()
 	// 3–5 under the workflow lock, so the worker is between rounds.
 	var final *VerifyReport
 	err = w.state.locked(ctx, r.Workflow, func(tx *sql.Tx, rec *record) error {
@@ -146,6 +148,7 @@ func (w *Workflow) cutOver(ctx context.Context, step string, from ...string) (*S
 			return fmt.Errorf("%w: workflow %q changed to %s meanwhile", ErrState, rec.Workflow, rec.State)
 		}
 		began := time.Now()
+		report.Lock = began.Sub(locking)
 		if err := w.drain(ctx, rec, deadline); err != nil {
 			return err
 		}

@@ -46,17 +46,7 @@ func (w *Workflow) Run(ctx context.Context) error {
 		w.logf("copy done; applying changes")
 	}
 	for {
-		var state string
-		var applied int
-		err := w.state.locked(ctx, w.opts.Workflow, func(_ *sql.Tx, rec *record) error {
-			state = rec.State
-			if rec.State == StateCompleting || rec.State == StateCompleted {
-				return nil
-			}
-			n, err := w.round(ctx, rec)
-			applied = n
-			return err
-		})
+		applied, state, err := w.round(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -77,20 +67,32 @@ func (w *Workflow) Run(ctx context.Context) error {
 // round reads one batch from every shard's stream and applies it in the
 // workflow's direction: changes on the authoritative placement's shards
 // are reconciled, the others are acknowledged unread (they are the
-// mirror's own echoes, and would otherwise pile up). It returns how many
-// changes it read.
-func (w *Workflow) round(ctx context.Context, r *record) (int, error) {
-	dir, ok := w.direction(r)
-	total := 0
-	for _, name := range union(r.From, r.To) {
-		apply := ok && slices.Contains(dir.auth, name)
-		n, err := w.applyBatch(ctx, w.shards[name], dir, apply)
-		if err != nil {
-			return total, err
-		}
-		total += n
+// mirror's own echoes, and would otherwise pile up). It takes the
+// workflow's lock for each shard's batch, not for the round, so that a
+// switch waiting for it waits one batch at most. It returns how many
+// changes it read and the workflow's state.
+func (w *Workflow) round(ctx context.Context) (int, string, error) {
+	total, state := 0, ""
+	r, err := w.load(ctx)
+	if err != nil {
+		return 0, "", err
 	}
-	return total, nil
+	for _, name := range union(r.From, r.To) {
+		err := w.state.locked(ctx, w.opts.Workflow, func(_ *sql.Tx, rec *record) error {
+			state = rec.State
+			if rec.State == StateCompleting || rec.State == StateCompleted {
+				return nil
+			}
+			dir, ok := w.direction(rec)
+			n, err := w.applyBatch(ctx, w.shards[name], dir, ok && slices.Contains(dir.auth, name))
+			total += n
+			return err
+		})
+		if err != nil || state == StateCompleting || state == StateCompleted {
+			return total, state, err
+		}
+	}
+	return total, state, nil
 }
 
 // applyBatch reads one batch of a shard's changes, reconciles them when
