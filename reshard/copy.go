@@ -93,38 +93,23 @@ func (w *Workflow) copyOne(ctx context.Context, r *record, t *table, source *sha
 		q = tx
 	}
 	start, copiedBefore := time.Now(), c.Copied
-	for {
-		rows, err := rowsAfter(ctx, q, w.d, t, c.After, w.opts.BatchSize)
-		if err != nil {
-			return fmt.Errorf("copying %s from shard %q: %w", t.Name, source.name, err)
-		}
-		if len(rows) == 0 {
-			break
-		}
+	dir := placements{auth: r.From, mirror: r.To}
+	err := scan(ctx, q, w.d, t, c.After, w.opts.BatchSize, func(rows [][]any) error {
 		moving := map[string][][]any{}
 		for _, row := range rows {
-			key, err := t.key(row)
-			if err != nil {
-				return fmt.Errorf("copying %s from shard %q, row (%v): %w", t.Name, source.name, t.pkText(row), err)
-			}
-			from, err := w.home(ctx, t, r.From, key)
+			// Only this shard's rows under the source placement, and of
+			// those the ones the target places elsewhere.
+			to, side, err := w.side(ctx, t, dir, source.name, row)
 			if err != nil {
 				return err
 			}
-			if from != source.name {
-				continue // not this shard's row under the source placement
-			}
-			to, err := w.home(ctx, t, r.To, key)
-			if err != nil {
-				return err
-			}
-			if to != source.name {
+			if side == authoritative {
 				moving[to] = append(moving[to], row)
 			}
 		}
 		for target, batch := range moving {
 			if err := upsertRows(ctx, w.shards[target].db, w.d, t, batch); err != nil {
-				return fmt.Errorf("copying %s from shard %q to %q: %w", t.Name, source.name, target, err)
+				return fmt.Errorf("to %q: %w", target, err)
 			}
 			c.Moved += int64(len(batch))
 		}
@@ -133,15 +118,14 @@ func (w *Workflow) copyOne(ctx context.Context, r *record, t *table, source *sha
 		if err := w.state.saveProgress(ctx, w.state.db, r.Workflow, c); err != nil {
 			return err
 		}
-		if len(rows) < w.opts.BatchSize {
-			break
-		}
-		if w.opts.CopyRate > 0 {
+		if w.opts.CopyRate > 0 && len(rows) == w.opts.BatchSize {
 			due := time.Duration(float64(c.Copied-copiedBefore) / float64(w.opts.CopyRate) * float64(time.Second))
-			if err := sleep(ctx, due-time.Since(start)); err != nil {
-				return err
-			}
+			return sleep(ctx, due-time.Since(start))
 		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("copying %s from shard %q: %w", t.Name, source.name, err)
 	}
 	c.Done = true
 	if err := w.state.saveProgress(ctx, w.state.db, r.Workflow, c); err != nil {

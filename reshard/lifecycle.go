@@ -198,34 +198,25 @@ func (w *Workflow) Complete(ctx context.Context) error {
 // placement maps elsewhere.
 func (w *Workflow) deleteMoved(ctx context.Context, r *record) (int64, error) {
 	var total int64
+	dir := placements{auth: r.From, mirror: r.To}
 	for _, name := range r.From {
 		sh := w.shards[name]
 		for _, t := range w.tables {
-			var after []any
-			for {
-				rows, err := rowsAfter(ctx, sh.db, w.d, t, after, w.opts.BatchSize)
-				if err != nil {
-					return total, err
-				}
+			err := scan(ctx, sh.db, w.d, t, nil, w.opts.BatchSize, func(rows [][]any) error {
 				var gone [][]any
 				for _, row := range rows {
-					mirror, auth, err := w.homes(ctx, t, placements{auth: r.From, mirror: r.To}, row)
-					if err != nil {
-						return total, err
-					}
-					if auth == name && mirror != name {
+					if _, side, err := w.side(ctx, t, dir, name, row); err != nil {
+						return err
+					} else if side == authoritative {
 						gone = append(gone, t.pkValues(row))
 					}
 				}
 				n, err := deleteRows(ctx, sh.db, w.d, t, gone)
-				if err != nil {
-					return total, fmt.Errorf("deleting moved %s rows from shard %q: %w", t.Name, name, err)
-				}
 				total += n
-				if len(rows) < w.opts.BatchSize {
-					break
-				}
-				after = t.pkValues(rows[len(rows)-1])
+				return err
+			})
+			if err != nil {
+				return total, fmt.Errorf("deleting moved %s rows from shard %q: %w", t.Name, name, err)
 			}
 		}
 	}

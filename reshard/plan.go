@@ -35,16 +35,11 @@ func Plan(ctx context.Context, topo *topology.Topology, opts Options) (*PlanRepo
 		narrow := t.narrow()
 		for _, name := range r.From {
 			tp := TablePlan{Table: t.Name, Shard: name, Moves: map[string]int64{}}
-			var after []any
-			for {
-				rows, err := rowsAfter(ctx, w.shards[name].db, w.d, narrow, after, 10000)
-				if err != nil {
-					return nil, fmt.Errorf("planning %s on shard %q: %w", t.Name, name, err)
-				}
+			err := scan(ctx, w.shards[name].db, w.d, narrow, nil, 10000, func(rows [][]any) error {
 				for _, row := range rows {
 					mirror, auth, err := w.homes(ctx, narrow, dir, row)
 					if err != nil {
-						return nil, err
+						return err
 					}
 					if auth != name {
 						continue
@@ -54,10 +49,10 @@ func Plan(ctx context.Context, topo *topology.Topology, opts Options) (*PlanRepo
 						tp.Moves[mirror]++
 					}
 				}
-				if len(rows) < 10000 {
-					break
-				}
-				after = narrow.pkValues(rows[len(rows)-1])
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("planning %s on shard %q: %w", t.Name, name, err)
 			}
 			report.Tables = append(report.Tables, tp)
 		}

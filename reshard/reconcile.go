@@ -3,6 +3,7 @@ package reshard
 import (
 	"context"
 	"fmt"
+	"strings"
 )
 
 // placements is a direction: auth is authoritative (the application
@@ -20,6 +21,44 @@ func (w *Workflow) direction(r *record) (placements, bool) {
 		return placements{auth: r.To, mirror: r.From}, true
 	}
 	return placements{}, false
+}
+
+// Which side of a direction a row found on a shard is on.
+const (
+	unrelated     = iota
+	authoritative // the row of a moving key, where the authoritative placement keeps it
+	copied        // its copy, where the mirror placement puts it
+)
+
+// side says which side of dir row, found on shard, is on, and the shard
+// the mirror placement puts its key on: the one classification copying,
+// applying, verifying and cleaning up share.
+func (w *Workflow) side(ctx context.Context, t *table, dir placements, shard string, row []any) (string, int, error) {
+	mirror, auth, err := w.homes(ctx, t, dir, row)
+	switch {
+	case err != nil:
+		return "", unrelated, err
+	case auth == shard && mirror != shard:
+		return mirror, authoritative, nil
+	case mirror == shard && auth != shard:
+		return mirror, copied, nil
+	}
+	return mirror, unrelated, nil
+}
+
+// homes maps a row's key under both placements of dir.
+func (w *Workflow) homes(ctx context.Context, t *table, dir placements, row []any) (mirror, auth string, err error) {
+	key, err := t.key(row)
+	if err != nil {
+		return "", "", fmt.Errorf("%s (%s): %w", t.Name, strings.Join(t.pkText(row), ", "), err)
+	}
+	if auth, err = w.home(ctx, t, dir.auth, key); err != nil {
+		return "", "", err
+	}
+	if mirror, err = w.home(ctx, t, dir.mirror, key); err != nil {
+		return "", "", err
+	}
+	return mirror, auth, nil
 }
 
 // reconcile makes the mirror agree with the authoritative placement for
@@ -68,52 +107,26 @@ func (w *Workflow) reconcile(ctx context.Context, t *table, dir placements, pks 
 	}
 	for pk := range seen {
 		want := map[string]found{} // shard → the copy it must hold
+		var copies []string        // shards holding a mirror copy of pk
 		for _, x := range shards {
 			f, ok := on[x][pk]
 			if !ok {
 				continue
 			}
-			key, err := t.key(f.row)
-			if err != nil {
-				return 0, fmt.Errorf("%s (%s) on shard %q: %w", t.Name, pk, x, err)
-			}
-			home, err := w.home(ctx, t, dir.auth, key)
+			mirror, side, err := w.side(ctx, t, dir, x, f.row)
 			if err != nil {
 				return 0, err
 			}
-			if home != x {
-				continue
-			}
-			dest, err := w.home(ctx, t, dir.mirror, key)
-			if err != nil {
-				return 0, err
-			}
-			if dest != x {
-				want[dest] = f
+			switch side {
+			case authoritative:
+				want[mirror] = f
+			case copied:
+				copies = append(copies, x)
 			}
 		}
-		for _, y := range shards {
-			f, ok := on[y][pk]
-			if !ok {
-				continue
-			}
-			key, err := t.key(f.row)
-			if err != nil {
-				return 0, fmt.Errorf("%s (%s) on shard %q: %w", t.Name, pk, y, err)
-			}
-			mirrorHome, err := w.home(ctx, t, dir.mirror, key)
-			if err != nil {
-				return 0, err
-			}
-			authHome, err := w.home(ctx, t, dir.auth, key)
-			if err != nil {
-				return 0, err
-			}
-			if mirrorHome != y || authHome == y {
-				continue // not a mirror copy
-			}
+		for _, y := range copies {
 			if _, wanted := want[y]; !wanted {
-				deletes[y] = append(deletes[y], t.pkValues(f.row))
+				deletes[y] = append(deletes[y], t.pkValues(on[y][pk].row))
 			}
 		}
 		for y, f := range want {

@@ -86,9 +86,7 @@ func scanRows(rows *sql.Rows, width int) ([][]any, error) {
 // rowsByPK reads the rows of t whose primary key is one of pks.
 func rowsByPK(ctx context.Context, q querier, d dialect, t *table, pks [][]string) ([][]any, error) {
 	var out [][]any
-	per := max(1, maxParams/len(t.PK))
-	for start := 0; start < len(pks); start += per {
-		part := pks[start:min(len(pks), start+per)]
+	err := inChunks(pks, maxParams/len(t.PK), func(part [][]string) error {
 		args := make([]any, 0, len(part)*len(t.PK))
 		for _, pk := range part {
 			for _, v := range pk {
@@ -98,15 +96,13 @@ func rowsByPK(ctx context.Context, q querier, d dialect, t *table, pks [][]strin
 		query := fmt.Sprintf("SELECT %s FROM %s WHERE %s", d.quoteAll(t.Columns), d.quote(t.Name), d.inList(t.PK, len(part)))
 		rows, err := q.QueryContext(ctx, query, args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		got, err := scanRows(rows, len(t.Columns))
-		if err != nil {
-			return nil, err
-		}
 		out = append(out, got...)
-	}
-	return out, nil
+		return err
+	})
+	return out, err
 }
 
 // rowsAfter reads up to limit rows of t in primary-key order after the key
@@ -130,6 +126,40 @@ func rowsAfter(ctx context.Context, q querier, d dialect, t *table, after []any,
 	return scanRows(rows, len(t.Columns))
 }
 
+// scan hands fn the rows of t after the key after (nil: from the start),
+// in primary-key order, batch rows at a time, until a batch comes back
+// short: the one keyset walk that copying, planning, verifying and
+// cleaning up share.
+func scan(ctx context.Context, q querier, d dialect, t *table, after []any, batch int, fn func(rows [][]any) error) error {
+	for {
+		rows, err := rowsAfter(ctx, q, d, t, after, batch)
+		if err != nil {
+			return err
+		}
+		if len(rows) > 0 {
+			if err := fn(rows); err != nil {
+				return err
+			}
+		}
+		if len(rows) < batch {
+			return nil
+		}
+		after = t.pkValues(rows[len(rows)-1])
+	}
+}
+
+// inChunks calls fn on consecutive parts of items, per long at most, so
+// that no statement passes the servers' parameter limit.
+func inChunks[T any](items []T, per int, fn func(part []T) error) error {
+	per = max(1, per)
+	for start := 0; start < len(items); start += per {
+		if err := fn(items[start:min(len(items), start+per)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // pkValues is a row's primary key as values, for keyset pagination.
 func (t *table) pkValues(row []any) []any {
 	out := make([]any, len(t.pkAt))
@@ -141,36 +171,31 @@ func (t *table) pkValues(row []any) []any {
 
 // upsertRows writes rows to t, overwriting rows with the same primary key.
 func upsertRows(ctx context.Context, q querier, d dialect, t *table, rows [][]any) error {
-	per := max(1, maxParams/len(t.Columns))
-	for start := 0; start < len(rows); start += per {
-		part := rows[start:min(len(rows), start+per)]
+	return inChunks(rows, maxParams/len(t.Columns), func(part [][]any) error {
 		args := make([]any, 0, len(part)*len(t.Columns))
 		for _, r := range part {
 			args = append(args, r...)
 		}
-		if _, err := q.ExecContext(ctx, d.upsert(t, len(part)), args...); err != nil {
-			return err
-		}
-	}
-	return nil
+		_, err := q.ExecContext(ctx, d.upsert(t, len(part)), args...)
+		return err
+	})
 }
 
 // deleteRows deletes the rows of t with these primary keys.
 func deleteRows(ctx context.Context, q querier, d dialect, t *table, pks [][]any) (int64, error) {
 	var n int64
-	per := max(1, maxParams/len(t.PK))
-	for start := 0; start < len(pks); start += per {
-		part := pks[start:min(len(pks), start+per)]
+	err := inChunks(pks, maxParams/len(t.PK), func(part [][]any) error {
 		args := make([]any, 0, len(part)*len(t.PK))
 		for _, pk := range part {
 			args = append(args, pk...)
 		}
 		res, err := q.ExecContext(ctx, fmt.Sprintf("DELETE FROM %s WHERE %s", d.quote(t.Name), d.inList(t.PK, len(part))), args...)
 		if err != nil {
-			return n, err
+			return err
 		}
 		affected, _ := res.RowsAffected()
 		n += affected
-	}
-	return n, nil
+		return nil
+	})
+	return n, err
 }

@@ -79,16 +79,11 @@ func (w *Workflow) compare(ctx context.Context, r *record, dir placements) (*Ver
 			expected[name], found[name] = map[string]uint64{}, map[string]uint64{}
 		}
 		for _, name := range union(dir.auth, dir.mirror) {
-			var after []any
-			for {
-				rows, err := rowsAfter(ctx, w.shards[name].db, w.d, t, after, 5000)
-				if err != nil {
-					return nil, fmt.Errorf("verifying %s on shard %q: %w", t.Name, name, err)
-				}
+			err := scan(ctx, w.shards[name].db, w.d, t, nil, 5000, func(rows [][]any) error {
 				for _, row := range rows {
 					mirror, side, err := w.side(ctx, t, dir, name, row)
 					if err != nil {
-						return nil, err
+						return err
 					}
 					switch pk := pkString(t.pkText(row)); side {
 					case authoritative:
@@ -97,10 +92,10 @@ func (w *Workflow) compare(ctx context.Context, r *record, dir placements) (*Ver
 						found[name][pk] = rowHash(row)
 					}
 				}
-				if len(rows) < 5000 {
-					break
-				}
-				after = t.pkValues(rows[len(rows)-1])
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("verifying %s on shard %q: %w", t.Name, name, err)
 			}
 		}
 		for _, name := range dir.mirror {
@@ -255,43 +250,6 @@ func (w *Workflow) recheckTable(ctx context.Context, t *table, dir placements, p
 		}
 	}
 	return still, nil
-}
-
-// Which side of a comparison a row found on a shard is on.
-const (
-	unrelated     = iota
-	authoritative // the row of a moving key, where the authoritative placement keeps it
-	copied        // its copy, where the mirror placement puts it
-)
-
-// side says which side of a comparison row, found on shard, is on, and
-// the shard the mirror placement puts its key on.
-func (w *Workflow) side(ctx context.Context, t *table, dir placements, shard string, row []any) (string, int, error) {
-	mirror, auth, err := w.homes(ctx, t, dir, row)
-	switch {
-	case err != nil:
-		return "", unrelated, err
-	case auth == shard && mirror != shard:
-		return mirror, authoritative, nil
-	case mirror == shard && auth != shard:
-		return mirror, copied, nil
-	}
-	return mirror, unrelated, nil
-}
-
-// homes maps a row's key under both placements of dir.
-func (w *Workflow) homes(ctx context.Context, t *table, dir placements, row []any) (mirror, auth string, err error) {
-	key, err := t.key(row)
-	if err != nil {
-		return "", "", fmt.Errorf("%s (%s): %w", t.Name, strings.Join(t.pkText(row), ", "), err)
-	}
-	if auth, err = w.home(ctx, t, dir.auth, key); err != nil {
-		return "", "", err
-	}
-	if mirror, err = w.home(ctx, t, dir.mirror, key); err != nil {
-		return "", "", err
-	}
-	return mirror, auth, nil
 }
 
 func sortDiffs(diffs []Diff) {
