@@ -111,8 +111,8 @@ func (r *Router) moving(db *gorm.DB, f *route.Facts, p *topology.ShardPlacement,
 		return true
 	}
 	differs := func(v sharding.Key) bool {
-		from, err1 := nameOver(db, key, p.FrozenFrom(), v)
-		to, err2 := nameOver(db, key, p.FrozenTo(), v)
+		from, err1 := sharding.MapOne(db.Statement.Context, key.strategy, p.FrozenFrom(), v)
+		to, err2 := sharding.MapOne(db.Statement.Context, key.strategy, p.FrozenTo(), v)
 		return err1 != nil || err2 != nil || from != to
 	}
 	if k.Values == nil {
@@ -133,18 +133,6 @@ func (r *Router) moving(db *gorm.DB, f *route.Facts, p *topology.ShardPlacement,
 		}
 	}
 	return false
-}
-
-// nameOver maps one key over the shards named.
-func nameOver(db *gorm.DB, key *shardKey, names []string, k sharding.Key) (string, error) {
-	if m, ok := key.strategy.(sharding.IndexMapper); ok {
-		i, err := m.MapKeyIndex(db.Statement.Context, len(names), k)
-		if err != nil {
-			return "", err
-		}
-		return names[i], nil
-	}
-	return sharding.MapOne(db.Statement.Context, key.strategy, names, k)
 }
 
 // afterPlacement ends the in-flight count of a write under an active
