@@ -2,7 +2,6 @@ package reshard_test
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -50,24 +49,7 @@ func BenchmarkCopy(b *testing.B) {
 }
 
 func copyFixture(b *testing.B, backend *testdb.Backend, perShard int) (*harness, *reshard.Workflow) {
-	h := &harness{Strategy: "modulo", Dir: b.TempDir(), Workflow: uniqueWorkflow("bench")}
-	if backend.Name == testdb.NamePostgres {
-		h.Dialect = "postgres"
-	} else {
-		h.Dialect = "mysql"
-	}
-	h.Default = backend.CreateDatabase(b, "cpdef").DirectDSN
-	dbs := map[string]*testdb.Database{}
-	for i := range 4 {
-		d := backend.CreateDatabase(b, fmt.Sprintf("cp%d", i))
-		dbs[fmt.Sprintf("s%d", i)] = d
-		h.Shards = append(h.Shards, shardSpec{Name: fmt.Sprintf("s%d", i), DSN: d.DirectDSN, Pending: i >= 2})
-		h.To = append(h.To, fmt.Sprintf("s%d", i))
-		if err := d.Open(b).AutoMigrate(&Account{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	b.Cleanup(func() { dropSlots(b, h, dbs) }) // before the databases' drops: cleanups run last first
+	h, _ := newCluster(b, backend, "modulo", "cp", 2, 4)
 	app, plugin, err := h.open(false, 0)
 	if err != nil {
 		b.Fatal(err)

@@ -51,27 +51,9 @@ func requireLogical(t *testing.T, b *testdb.Backend) {
 
 func runReshard(t *testing.T, b *testdb.Backend, strategy string, from, to int) {
 	ctx := context.Background()
-	h := &harness{Strategy: strategy, Writers: 8, Seed: 150, Dir: t.TempDir(), Batch: 25, Rate: 400, Workflow: uniqueWorkflow(strategy)}
-	if b.Name == testdb.NamePostgres {
-		h.Dialect = "postgres"
-	} else {
-		h.Dialect = "mysql"
-	}
-	def := b.CreateDatabase(t, "rsdef")
-	h.Default = def.DirectDSN
-	dbs := map[string]*testdb.Database{}
-	for i := range to {
-		name := fmt.Sprintf("s%d", i)
-		d := b.CreateDatabase(t, "rs"+name)
-		dbs[name] = d
-		h.Shards = append(h.Shards, shardSpec{Name: name, DSN: d.DirectDSN, Pending: i >= from})
-		h.To = append(h.To, name)
-		require.NoError(t, d.Open(t).AutoMigrate(&Account{}))
-	}
+	h, dbs := newCluster(t, b, strategy, "rs", from, to)
+	h.Writers, h.Seed, h.Batch, h.Rate = 8, 150, 25, 400
 	oldShards, newShards := h.To[:from], h.To
-	// Runs after the child processes are gone (cleanups run last first):
-	// a slot left behind would keep its database from being dropped.
-	t.Cleanup(func() { dropSlots(t, h, dbs) })
 
 	// The application: instance A here, instance B in another process.
 	app, _, err := h.open(true, 300*time.Millisecond)

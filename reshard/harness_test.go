@@ -22,6 +22,7 @@ import (
 	"gorm.io/gorm/logger"
 
 	"github.com/grant-go/grant"
+	"github.com/grant-go/grant/internal/testdb"
 	"github.com/grant-go/grant/reshard"
 	"github.com/grant-go/grant/sharding"
 )
@@ -335,4 +336,30 @@ func uniqueWorkflow(prefix string) string {
 // shardOf is where the harness's strategy puts id among shards.
 func shardOf(h *harness, id int64, shards []string) (string, error) {
 	return sharding.MapOne(context.Background(), h.strategy(), shards, sharding.IntKey(id))
+}
+
+// newCluster makes a cluster on b for strategy: a default database and to
+// shards s0…, those from from on pending, each with the accounts table,
+// under a workflow name no other run uses. Its slots are dropped before
+// its databases (cleanups run last first, so also after any child
+// process a test starts later is gone).
+func newCluster(t testing.TB, b *testdb.Backend, strategy, prefix string, from, to int) (*harness, map[string]*testdb.Database) {
+	h := &harness{Strategy: strategy, Dir: t.TempDir(), Workflow: uniqueWorkflow(prefix), Dialect: "mysql"}
+	if b.Name == testdb.NamePostgres {
+		h.Dialect = "postgres"
+	}
+	h.Default = b.CreateDatabase(t, prefix+"def").DirectDSN
+	dbs := map[string]*testdb.Database{}
+	for i := range to {
+		name := fmt.Sprintf("s%d", i)
+		d := b.CreateDatabase(t, prefix+name)
+		dbs[name] = d
+		h.Shards = append(h.Shards, shardSpec{Name: name, DSN: d.DirectDSN, Pending: i >= from})
+		h.To = append(h.To, name)
+		if err := d.Open(t).AutoMigrate(&Account{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { dropSlots(t, h, dbs) })
+	return h, dbs
 }

@@ -3,7 +3,6 @@ package reshard_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -22,19 +21,7 @@ func TestSwitchResumesAfterCrashWhileFrozen(t *testing.T) {
 	b := testdb.Postgres(t)
 	requireLogical(t, b)
 	ctx := context.Background()
-	h := &harness{Strategy: "jump", Dir: t.TempDir(), Workflow: uniqueWorkflow("resume")}
-	h.Dialect = "postgres"
-	h.Default = b.CreateDatabase(t, "rsmdef").DirectDSN
-	dbs := map[string]*testdb.Database{}
-	for i := range 3 {
-		name := fmt.Sprintf("s%d", i)
-		d := b.CreateDatabase(t, "rsm"+name)
-		dbs[name] = d
-		h.Shards = append(h.Shards, shardSpec{Name: name, DSN: d.DirectDSN, Pending: i == 2})
-		h.To = append(h.To, name)
-		require.NoError(t, d.Open(t).AutoMigrate(&Account{}))
-	}
-	t.Cleanup(func() { dropSlots(t, h, dbs) })
+	h, dbs := newCluster(t, b, "jump", "rsm", 2, 3)
 	app, appPlugin, err := h.open(true, 0)
 	require.NoError(t, err)
 	want := map[int64]int64{}
