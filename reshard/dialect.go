@@ -26,7 +26,7 @@ func (d dialect) quote(ident string) string {
 	if d.postgres() {
 		return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"`
 	}
-	return "`" + strings.ReplaceAll(ident, "`", "``") + "`"
+	return quoteIdent(ident)
 }
 
 func (d dialect) quoteAll(idents []string) string {
