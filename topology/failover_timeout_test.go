@@ -93,11 +93,12 @@ func TestReadTimeoutFallsBackToAnUnboundedWriter(t *testing.T) {
 	d.markDown(d.Replicas()[1], refused)
 	hang(t, &r1.hangQueries)
 	release := hang(t, &w.hangQueries)
-	// The writer answers only well past the read timeout: its reads are
-	// never bounded, so the read waits for it.
-	time.AfterFunc(4*readTimeout, release)
 	pool, _ := d.Replicas()[0].Pool(false)
+	// The writer answers only well past the read timeout: its reads are
+	// never bounded, so the read waits for it. The clock starts before the
+	// timer that it is measured against.
 	start := time.Now()
+	time.AfterFunc(4*readTimeout, release)
 	name, err := serving(context.Background(), pool)
 	require.NoError(t, err)
 	assert.Equal(t, "writer", name)
@@ -313,22 +314,22 @@ func TestReadTimeoutZeroCostsNothing(t *testing.T) {
 func TestWritesAndTransactionsAreNeverBounded(t *testing.T) {
 	d, w, r1, r2 := failoverFixture(t, HealthConfig{ReadTimeout: readTimeout})
 	pool, _ := d.Replicas()[0].Pool(false)
-	ctx, cancel := context.WithTimeout(context.Background(), 4*readTimeout)
-	defer cancel()
 
 	hang(t, &r1.hangExecs)
-	start := time.Now()
+	start := time.Now() // before the deadline is set, which it is measured against
+	ctx, cancel := context.WithTimeout(context.Background(), 4*readTimeout)
+	defer cancel()
 	_, err := pool.ExecContext(ctx, "SELECT pg_advisory_lock(1)")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.NotErrorIs(t, err, ErrReadTimeout)
 	assert.GreaterOrEqual(t, time.Since(start), 4*readTimeout, "an exec waits for its caller's deadline")
 
 	hang(t, &r1.hangQueries)
+	start = time.Now()
 	ctx, cancel = context.WithTimeout(context.Background(), 4*readTimeout)
 	defer cancel()
 	tx, err := pool.(gorm.TxBeginner).BeginTx(ctx, nil)
 	require.NoError(t, err)
-	start = time.Now()
 	_, err = tx.QueryContext(ctx, "SELECT node")
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.NotErrorIs(t, err, ErrReadTimeout)
