@@ -42,7 +42,9 @@ type Capture interface {
 	// Read returns changes committed since the last Ack, in commit order,
 	// about limit of them (more to finish a transaction), and a cursor to
 	// pass to Ack once they are applied. An empty batch means nothing was
-	// pending when Read looked.
+	// pending when Read looked. Every transaction Read returns is visible
+	// to reads that start after it returns: the changes are applied by
+	// re-reading their rows, which must not find them as they were before.
 	Read(ctx context.Context, limit int) (changes []Change, cursor Cursor, err error)
 	// Ack records durably that everything Read returned with cursor has
 	// been applied, so that it is not returned again.

@@ -348,3 +348,60 @@ func TestWalLevelError(t *testing.T) {
 		assert.Contains(t, err.Error(), want)
 	}
 }
+
+// A transaction is taken as running while the snapshot says so, with
+// 32-bit ids placed in the 64-bit snapshot's epoch.
+func TestRunningIn(t *testing.T) {
+	const epoch = uint64(3) << 32
+	for _, c := range []struct {
+		snapshot string
+		xids     []uint32
+		running  bool
+	}{
+		{"100:110:", []uint32{99, 105, 109}, false},
+		{"100:110:", []uint32{110}, true}, // not yet completed: at xmax
+		{"100:110:", []uint32{200}, true},
+		{"100:110:100,104", []uint32{104}, true},
+		{"100:110:100,104", []uint32{101, 103, 105}, false},
+		{fmt.Sprintf("%d:%d:", epoch+5, epoch+10), []uint32{0xFFFFFFF0}, false}, // the previous epoch
+		{fmt.Sprintf("%d:%d:%d", epoch-10, epoch+10, epoch-4), []uint32{0xFFFFFFFC}, true},
+		{fmt.Sprintf("%d:%d:", epoch-10, epoch-2), []uint32{0xFFFFFFFE}, true},
+	} {
+		running, err := runningIn(c.snapshot, c.xids)
+		require.NoError(t, err)
+		assert.Equal(t, c.running, running, "%s %v", c.snapshot, c.xids)
+	}
+	for _, bad := range []string{"", "1:2", "1:x:", "1:2:3,y"} {
+		_, err := runningIn(bad, []uint32{1})
+		assert.ErrorContains(t, err, "unexpected snapshot", bad)
+	}
+}
+
+// Read returns only once the transactions it returns are visible to new
+// snapshots: awaitVisible waits out a transaction that is still running.
+func TestPostgresCaptureAwaitsVisibility(t *testing.T) {
+	s := newPgShard(t, "vis")
+	require.NoError(t, s.c.Install(context.Background(), []Table{pgItems}))
+	tx, err := s.db.Begin()
+	require.NoError(t, err)
+	var xid uint32
+	require.NoError(t, tx.QueryRow("SELECT txid_current() % 4294967296").Scan(&xid))
+	done := make(chan error, 1)
+	go func() { done <- s.c.awaitVisible(context.Background(), []uint32{xid}) }()
+	select {
+	case err := <-done:
+		t.Fatalf("returned while transaction %d runs: %v", xid, err)
+	case <-time.After(100 * time.Millisecond): // nothing to wait for: it must not return
+	}
+	require.NoError(t, tx.Commit())
+	require.NoError(t, <-done)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	tx, err = s.db.Begin()
+	require.NoError(t, err)
+	defer tx.Rollback() //nolint:errcheck
+	require.NoError(t, tx.QueryRow("SELECT txid_current() % 4294967296").Scan(&xid))
+	go func() { done <- s.c.awaitVisible(ctx, []uint32{xid}) }()
+	cancel()
+	assert.ErrorIs(t, <-done, context.Canceled)
+}

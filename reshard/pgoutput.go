@@ -3,9 +3,11 @@ package reshard
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grant-go/grant/internal/dsnredact"
 	"github.com/jackc/pglogrepl"
@@ -48,6 +50,8 @@ func (c *PostgresCapture) Read(ctx context.Context, limit int) ([]Change, Cursor
 		changes, txn []Change
 		last         pglogrepl.LSN // end of the last transaction returned
 		count        int
+		xid          uint32   // the transaction being decoded
+		xids         []uint32 // the transactions returned
 	)
 	for rows.Next() {
 		count++
@@ -56,10 +60,13 @@ func (c *PostgresCapture) Read(ctx context.Context, limit int) ([]Change, Cursor
 			return nil, nil, c.errorf("reading the slot: %w", err)
 		}
 		var end pglogrepl.LSN
-		if txn, end, err = c.decode(data, txn); err != nil {
+		if txn, end, err = c.decode(data, txn, &xid); err != nil {
 			return nil, nil, err
 		}
 		if end != 0 {
+			if len(txn) > 0 {
+				xids = append(xids, xid)
+			}
 			changes = append(changes, txn...)
 			txn = txn[:0]
 			last = end
@@ -68,31 +75,100 @@ func (c *PostgresCapture) Read(ctx context.Context, limit int) ([]Change, Cursor
 	if err := rows.Err(); err != nil {
 		return nil, nil, c.errorf("reading the slot: %w", err)
 	}
+	cursor := Cursor(last)
 	switch {
 	case limit <= 0 || count < limit:
 		// The peek reads the record that crosses upto whole, so a commit
 		// may end just past it.
-		return changes, max(upto, last), nil
+		cursor = max(upto, last)
 	case last == 0:
 		// The peek stops only after a commit once it has limit rows; a
 		// batch without one would leave the slot where it is forever.
 		return nil, nil, c.errorf("%d messages without a commit (streamed transactions are not expected with proto_version 1)", count)
 	}
-	return changes, last, nil
+	if err := c.awaitVisible(ctx, xids); err != nil {
+		return nil, nil, err
+	}
+	return changes, cursor, nil
 }
 
-// decode appends the keys data (one pgoutput message) changes to txn, and
-// returns the transaction's end when data is its commit.
-func (c *PostgresCapture) decode(data []byte, txn []Change) ([]Change, pglogrepl.LSN, error) {
+// decode appends the keys data (one pgoutput message) changes to txn, sets
+// *xid at a transaction's begin, and returns the transaction's end when
+// data is its commit.
+func (c *PostgresCapture) decode(data []byte, txn []Change, xid *uint32) ([]Change, pglogrepl.LSN, error) {
 	msg, err := pglogrepl.Parse(data)
 	if err != nil {
 		return nil, 0, c.errorf("decoding pgoutput: %w", err)
 	}
-	if m, ok := msg.(*pglogrepl.CommitMessage); ok {
+	switch m := msg.(type) {
+	case *pglogrepl.CommitMessage:
 		return txn, m.TransactionEndLSN, nil
+	case *pglogrepl.BeginMessage:
+		*xid = m.Xid
 	}
 	txn, err = c.decodeChange(msg, txn)
 	return txn, 0, err
+}
+
+// awaitVisible returns once every transaction in xids is visible to new
+// snapshots. A commit is in the WAL, and may be flushed there by another
+// backend, a moment before its backend takes it out of the running
+// transactions; re-reading its rows in that moment would find them as
+// they were before it, and the change would be Acked unapplied (seen: a
+// delete lost, its row left on the target).
+func (c *PostgresCapture) awaitVisible(ctx context.Context, xids []uint32) error {
+	if len(xids) == 0 {
+		return nil
+	}
+	for wait := 100 * time.Microsecond; ; wait = min(2*wait, 20*time.Millisecond) {
+		var snapshot string
+		if err := c.db.QueryRowContext(ctx, "SELECT pg_current_snapshot()::text").Scan(&snapshot); err != nil {
+			return c.errorf("reading the current snapshot: %w", err)
+		}
+		running, err := runningIn(snapshot, xids)
+		if err != nil {
+			return c.errorf("%w", err)
+		}
+		if !running {
+			return nil
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// runningIn reports whether any of xids is still running in snapshot, a
+// pg_snapshot's text "xmin:xmax:xip,…" of 64-bit ids. xids are 32-bit, as
+// pgoutput gives them; each is taken as the 64-bit id nearest xmax, the
+// way the server compares 32-bit ids (a transaction in the WAL is within
+// 2^31 of the next id).
+func runningIn(snapshot string, xids []uint32) (bool, error) {
+	parts := strings.Split(snapshot, ":")
+	if len(parts) != 3 {
+		return false, fmt.Errorf("unexpected snapshot %q", snapshot)
+	}
+	xmax, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil {
+		return false, fmt.Errorf("unexpected snapshot %q: %w", snapshot, err)
+	}
+	running := map[uint64]bool{}
+	if parts[2] != "" {
+		for _, s := range strings.Split(parts[2], ",") {
+			x, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				return false, fmt.Errorf("unexpected snapshot %q: %w", snapshot, err)
+			}
+			running[x] = true
+		}
+	}
+	for _, xid := range xids {
+		full := xmax + uint64(int64(int32(xid-uint32(xmax))))
+		if full >= xmax || running[full] {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (c *PostgresCapture) decodeChange(msg pglogrepl.Message, txn []Change) (_ []Change, err error) {
