@@ -3,6 +3,7 @@ package sharding
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -17,23 +18,31 @@ type KeyRange struct {
 }
 
 // Range places each key on the shard of the range containing it. The ranges
-// may be given in any order; they are sorted by From. Validate rejects an
-// empty list, bounds Normalize refuses (or NULL-like bounds such as nil
-// pointers), bounds of mixed kinds, a range whose From is not below its To,
-// nil bounds other than the lowest From and the highest To, gaps and overlaps
-// between consecutive ranges, and shard names the cluster lacks. Map finds
-// the range by binary search; a key outside every range fails with
-// ErrNoShardForKey, a key of another kind than the bounds with ErrKeyType.
-// Adding a shard moves only the keys of the ranges you re-assign. The
-// returned value is immutable and safe for concurrent use.
+// may be given in any order. A range may lie inside another one: it splits
+// the outer range, and its keys go to its shard while that shard is in the
+// list Map is given, else to the enclosing range's (so a range naming a
+// pending shard moves its keys there when a reshard adds the shard; see
+// docs/resharding.md). Validate rejects an empty list, bounds Normalize
+// refuses (or NULL-like bounds such as nil pointers), bounds of mixed kinds,
+// a range whose From is not below its To, two ranges that overlap without
+// one lying inside the other or that cover the same keys, gaps between the
+// outermost ranges, and shard names the cluster lacks. Map finds the range
+// by binary search; a key outside every range fails with ErrNoShardForKey,
+// a key of another kind than the bounds with ErrKeyType. Adding a shard
+// moves only the keys of the ranges you re-assign. The returned value is
+// immutable and safe for concurrent use.
 func Range(ranges ...KeyRange) Strategy {
 	r := rangeStrategy{}
 	r.ranges, r.kind, r.err = buildRanges(ranges)
+	if r.err == nil {
+		r.cells = buildCells(r.ranges)
+	}
 	return r
 }
 
 type rangeStrategy struct {
-	ranges []boundedRange // sorted, contiguous
+	ranges []boundedRange // sorted by From, each enclosing range before what it encloses
+	cells  []rangeCell    // sorted, contiguous
 	kind   Kind
 	err    error // configuration problem, reported by Validate and Map
 }
@@ -43,6 +52,17 @@ type boundedRange struct {
 	noFrom, noTo     bool
 	shard            string
 	origFrom, origTo any
+}
+
+// rangeCell is a stretch of keys that every range covers whole or not at
+// all: the ranges' bounds cut the key space into cells. shards are the
+// covering ranges' shards, innermost first.
+type rangeCell struct {
+	to     Key
+	noTo   bool
+	from   Key
+	noFrom bool
+	shards []string
 }
 
 func (rangeStrategy) Name() string { return "range" }
@@ -88,31 +108,125 @@ func buildRanges(in []KeyRange) ([]boundedRange, Kind, error) {
 			return nil, kind, rangeProblem("range %s is empty: From must be below To", r.describe())
 		}
 	}
-	if kind == KindInvalid && len(rs) > 1 {
-		return nil, kind, rangeProblem("ranges %s and %s are both unbounded: they overlap", rs[0].describe(), rs[1].describe())
-	}
+	// By From, and at one From the wider range first: a range comes after
+	// every range that encloses it.
 	sort.SliceStable(rs, func(a, b int) bool {
-		if rs[a].noFrom != rs[b].noFrom {
-			return rs[a].noFrom
+		if c := compareFrom(&rs[a], &rs[b]); c != 0 {
+			return c < 0
 		}
-		return rs[a].from.Compare(rs[b].from) < 0
+		return compareTo(&rs[a], &rs[b]) > 0
 	})
-	for i := 0; i+1 < len(rs); i++ {
-		r, next := &rs[i], &rs[i+1]
-		if next.noFrom {
-			return nil, kind, rangeProblem("ranges %s and %s are both unbounded below: they overlap", r.describe(), next.describe())
+	// open holds the ranges enclosing the current one, outermost first;
+	// outer is the last outermost range, which the next must adjoin.
+	var open []*boundedRange
+	var outer *boundedRange
+	for i := range rs {
+		r := &rs[i]
+		for len(open) > 0 && endsBy(open[len(open)-1], r) {
+			open = open[:len(open)-1]
 		}
-		if r.noTo {
-			return nil, kind, rangeProblem("range %s is unbounded above but %s lies above it: they overlap", r.describe(), next.describe())
+		if len(open) == 0 {
+			// outer ended by r's From, or it would still be open.
+			if outer != nil && outer.to.Compare(r.from) < 0 {
+				return nil, kind, rangeProblem("gap between %s and %s: keys from %v to %v have no shard", outer.describe(), r.describe(), outer.origTo, r.origFrom)
+			}
+			outer = r
+		} else if in := open[len(open)-1]; compareFrom(in, r) == 0 && compareTo(in, r) == 0 {
+			return nil, kind, rangeProblem("ranges %s and %s overlap: they cover the same keys", in.describe(), r.describe())
+		} else if compareTo(r, in) > 0 {
+			return nil, kind, rangeProblem("ranges %s and %s overlap, and neither lies inside the other", in.describe(), r.describe())
 		}
-		switch c := r.to.Compare(next.from); {
-		case c < 0:
-			return nil, kind, rangeProblem("gap between %s and %s: keys from %v to %v have no shard", r.describe(), next.describe(), r.origTo, next.origFrom)
-		case c > 0:
-			return nil, kind, rangeProblem("ranges %s and %s overlap", r.describe(), next.describe())
-		}
+		open = append(open, r)
 	}
 	return rs, kind, nil
+}
+
+// compareFrom orders two ranges' lower bounds, unbounded lowest.
+func compareFrom(a, b *boundedRange) int {
+	switch {
+	case a.noFrom || b.noFrom:
+		return boolOrder(b.noFrom) - boolOrder(a.noFrom)
+	default:
+		return a.from.Compare(b.from)
+	}
+}
+
+// compareTo orders two ranges' upper bounds, unbounded highest.
+func compareTo(a, b *boundedRange) int {
+	switch {
+	case a.noTo || b.noTo:
+		return boolOrder(a.noTo) - boolOrder(b.noTo)
+	default:
+		return a.to.Compare(b.to)
+	}
+}
+
+func boolOrder(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// endsBy reports whether a ends at or before b begins.
+func endsBy(a, b *boundedRange) bool {
+	return !a.noTo && !b.noFrom && a.to.Compare(b.from) <= 0
+}
+
+// buildCells cuts the key space at every bound of rs (sorted and checked
+// by buildRanges) and lists, for each cell, the shards of the ranges
+// covering it, innermost first. Without nested ranges the cells are the
+// ranges.
+func buildCells(rs []boundedRange) []rangeCell {
+	type point struct {
+		k         Key
+		unbounded bool // below every key
+	}
+	var starts []point
+	for i := range rs {
+		if rs[i].noFrom {
+			starts = append(starts, point{unbounded: true})
+		} else {
+			starts = append(starts, point{k: rs[i].from})
+		}
+		if !rs[i].noTo {
+			starts = append(starts, point{k: rs[i].to})
+		}
+	}
+	sort.SliceStable(starts, func(a, b int) bool {
+		if starts[a].unbounded || starts[b].unbounded {
+			return starts[a].unbounded && !starts[b].unbounded
+		}
+		return starts[a].k.Compare(starts[b].k) < 0
+	})
+	starts = slices.CompactFunc(starts, func(a, b point) bool {
+		return a.unbounded == b.unbounded && (a.unbounded || a.k.Compare(b.k) == 0)
+	})
+	var cells []rangeCell
+	var open []*boundedRange
+	next := 0
+	for i, p := range starts {
+		at := &boundedRange{from: p.k, noFrom: p.unbounded}
+		for len(open) > 0 && endsBy(open[len(open)-1], at) {
+			open = open[:len(open)-1]
+		}
+		for next < len(rs) && compareFrom(&rs[next], at) == 0 {
+			open = append(open, &rs[next])
+			next++
+		}
+		if len(open) == 0 {
+			continue // above every range
+		}
+		c := rangeCell{from: p.k, noFrom: p.unbounded, noTo: i+1 == len(starts)}
+		if !c.noTo {
+			c.to = starts[i+1].k
+		}
+		for j := len(open) - 1; j >= 0; j-- {
+			c.shards = append(c.shards, open[j].shard)
+		}
+		cells = append(cells, c)
+	}
+	return cells
 }
 
 func (r *boundedRange) describe() string {
@@ -156,22 +270,32 @@ func (r rangeStrategy) Map(_ context.Context, shards []string, keys []Key) ([]st
 		if k.kind == KindInvalid {
 			return nil, keyError("range", k, ErrNullKey)
 		}
-		// The first range whose upper bound is above k; ranges are contiguous.
-		j, hi := 0, len(r.ranges)
+		// The first cell whose upper bound is above k; cells are contiguous.
+		j, hi := 0, len(r.cells)
 		for j < hi {
 			m := int(uint(j+hi) >> 1)
-			if r.ranges[m].noTo || k.Compare(r.ranges[m].to) < 0 {
+			if r.cells[m].noTo || k.Compare(r.cells[m].to) < 0 {
 				hi = m
 			} else {
 				j = m + 1
 			}
 		}
-		if j == len(r.ranges) || (!r.ranges[j].noFrom && k.Compare(r.ranges[j].from) < 0) {
+		if j == len(r.cells) || (!r.cells[j].noFrom && k.Compare(r.cells[j].from) < 0) {
 			return nil, keyError("range", k, fmt.Errorf("%w: the key is outside every range", ErrNoShardForKey))
 		}
-		s := r.ranges[j].shard
-		if shardIndex(shards, s) < 0 {
-			return nil, keyError("range", k, fmt.Errorf("%w: its range names shard %s, which the cluster lacks", ErrNoShardForKey, quote(s)))
+		s := ""
+		for _, name := range r.cells[j].shards {
+			if shardIndex(shards, name) >= 0 {
+				s = name
+				break
+			}
+		}
+		if s == "" {
+			names := r.cells[j].shards
+			if len(names) == 1 {
+				return nil, keyError("range", k, fmt.Errorf("%w: its range names shard %s, which the cluster lacks", ErrNoShardForKey, quote(names[0])))
+			}
+			return nil, keyError("range", k, fmt.Errorf("%w: its ranges name shards %s, which the cluster lacks", ErrNoShardForKey, strings.Join(quoteAll(names), ", ")))
 		}
 		out[i] = s
 	}
