@@ -36,6 +36,14 @@ func TestReshardMariaDBModulo(t *testing.T) {
 	runReshard(t, testdb.MariaDB(t), "modulo", 2, 4)
 }
 
+// TestReshardRangeSplit splits two ranges of a 2-shard range cluster onto
+// two new shards on PostgreSQL, the same way.
+func TestReshardRangeSplit(t *testing.T) {
+	b := testdb.Postgres(t)
+	requireLogical(t, b)
+	runReshard(t, b, "range", 2, 4)
+}
+
 func requireLogical(t *testing.T, b *testdb.Backend) {
 	db := b.CreateDatabase(t, "wal").Open(t)
 	var level string

@@ -41,7 +41,7 @@ type harness struct {
 	Dialect  string      `json:"dialect"` // "postgres" or "mysql"
 	Default  string      `json:"default"` // the default database's DSN
 	Shards   []shardSpec `json:"shards"`
-	Strategy string      `json:"strategy"` // "jump" or "modulo"
+	Strategy string      `json:"strategy"` // "jump", "modulo" or "range"
 	To       []string    `json:"to"`
 	Writers  int         `json:"writers"` // writers in all processes
 	Seed     int         `json:"seed"`    // rows each writer owns at the start
@@ -62,8 +62,18 @@ type shardSpec struct {
 const childEnv = "GRANT_RESHARD_CHILD"
 
 func (h *harness) strategy() sharding.Strategy {
-	if h.Strategy == "modulo" {
+	switch h.Strategy {
+	case "modulo":
 		return sharding.Modulo()
+	case "range":
+		// Two ranges, each split by a range on a pending shard: a quarter
+		// of the writers' rows move to s2, half the cold rows to s3.
+		return sharding.Range(
+			sharding.KeyRange{From: nil, To: 600, Shard: "s0"},
+			sharding.KeyRange{From: 600, To: nil, Shard: "s1"},
+			sharding.KeyRange{From: 300, To: 600, Shard: "s2"},
+			sharding.KeyRange{From: 900_000, To: 900_020, Shard: "s3"},
+		)
 	}
 	return sharding.JumpHash()
 }

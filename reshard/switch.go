@@ -334,9 +334,11 @@ func (w *Workflow) record(r *record, read, write []string) topology.PlacementRec
 // exist: a statement spanning several shards would see such rows twice.
 // The old shards keep their moved rows until Complete, so under the target
 // placement every shard of both is unclean. Under the source placement the
-// mirror copies are the question: jump hash over appended shards, and
-// modulo over a multiple of the shard count with the old shards first,
-// only ever move a key to a new shard, so the source stays clean; for
+// mirror copies are the question: jump hash over appended shards, modulo
+// over a multiple of the shard count with the old shards first, and ranges
+// (a key's innermost range whose shard is listed is, under the longer list,
+// the same old range or a new shard's) only ever move a key to a new
+// shard, so the source stays clean; for
 // any other strategy the shards of both placements are assumed not to be.
 func unclean(r *record, serving []string) []string {
 	if slices.Equal(serving, r.From) && onlyToNewShards(r) {
@@ -358,6 +360,7 @@ func onlyToNewShards(r *record) bool {
 	for _, t := range r.Tables {
 		switch {
 		case t.Strategy == "jump":
+		case t.Strategy == "range": // a key's innermost listed range is an old one under both, or new
 		case t.Strategy == "modulo" && len(r.To)%len(r.From) == 0:
 		default:
 			return false

@@ -67,6 +67,10 @@ func (c *Config) validateClusters() error {
 			return &ConfigError{Path: path + ".shards", Problem: "a cluster needs at least one shard"}
 		}
 		names := activeShardNames(cluster.Shards)
+		configured := make([]string, len(cluster.Shards))
+		for i, sh := range cluster.Shards {
+			configured[i] = sh.Name
+		}
 		if len(names) == 0 {
 			return &ConfigError{Path: path + ".shards", Problem: "every shard is pending: at least one shard must hold the rows"}
 		}
@@ -86,7 +90,10 @@ func (c *Config) validateClusters() error {
 			if table == "" || key.Column == "" || key.Strategy == nil {
 				return &ConfigError{Path: dsnredact.JoinKey(path+".shard_keys", table), Problem: "a shard key needs a table, a column and a strategy"}
 			}
-			if err := key.Strategy.Validate(names); err != nil {
+			// Against every configured shard, pending ones too: a strategy
+			// may name a shard that a reshard will switch to (a range
+			// split); the placement decides which of them keys map over.
+			if err := key.Strategy.Validate(configured); err != nil {
 				return &ConfigError{Path: dsnredact.JoinKey(path+".shard_keys", table) + ".strategy", Problem: err.Error()}
 			}
 		}

@@ -49,7 +49,9 @@ func declareShardKey(s *schema.Schema, spec sharding.ShardKey, cluster *topology
 	if spec.Strategy == nil {
 		return nil, fail("shard key %q has no strategy", field.DBName)
 	}
-	if err := spec.Strategy.Validate(cluster.Placement().WriteNames()); err != nil {
+	// Every configured shard, pending ones too (as topology does): which
+	// of them keys map over is the placement's to say, per statement.
+	if err := spec.Strategy.Validate(cluster.ShardNames()); err != nil {
 		return nil, fail("shard key %q: %v", field.DBName, err)
 	}
 	if b, ok := spec.Strategy.(sharding.DatabaseBinder); ok {
