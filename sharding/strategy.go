@@ -12,7 +12,8 @@ type Strategy interface {
 	// "range", "time", "lookup", or the name given to Func.
 	Name() string
 	// Validate checks the strategy against the cluster's shard names (in
-	// configured order) once, when the plugin initializes; errors are
+	// configured order, pending shards included: Map may be given fewer)
+	// once, when the plugin initializes; errors are
 	// *StrategyError naming the problem (unknown shard name, overlapping or
 	// gapped ranges, no shards...).
 	Validate(shards []string) error
