@@ -32,7 +32,7 @@ type KeyRange struct {
 // moves only the keys of the ranges you re-assign. The returned value is
 // immutable and safe for concurrent use.
 func Range(ranges ...KeyRange) Strategy {
-	r := rangeStrategy{}
+	r := &rangeStrategy{}
 	r.ranges, r.kind, r.err = buildRanges(ranges)
 	if r.err == nil {
 		r.cells = buildCells(r.ranges)
@@ -65,7 +65,7 @@ type rangeCell struct {
 	shards []string
 }
 
-func (rangeStrategy) Name() string { return "range" }
+func (*rangeStrategy) Name() string { return "range" }
 
 func rangeProblem(format string, args ...any) error {
 	return &StrategyError{Strategy: "range", Problem: fmt.Sprintf(format, args...)}
@@ -229,6 +229,20 @@ func buildCells(rs []boundedRange) []rangeCell {
 	return cells
 }
 
+// enclosing is the shard of the innermost of a cell's ranges (innermost
+// first) whose shard is listed, when the innermost one's is not.
+func enclosing(names, shards []string, k Key) (string, error) {
+	for _, name := range names[1:] {
+		if shardIndex(shards, name) >= 0 {
+			return name, nil
+		}
+	}
+	if len(names) == 1 {
+		return "", keyError("range", k, fmt.Errorf("%w: its range names shard %s, which the cluster lacks", ErrNoShardForKey, quote(names[0])))
+	}
+	return "", keyError("range", k, fmt.Errorf("%w: its ranges name shards %s, which the cluster lacks", ErrNoShardForKey, strings.Join(quoteAll(names), ", ")))
+}
+
 func (r *boundedRange) describe() string {
 	from, to := "unbounded", "unbounded"
 	if !r.noFrom {
@@ -240,7 +254,7 @@ func (r *boundedRange) describe() string {
 	return fmt.Sprintf("[%s, %s) → %s", from, to, quote(r.shard))
 }
 
-func (r rangeStrategy) Validate(shards []string) error {
+func (r *rangeStrategy) Validate(shards []string) error {
 	if r.err != nil {
 		return r.err
 	}
@@ -255,7 +269,7 @@ func (r rangeStrategy) Validate(shards []string) error {
 	return nil
 }
 
-func (r rangeStrategy) Map(_ context.Context, shards []string, keys []Key) ([]string, error) {
+func (r *rangeStrategy) Map(_ context.Context, shards []string, keys []Key) ([]string, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -283,19 +297,12 @@ func (r rangeStrategy) Map(_ context.Context, shards []string, keys []Key) ([]st
 		if j == len(r.cells) || (!r.cells[j].noFrom && k.Compare(r.cells[j].from) < 0) {
 			return nil, keyError("range", k, fmt.Errorf("%w: the key is outside every range", ErrNoShardForKey))
 		}
-		s := ""
-		for _, name := range r.cells[j].shards {
-			if shardIndex(shards, name) >= 0 {
-				s = name
-				break
+		s := r.cells[j].shards[0]
+		if shardIndex(shards, s) < 0 {
+			var err error
+			if s, err = enclosing(r.cells[j].shards, shards, k); err != nil {
+				return nil, err
 			}
-		}
-		if s == "" {
-			names := r.cells[j].shards
-			if len(names) == 1 {
-				return nil, keyError("range", k, fmt.Errorf("%w: its range names shard %s, which the cluster lacks", ErrNoShardForKey, quote(names[0])))
-			}
-			return nil, keyError("range", k, fmt.Errorf("%w: its ranges name shards %s, which the cluster lacks", ErrNoShardForKey, strings.Join(quoteAll(names), ", ")))
 		}
 		out[i] = s
 	}

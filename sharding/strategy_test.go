@@ -215,6 +215,7 @@ func BenchmarkMapOne(b *testing.B) {
 		{"hash", Hash(), intKey},
 		{"jump", JumpHash(), intKey},
 		{"range", Range(ranges...), intKey},
+		{"range-split", Range(append(ranges, KeyRange{From: 4000, To: 4500, Shard: "s7"})...), intKey},
 		{"time", TimeInterval(TimeIntervalConfig{Start: t2024, Every: Monthly, Wrap: true}), timeKey},
 		{"time-every", TimeInterval(TimeIntervalConfig{Start: t2024, Every: Every(time.Hour), Wrap: true}), timeKey},
 		{"lookup", Lookup(LookupConfig{Source: dir}), intKey},
