@@ -154,29 +154,46 @@ func TestReplicaLagAfterAnIdlePrimary(t *testing.T) {
 	watching.Go(func() { w.run(ctx, replica) })
 	t.Cleanup(func() { stop(); watching.Wait() })
 
-	// Idle: nothing is written for a few seconds.
-	w.reset(t)
-	time.Sleep(idle) // the idle period is the experiment's condition, not a wait for state
-	changes, idleMax, idleChecks := w.reset(t)
-	t.Logf("idle %s: %d checks, largest lag %s, %d rotation changes", idle, idleChecks, idleMax, len(changes))
-	for _, c := range changes {
-		t.Logf("  at %s: in rotation=%v (%v)", c.at.Format("15:04:05.000"), c.healthy, c.err)
-	}
-	assert.Empty(t, changes, "a caught-up standby of an idle primary stays in rotation")
-	assert.Zero(t, idleMax, "and its lag is 0")
+	// The scenario needs a primary idle for `idle`; the server may commit on
+	// its own meanwhile (autovacuum, another database), and then the old
+	// measure has nothing old to measure. Such a run is not the scenario:
+	// it is tried again, up to three times.
+	var (
+		old      time.Duration
+		received time.Time
+	)
+	for attempt := 1; ; attempt++ {
+		// Idle: nothing is written for a few seconds.
+		w.reset(t)
+		time.Sleep(idle) // the idle period is the experiment's condition, not a wait for state
+		changes, idleMax, idleChecks := w.reset(t)
+		t.Logf("idle %s: %d checks, largest lag %s, %d rotation changes", idle, idleChecks, idleMax, len(changes))
+		for _, c := range changes {
+			t.Logf("  at %s: in rotation=%v (%v)", c.at.Format("15:04:05.000"), c.healthy, c.err)
+		}
+		assert.Empty(t, changes, "a caught-up standby of an idle primary stays in rotation")
+		assert.Zero(t, idleMax, "and its lag is 0")
 
-	// One write after the idle, replayed `behind` late.
-	rs.Pause(t)
-	require.NoError(t, primary.Create(&HealthTick{Note: "one write after the idle"}).Error)
-	var target string
-	require.NoError(t, primary.Raw("SELECT pg_current_wal_lsn()::text").Scan(&target).Error)
-	waitFor(t, 10*time.Second, "the write received by the standby", func() bool {
-		var got bool
-		return replicaDirect.Raw("SELECT pg_last_wal_receive_lsn() >= ?::pg_lsn", target).Scan(&got).Error == nil && got
-	})
-	received := time.Now()
-	old, caughtUp := oldLag(t, replicaDirect)
-	require.False(t, caughtUp, "the standby is behind what it received")
+		// One write after the idle, replayed `behind` late.
+		rs.Pause(t)
+		require.NoError(t, primary.Create(&HealthTick{Note: "one write after the idle"}).Error)
+		var target string
+		require.NoError(t, primary.Raw("SELECT pg_current_wal_lsn()::text").Scan(&target).Error)
+		waitFor(t, 10*time.Second, "the write received by the standby", func() bool {
+			var got bool
+			return replicaDirect.Raw("SELECT pg_last_wal_receive_lsn() >= ?::pg_lsn", target).Scan(&got).Error == nil && got
+		})
+		received = time.Now()
+		var caughtUp bool
+		old, caughtUp = oldLag(t, replicaDirect)
+		require.False(t, caughtUp, "the standby is behind what it received")
+		if old > maxLag || attempt == 3 {
+			break
+		}
+		t.Logf("attempt %d: the last transaction replayed before the write is %s old: the primary committed during the idle; again", attempt, old.Round(time.Millisecond))
+		rs.Resume(t)
+		rs.WaitCaughtUp(t, 10*time.Second)
+	}
 	time.Sleep(behind - time.Since(received)) // how far behind the standby is: the condition again
 	rs.Resume(t)
 	resumed := time.Now()
