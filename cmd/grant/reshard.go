@@ -150,7 +150,7 @@ func printPlan(out io.Writer, plan *reshard.PlanReport) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", tp.Table, tp.Shard, tp.Rows, n, strings.Join(where, ", "))
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "%d of %d rows move\n", moving, total)
+	fmt.Fprintf(out, "%d of %s move\n", moving, plural(total, "row", "rows"))
 }
 
 func newReshardStartCmd(f *reshardFlags) *cobra.Command {
@@ -227,7 +227,7 @@ func printStatus(out io.Writer, st *reshard.Status) {
 		}
 	}
 	tw.Flush()
-	fmt.Fprintf(out, "%d application instance(s) seen:", len(st.Instances))
+	fmt.Fprintf(out, "%s seen:", plural(len(st.Instances), "application instance", "application instances"))
 	for _, in := range st.Instances {
 		fmt.Fprintf(out, " %s@v%d", in.Instance, in.Acked)
 	}
