@@ -202,13 +202,14 @@ func (w *Workflow) deleteMoved(ctx context.Context, r *record) (int64, error) {
 	for _, name := range r.From {
 		sh := w.shards[name]
 		for _, t := range w.tables {
-			err := scan(ctx, sh.db, w.d, t, nil, w.opts.BatchSize, func(rows [][]any) error {
+			nt := t.narrow() // a row's key and primary key say whether it moved
+			err := scan(ctx, sh.db, w.d, nt, nil, w.opts.BatchSize, func(rows [][]any) error {
 				var gone [][]any
 				for _, row := range rows {
-					if _, side, err := w.side(ctx, t, dir, name, row); err != nil {
+					if _, side, err := w.side(ctx, nt, dir, name, row); err != nil {
 						return err
 					} else if side == authoritative {
-						gone = append(gone, t.pkValues(row))
+						gone = append(gone, nt.pkValues(row))
 					}
 				}
 				n, err := deleteRows(ctx, sh.db, w.d, t, gone)

@@ -85,7 +85,7 @@ func (w *Workflow) reconcile(ctx context.Context, t *table, dir placements, pks 
 	// on[shard][pk] is the row with that primary key on that shard.
 	on := make(map[string]map[string]found, len(shards))
 	for _, name := range shards {
-		rows, err := rowsByPK(ctx, w.shards[name].db, w.d, t, pks)
+		rows, err := rowsByPK(ctx, w.shards[name].db, w.d, t, pks, "")
 		if err != nil {
 			return 0, fmt.Errorf("reading %s on shard %q: %w", t.Name, name, err)
 		}

@@ -83,8 +83,9 @@ func scanRows(rows *sql.Rows, width int) ([][]any, error) {
 	return out, rows.Err()
 }
 
-// rowsByPK reads the rows of t whose primary key is one of pks.
-func rowsByPK(ctx context.Context, q querier, d dialect, t *table, pks [][]string) ([][]any, error) {
+// rowsByPK reads the rows of t whose primary key is one of pks; lock is
+// appended to each statement ("", or a locking clause such as FOR SHARE).
+func rowsByPK(ctx context.Context, q querier, d dialect, t *table, pks [][]string, lock string) ([][]any, error) {
 	var out [][]any
 	err := inChunks(pks, maxParams/len(t.PK), func(part [][]string) error {
 		args := make([]any, 0, len(part)*len(t.PK))
@@ -93,7 +94,7 @@ func rowsByPK(ctx context.Context, q querier, d dialect, t *table, pks [][]strin
 				args = append(args, v)
 			}
 		}
-		query := fmt.Sprintf("SELECT %s FROM %s WHERE %s", d.quoteAll(t.Columns), d.quote(t.Name), d.inList(t.PK, len(part)))
+		query := fmt.Sprintf("SELECT %s FROM %s WHERE %s%s", d.quoteAll(t.Columns), d.quote(t.Name), d.inList(t.PK, len(part)), lock)
 		rows, err := q.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err

@@ -157,18 +157,19 @@ func (w *Workflow) recheck(ctx context.Context, dir placements, report *VerifyRe
 func (w *Workflow) recheckTable(ctx context.Context, t *table, dir placements, pks [][]string) ([]Diff, error) {
 	// Where does each row live now? Its key says, wherever it is found.
 	homes := map[string][][]string{} // authoritative shard → primary keys
+	nt := t.narrow()
 	for _, name := range union(dir.auth, dir.mirror) {
-		rows, err := rowsByPK(ctx, w.shards[name].db, w.d, t, pks)
+		rows, err := rowsByPK(ctx, w.shards[name].db, w.d, nt, pks, "")
 		if err != nil {
 			return nil, err
 		}
 		for _, row := range rows {
-			_, auth, err := w.homes(ctx, t, dir, row)
+			_, auth, err := w.homes(ctx, nt, dir, row)
 			if err != nil {
 				return nil, err
 			}
 			if auth == name {
-				homes[auth] = append(homes[auth], t.pkText(row))
+				homes[auth] = append(homes[auth], nt.pkText(row))
 			}
 		}
 	}
@@ -191,18 +192,8 @@ func (w *Workflow) recheckTable(ctx context.Context, t *table, dir placements, p
 			return nil, err
 		}
 		locks[name] = tx
-		args := make([]any, 0, len(keys)*len(t.PK))
-		for _, pk := range keys {
-			for _, v := range pk {
-				args = append(args, v)
-			}
-		}
-		rows, err := tx.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM %s WHERE %s%s", w.d.quoteAll(t.PK), w.d.quote(t.Name), w.d.inList(t.PK, len(keys)), share), args...)
-		if err != nil {
+		if _, err := rowsByPK(ctx, tx, w.d, nt, keys, share); err != nil {
 			return nil, fmt.Errorf("locking %s rows on shard %q to compare them: %w", t.Name, name, err)
-		}
-		if err := rows.Close(); err != nil {
-			return nil, err
 		}
 	}
 	if err := w.state.locked(ctx, w.opts.Workflow, func(_ *sql.Tx, rec *record) error {
@@ -217,7 +208,7 @@ func (w *Workflow) recheckTable(ctx context.Context, t *table, dir placements, p
 		if tx, ok := locks[name]; ok {
 			q = tx
 		}
-		rows, err := rowsByPK(ctx, q, w.d, t, pks)
+		rows, err := rowsByPK(ctx, q, w.d, t, pks, "")
 		if err != nil {
 			return nil, err
 		}
