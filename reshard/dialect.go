@@ -2,8 +2,11 @@ package reshard
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // dialect writes the little SQL the workflow needs in each server's words.
@@ -24,7 +27,7 @@ func (d dialect) postgres() bool { return d.name == "postgres" }
 
 func (d dialect) quote(ident string) string {
 	if d.postgres() {
-		return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"`
+		return pgx.Identifier{ident}.Sanitize()
 	}
 	return quoteIdent(ident)
 }
@@ -132,11 +135,4 @@ func (d dialect) upsert(t *table, rows int) string {
 	return b.String()
 }
 
-func (t *table) isPK(column string) bool {
-	for _, c := range t.PK {
-		if c == column {
-			return true
-		}
-	}
-	return false
-}
+func (t *table) isPK(column string) bool { return slices.Contains(t.PK, column) }

@@ -121,9 +121,9 @@ func (c *PostgresCapture) install(ctx context.Context, tables []Table, export bo
 	// The publication comes first: pgoutput reads it as of each change's
 	// position, and a slot older than its publication fails to decode
 	// ("publication does not exist") until it has passed the creation.
-	var exists bool
-	if err := c.db.QueryRowContext(ctx, "SELECT EXISTS (SELECT FROM pg_publication WHERE pubname = $1)", c.name).Scan(&exists); err != nil {
-		return "", noRelease, c.errorf("looking up the publication: %w", err)
+	exists, err := c.publicationExists(ctx)
+	if err != nil {
+		return "", noRelease, err
 	}
 	verb := "CREATE PUBLICATION %s FOR TABLE %s"
 	if exists {
@@ -136,7 +136,7 @@ func (c *PostgresCapture) install(ctx context.Context, tables []Table, export bo
 	c.relations = map[uint32]*pgRelation{}
 
 	var plugin, database sql.NullString
-	err := c.db.QueryRowContext(ctx, "SELECT plugin, database FROM pg_replication_slots WHERE slot_name = $1", c.name).Scan(&plugin, &database)
+	err = c.db.QueryRowContext(ctx, "SELECT plugin, database FROM pg_replication_slots WHERE slot_name = $1", c.name).Scan(&plugin, &database)
 	switch {
 	case err == nil:
 		if plugin.String != "pgoutput" || database.String != c.database {
@@ -356,6 +356,14 @@ func (c *PostgresCapture) Uninstall(ctx context.Context) error {
 	return nil
 }
 
+func (c *PostgresCapture) publicationExists(ctx context.Context) (bool, error) {
+	var exists bool
+	if err := c.db.QueryRowContext(ctx, "SELECT EXISTS (SELECT FROM pg_publication WHERE pubname = $1)", c.name).Scan(&exists); err != nil {
+		return false, c.errorf("looking up the publication: %w", err)
+	}
+	return exists, nil
+}
+
 // emptyPublication takes every table out of the publication, then waits
 // until no transaction of the database holds a snapshot from before that,
 // so that dropping the publication cannot fail the application's writes.
@@ -366,12 +374,8 @@ func (c *PostgresCapture) Uninstall(ctx context.Context) error {
 // transaction that starts after the tables left never lists it. Snapshots
 // are found by backend_xmin, which pg_stat_activity shows to every role.
 func (c *PostgresCapture) emptyPublication(ctx context.Context) error {
-	var exists bool
-	if err := c.db.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = $1)", c.name).Scan(&exists); err != nil || !exists {
-		if err != nil {
-			return c.errorf("looking up the publication: %w", err)
-		}
-		return nil
+	if exists, err := c.publicationExists(ctx); err != nil || !exists {
+		return err
 	}
 	tx, err := c.db.BeginTx(ctx, nil)
 	if err != nil {

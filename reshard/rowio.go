@@ -57,7 +57,11 @@ func text(v any) string {
 func rowHash(row []any) uint64 {
 	h := fnv.New64a()
 	for _, v := range row {
-		h.Write([]byte(text(v)))
+		if b, ok := v.([]byte); ok {
+			h.Write(b) // text's own form of it, without the copy
+		} else {
+			h.Write([]byte(text(v)))
+		}
 		h.Write([]byte{0xff})
 	}
 	return h.Sum64()

@@ -238,11 +238,9 @@ func (s *stateStore) workerLock(ctx context.Context, workflow string) (func(), e
 		if got.Int64 == 1 {
 			break
 		}
-		select {
-		case <-ctx.Done():
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
 			conn.Close()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+			return nil, err
 		}
 	}
 	return func() {

@@ -75,10 +75,11 @@ func (w *Workflow) compare(ctx context.Context, r *record, dir placements) (*Ver
 	for _, t := range w.tables {
 		expected := map[string]map[string]uint64{} // mirror shard → pk → row hash
 		found := map[string]map[string]uint64{}
-		for _, name := range union(dir.auth, dir.mirror) {
+		shards := union(dir.auth, dir.mirror)
+		for _, name := range shards {
 			expected[name], found[name] = map[string]uint64{}, map[string]uint64{}
 		}
-		for _, name := range union(dir.auth, dir.mirror) {
+		for _, name := range shards {
 			err := scan(ctx, w.shards[name].db, w.d, t, nil, 5000, func(rows [][]any) error {
 				for _, row := range rows {
 					mirror, side, err := w.side(ctx, t, dir, name, row)
