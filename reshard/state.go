@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/grant-go/grant/internal/ddl"
 )
 
 // Workflow states, in the order a workflow normally passes them.
@@ -71,14 +73,12 @@ func (s *stateStore) ensure(ctx context.Context) error {
 			text = "TEXT"
 		}
 	}
-	for _, stmt := range []string{
-		`CREATE TABLE IF NOT EXISTS grant_reshard (workflow VARCHAR(100) NOT NULL PRIMARY KEY, body ` + text + ` NOT NULL)`,
+	err := ddl.CreateTables(ctx, s.db, s.d.name,
+		`CREATE TABLE IF NOT EXISTS grant_reshard (workflow VARCHAR(100) NOT NULL PRIMARY KEY, body `+text+` NOT NULL)`,
 		`CREATE TABLE IF NOT EXISTS grant_reshard_copy (workflow VARCHAR(100) NOT NULL, tbl VARCHAR(200) NOT NULL, shard VARCHAR(200) NOT NULL,
-after_pk ` + text + ` NOT NULL, copied BIGINT NOT NULL, moved BIGINT NOT NULL, done INT NOT NULL, PRIMARY KEY (workflow, tbl, shard))`,
-	} {
-		if _, err := s.db.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("grant/reshard: creating the workflow tables in the default database: %w", err)
-		}
+after_pk `+text+` NOT NULL, copied BIGINT NOT NULL, moved BIGINT NOT NULL, done INT NOT NULL, PRIMARY KEY (workflow, tbl, shard))`)
+	if err != nil {
+		return fmt.Errorf("grant/reshard: creating the workflow tables in the default database: %w", err)
 	}
 	return nil
 }

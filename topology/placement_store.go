@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/grant-go/grant/internal/ddl"
 )
 
 // PlacementStore keeps clusters' placements and the instances following
@@ -78,13 +80,11 @@ func (s *PlacementStore) nowMS() string {
 
 // Ensure creates both tables if they do not exist.
 func (s *PlacementStore) Ensure(ctx context.Context) error {
-	for _, ddl := range []string{
+	err := ddl.CreateTables(ctx, s.db, s.dialect,
 		`CREATE TABLE IF NOT EXISTS grant_placement (cluster VARCHAR(200) NOT NULL PRIMARY KEY, version BIGINT NOT NULL, record TEXT NOT NULL)`,
-		`CREATE TABLE IF NOT EXISTS grant_instance (instance VARCHAR(100) NOT NULL, cluster VARCHAR(200) NOT NULL, acked BIGINT NOT NULL, seen_ms BIGINT NOT NULL, host VARCHAR(200) NOT NULL, pid INT NOT NULL, PRIMARY KEY (instance, cluster))`,
-	} {
-		if _, err := s.db.ExecContext(ctx, ddl); err != nil {
-			return fmt.Errorf("grant: creating the placement tables: %w", err)
-		}
+		`CREATE TABLE IF NOT EXISTS grant_instance (instance VARCHAR(100) NOT NULL, cluster VARCHAR(200) NOT NULL, acked BIGINT NOT NULL, seen_ms BIGINT NOT NULL, host VARCHAR(200) NOT NULL, pid INT NOT NULL, PRIMARY KEY (instance, cluster))`)
+	if err != nil {
+		return fmt.Errorf("grant: creating the placement tables: %w", err)
 	}
 	return nil
 }
