@@ -78,7 +78,7 @@ func (o *Options) defaults() {
 		o.Parallel = 4
 	}
 	if o.Lease <= 0 {
-		o.Lease = 5 * time.Second
+		o.Lease = topology.DefaultLease
 	}
 	if o.AckTimeout <= 0 {
 		o.AckTimeout = 10 * time.Second

@@ -56,7 +56,7 @@ Every application instance must run with a reshard section in its grant.yml
 	addConfigFlag(cmd, &f.config)
 	cmd.PersistentFlags().StringVar(&f.cluster, "cluster", "", "the cluster to reshard (required)")
 	cmd.PersistentFlags().StringVar(&f.workflow, "workflow", "", "the workflow's name (default <cluster>_reshard)")
-	cmd.PersistentFlags().DurationVar(&f.lease, "lease", 5*time.Second, "the applications' reshard lease: instances not seen for this long are not waited for")
+	cmd.PersistentFlags().DurationVar(&f.lease, "lease", topology.DefaultLease, "the applications' reshard lease: instances not seen for this long are not waited for")
 	cmd.AddCommand(newReshardPlanCmd(f), newReshardStartCmd(f), newReshardRunCmd(f), newReshardStatusCmd(f), newReshardVerifyCmd(f),
 		newReshardStepCmd(f, "switch-reads", "Point keyed reads at the new placement"),
 		newReshardStepCmd(f, "switch-writes", "Freeze, drain, verify and switch writes to the new placement"),

@@ -37,7 +37,6 @@ func (w *placementWait) stop() {
 func (r *Router) placementAllows(db *gorm.DB, f *route.Facts, target *route.Target, d *route.Decision, w *placementWait) (again bool, err error) {
 	p := target.Placement
 	if p.Fenced() {
-		w.stop()
 		return false, p.Stale()
 	}
 	if p.Frozen() && r.moving(db, f, p, d) {
@@ -55,11 +54,9 @@ func (r *Router) placementAllows(db *gorm.DB, f *route.Facts, target *route.Targ
 		case <-w.timer.C:
 			return false, &topology.FrozenError{Cluster: p.Cluster().Name(), Version: p.Version(), Waited: time.Since(w.start)}
 		case <-db.Statement.Context.Done():
-			w.stop()
 			return false, db.Statement.Context.Err()
 		}
 	}
-	w.stop()
 	if p.Active() && !d.Defer {
 		// Counted, then checked still current: the watcher swaps the
 		// placement, then waits for the old one's count to reach zero, so

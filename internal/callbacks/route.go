@@ -206,6 +206,7 @@ func (r *Router) gather(db *gorm.DB, f *route.Facts, m *modelRoute, target *rout
 // key read only rows of that shard.
 func (r *Router) decide(db *gorm.DB, f *route.Facts, target *route.Target) (route.Decision, error) {
 	var waited placementWait
+	defer waited.stop() // however the loop ends, a regather included
 	for {
 		d, err := route.Decide(f, target)
 		if err == nil && d.CheckSubqueries && mayHaveSubquery(db.Statement) {

@@ -151,13 +151,16 @@ func (r *Router) Install(db *gorm.DB) error {
 		}
 	}
 	// Writes under an active placement leave its in-flight count once
-	// they have run, after GORM's commit of a default transaction.
-	for _, register := range []func(string, func(*gorm.DB)) error{
-		cb.Create().After("*").Register, cb.Update().After("*").Register, cb.Delete().After("*").Register,
-		cb.Query().After("*").Register, cb.Row().After("*").Register, cb.Raw().After("*").Register,
-	} {
-		if err := register("grant:placement", r.afterPlacement); err != nil {
-			return fmt.Errorf("grant: registering callback grant:placement: %w", err)
+	// they have run, after GORM's commit of a default transaction. Only
+	// clusters have placements.
+	if len(r.topology.Clusters()) > 0 {
+		for _, register := range []func(string, func(*gorm.DB)) error{
+			cb.Create().After("*").Register, cb.Update().After("*").Register, cb.Delete().After("*").Register,
+			cb.Query().After("*").Register, cb.Row().After("*").Register, cb.Raw().After("*").Register,
+		} {
+			if err := register("grant:placement", r.afterPlacement); err != nil {
+				return fmt.Errorf("grant: registering callback grant:placement: %w", err)
+			}
 		}
 	}
 	if err := r.registerPlacementHooks(db); err != nil {
