@@ -178,35 +178,21 @@ func endsBy(a, b *boundedRange) bool {
 // covering it, innermost first. Without nested ranges the cells are the
 // ranges.
 func buildCells(rs []boundedRange) []rangeCell {
-	type point struct {
-		k         Key
-		unbounded bool // below every key
-	}
-	var starts []point
+	// Each bound as a range's From: ordered and compared as Froms are.
+	var starts []boundedRange
 	for i := range rs {
-		if rs[i].noFrom {
-			starts = append(starts, point{unbounded: true})
-		} else {
-			starts = append(starts, point{k: rs[i].from})
-		}
+		starts = append(starts, boundedRange{from: rs[i].from, noFrom: rs[i].noFrom})
 		if !rs[i].noTo {
-			starts = append(starts, point{k: rs[i].to})
+			starts = append(starts, boundedRange{from: rs[i].to})
 		}
 	}
-	sort.SliceStable(starts, func(a, b int) bool {
-		if starts[a].unbounded || starts[b].unbounded {
-			return starts[a].unbounded && !starts[b].unbounded
-		}
-		return starts[a].k.Compare(starts[b].k) < 0
-	})
-	starts = slices.CompactFunc(starts, func(a, b point) bool {
-		return a.unbounded == b.unbounded && (a.unbounded || a.k.Compare(b.k) == 0)
-	})
+	slices.SortStableFunc(starts, func(a, b boundedRange) int { return compareFrom(&a, &b) })
+	starts = slices.CompactFunc(starts, func(a, b boundedRange) bool { return compareFrom(&a, &b) == 0 })
 	var cells []rangeCell
 	var open []*boundedRange
 	next := 0
-	for i, p := range starts {
-		at := &boundedRange{from: p.k, noFrom: p.unbounded}
+	for i := range starts {
+		at := &starts[i]
 		for len(open) > 0 && endsBy(open[len(open)-1], at) {
 			open = open[:len(open)-1]
 		}
@@ -217,9 +203,9 @@ func buildCells(rs []boundedRange) []rangeCell {
 		if len(open) == 0 {
 			continue // above every range
 		}
-		c := rangeCell{from: p.k, noFrom: p.unbounded, noTo: i+1 == len(starts)}
+		c := rangeCell{from: at.from, noFrom: at.noFrom, noTo: i+1 == len(starts)}
 		if !c.noTo {
-			c.to = starts[i+1].k
+			c.to = starts[i+1].from
 		}
 		for j := len(open) - 1; j >= 0; j-- {
 			c.shards = append(c.shards, open[j].shard)
