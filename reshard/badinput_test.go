@@ -382,11 +382,7 @@ func testBadInput(t *testing.T, b *testdb.Backend) {
 			}
 		}
 		t.Cleanup(stop)
-		waitFor(t, "the copy to finish", func() bool {
-			st, err := w.Status(ctx)
-			require.NoError(t, err)
-			return st.State == reshard.StateRunning
-		})
+		waitState(t, w, reshard.StateRunning)
 		stop() // the worker applies changes: the footprint would move under it
 		st, err := w.Status(ctx)
 		require.NoError(t, err)

@@ -118,11 +118,7 @@ func runReshard(t *testing.T, b *testdb.Backend, strategy string, from, to int) 
 	require.NoError(t, err)
 	require.Equal(t, reshard.StateCopying, st.State, "the worker was to be killed during the copy")
 	worker = h.child(t, "worker")
-	waitFor(t, "the copy to finish", func() bool {
-		st, err := w.Status(ctx)
-		require.NoError(t, err)
-		return st.State == reshard.StateRunning
-	})
+	waitState(t, w, reshard.StateRunning)
 	waitOps(t, &localOps, 200)
 	kill(t, worker)
 	h.child(t, "worker")
@@ -295,6 +291,27 @@ func kill(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
 	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 	_ = cmd.Wait()
+}
+
+// runWorker runs w's worker until the test ends, and waits for the copy to
+// finish.
+func runWorker(t *testing.T, w *reshard.Workflow) {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+	waitState(t, w, reshard.StateRunning)
+}
+
+// waitState waits until w's workflow is in state.
+func waitState(t *testing.T, w *reshard.Workflow, state string) {
+	t.Helper()
+	waitFor(t, "state "+state, func() bool {
+		st, err := w.Status(context.Background())
+		require.NoError(t, err)
+		return st.State == state
+	})
 }
 
 // waitFor polls cond (state, not time) for up to a minute.

@@ -41,15 +41,7 @@ func TestSwitchAbortsWithoutAnAck(t *testing.T) {
 	opts.AckTimeout = time.Second
 	w, err := reshard.Start(ctx, plugin.Topology(), opts)
 	require.NoError(t, err, "the old instance can follow the active placement: it names only shards it knows")
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-	waitFor(t, "the copy", func() bool {
-		st, err := w.Status(ctx)
-		require.NoError(t, err)
-		return st.State == reshard.StateRunning
-	})
+	runWorker(t, w)
 	before, err := w.Status(ctx)
 	require.NoError(t, err)
 

@@ -33,15 +33,7 @@ func TestSwitchResumesAfterCrashWhileFrozen(t *testing.T) {
 	require.NoError(t, err)
 	w, err := reshard.Start(ctx, plugin.Topology(), h.options())
 	require.NoError(t, err)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- w.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-	waitFor(t, "the copy", func() bool {
-		st, err := w.Status(ctx)
-		require.NoError(t, err)
-		return st.State == reshard.StateRunning
-	})
+	runWorker(t, w)
 
 	// What a switch leaves behind when it dies right after freezing.
 	store, err := plugin.Topology().PlacementStore()

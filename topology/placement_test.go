@@ -75,7 +75,7 @@ func TestPlacementWaitIdle(t *testing.T) {
 	select {
 	case <-done:
 		t.Fatal("WaitIdle returned with a write in flight")
-	case <-time.After(20 * time.Millisecond):
+	case <-time.After(20 * time.Millisecond): // nothing to wait for: WaitIdle must not return
 	}
 	p1.Leave()
 	require.NoError(t, <-done)

@@ -72,7 +72,6 @@ type reshardCLI struct {
 	config   string
 	workflow string // unique: PostgreSQL's slots, named after it, are server-wide
 	def      *gorm.DB
-	shards   map[string]*testdb.Database
 	conns    map[string]*gorm.DB
 	ids      []int64
 }
@@ -81,8 +80,9 @@ func newReshardCLI(t *testing.T) *reshardCLI {
 	t.Helper()
 	b := testdb.Postgres(t)
 	def := b.CreateDatabase(t, "clirs_def")
+	defDB := def.Open(t)
 	var level string
-	require.NoError(t, def.Open(t).Raw("SHOW wal_level").Scan(&level).Error)
+	require.NoError(t, defDB.Raw("SHOW wal_level").Scan(&level).Error)
 	if level != "logical" {
 		msg := "PostgreSQL runs with wal_level=" + level + ": resharding needs logical; run scripts/pg-logical.sh"
 		if testdb.RequireServers() {
@@ -90,14 +90,13 @@ func newReshardCLI(t *testing.T) *reshardCLI {
 		}
 		t.Skip(msg)
 	}
-	c := &reshardCLI{workflow: fmt.Sprintf("cli_%x", time.Now().UnixNano()), def: def.Open(t), shards: map[string]*testdb.Database{}, conns: map[string]*gorm.DB{}}
+	c := &reshardCLI{workflow: fmt.Sprintf("cli_%x", time.Now().UnixNano()), def: defDB, conns: map[string]*gorm.DB{}}
 	var yml strings.Builder
 	// Direct DSNs: a logical replication slot cannot go through PgBouncer.
 	fmt.Fprintf(&yml, "databases:\n  primary:\n    adapter: postgres\n    dsn: %q\n", def.DirectDSN)
 	fmt.Fprintf(&yml, "clusters:\n  accounts:\n    adapter: postgres\n    shard_keys:\n      accounts: {column: id, strategy: jump_hash}\n    shards:\n")
 	for i, name := range []string{"s0", "s1", "s2"} {
 		d := b.CreateDatabase(t, "clirs_"+name)
-		c.shards[name] = d
 		c.conns[name] = d.Open(t)
 		require.NoError(t, c.conns[name].AutoMigrate(&reshardAccount{}))
 		fmt.Fprintf(&yml, "      - name: %s\n        dsn: %q\n", name, d.DirectDSN)
