@@ -111,9 +111,7 @@ func (t *Topology) StartPlacementWatch() {
 		w.mu.Unlock()
 		for _, wc := range w.clusters {
 			cur := wc.c.Placement()
-			if old, _ := wc.c.install(cur.rec, true, time.Time{}, err); old != nil {
-				w.chain(ctx, wc, old, cur.rec.Version)
-			}
+			_ = w.install(ctx, wc, cur.rec, true, time.Time{}, err)
 		}
 	}
 	w.wg.Add(1)
@@ -217,25 +215,19 @@ func (w *placementWatch) pollOnce(ctx context.Context, first bool) error {
 		cur := wc.c.Placement()
 		rec, ok := recs[name]
 		if ok && rec.Version > cur.Version() {
-			old, err := wc.c.install(rec, false, time.Time{}, nil)
+			// Rejected: not installed, not acknowledged, so a reshard
+			// waiting for this instance aborts.
+			err := w.install(ctx, wc, rec, false, time.Time{}, nil)
 			w.mu.Lock()
 			wc.rejected = err
 			w.mu.Unlock()
-			if err != nil {
-				continue // not installed, not acknowledged: a reshard waiting for this instance aborts
-			}
-			if old != nil {
-				w.chain(ctx, wc, old, rec.Version)
-			}
 			continue
 		}
 		if ok && rec.Version < cur.Version() {
 			return fmt.Errorf("grant: cluster %q's published placement went back from version %d to %d", name, cur.Version(), rec.Version)
 		}
 		if cur.Fenced() {
-			if old, _ := wc.c.install(cur.rec, false, time.Time{}, nil); old != nil {
-				w.chain(ctx, wc, old, cur.rec.Version)
-			}
+			_ = w.install(ctx, wc, cur.rec, false, time.Time{}, nil)
 		}
 	}
 	if missing {
@@ -263,6 +255,17 @@ func (w *placementWatch) pollOnce(ctx context.Context, first bool) error {
 
 // chain acknowledges version once old, and every placement replaced
 // before it, has no write in flight; then it asks for a heartbeat at once.
+// install installs rec on wc's cluster (Cluster.install) and, when it
+// replaced a placement, waits for that one's writes behind the earlier
+// ones (chain). The error is Cluster.install's: rec was not installed.
+func (w *placementWatch) install(ctx context.Context, wc *watchedCluster, rec PlacementRecord, fenced bool, lastRead time.Time, cause error) error {
+	old, err := wc.c.install(rec, fenced, lastRead, cause)
+	if old != nil {
+		w.chain(ctx, wc, old, rec.Version)
+	}
+	return err
+}
+
 func (w *placementWatch) chain(ctx context.Context, wc *watchedCluster, old *ShardPlacement, version int64) {
 	w.mu.Lock()
 	prev := wc.drained
@@ -305,9 +308,7 @@ func (w *placementWatch) fence(ctx context.Context) {
 		if !cur.Active() || cur.Fenced() {
 			continue
 		}
-		if old, _ := wc.c.install(cur.rec, true, last, err); old != nil {
-			w.chain(ctx, wc, old, cur.rec.Version)
-		}
+		_ = w.install(ctx, wc, cur.rec, true, last, err)
 	}
 }
 
